@@ -1,0 +1,273 @@
+// Package config reads flystorage's configuration from the environment,
+// exactly as Fly sets it, and validates it before anything is opened.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Defaults that make `go run ./cmd/app` work on a fresh machine.
+const (
+	DefaultDatabasePath   = "data/app.db"
+	DefaultPort           = 8080
+	DefaultMaxUploadBytes = 100 << 20
+	DefaultRegion         = "auto"
+)
+
+// Database engines.
+const (
+	Postgres = "postgres"
+	SQLite   = "sqlite"
+)
+
+// Config is the effective configuration. Its String and LogValue mask every
+// password and secret key.
+type Config struct {
+	// Database is Postgres when DATABASE_URL is set, SQLite otherwise.
+	Database     string
+	DatabaseURL  string // DATABASE_URL; holds a password
+	DatabasePath string // DATABASE_PATH, or DefaultDatabasePath
+	// MigrateOnStart makes the app apply pending Postgres migrations itself.
+	// SQLite always migrates at start (see the README, "Migrations").
+	MigrateOnStart bool
+
+	// BlobDir is where files go when S3 is nil.
+	BlobDir string
+	// S3 is set when BUCKET_NAME is.
+	S3 *S3
+
+	Port           int
+	MaxUploadBytes int64
+}
+
+// S3 locates a bucket: Tigris on Fly, MinIO locally.
+type S3 struct {
+	Bucket          string
+	Endpoint        string // AWS_ENDPOINT_URL_S3; empty lets the SDK choose
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string // never logged
+	PathStyle       bool
+}
+
+// Error is a configuration error. It names the variable at fault and never
+// holds a secret. cmd/app exits with status 2 on it.
+type Error struct {
+	Var string
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Msg }
+
+// Load reads the configuration through getenv and validates it. The error,
+// if any, is an *Error.
+func Load(getenv func(string) string) (Config, error) {
+	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	cfg := Config{
+		DatabaseURL:    env("DATABASE_URL"),
+		DatabasePath:   env("DATABASE_PATH"),
+		BlobDir:        env("BLOB_DIR"),
+		Port:           DefaultPort,
+		MaxUploadBytes: DefaultMaxUploadBytes,
+	}
+	var err error
+
+	switch {
+	case cfg.DatabaseURL != "" && cfg.DatabasePath != "":
+		return Config{}, &Error{Var: "DATABASE_URL and DATABASE_PATH",
+			Msg: "both are set, but the app uses one database: remove DATABASE_PATH to use Postgres at DATABASE_URL, or remove DATABASE_URL to use SQLite at DATABASE_PATH"}
+	case cfg.DatabaseURL != "":
+		cfg.Database = Postgres
+		if err := checkPostgresURL(cfg.DatabaseURL); err != nil {
+			return Config{}, err
+		}
+	default:
+		cfg.Database = SQLite
+		if cfg.DatabasePath == "" {
+			cfg.DatabasePath = DefaultDatabasePath
+		}
+	}
+	if cfg.MigrateOnStart, err = parseBool(env, "MIGRATE_ON_START"); err != nil {
+		return Config{}, err
+	}
+
+	if bucket := env("BUCKET_NAME"); bucket != "" {
+		if cfg.S3, err = loadS3(env, bucket); err != nil {
+			return Config{}, err
+		}
+	} else if cfg.BlobDir == "" {
+		// Files sit beside the SQLite file, on the same volume. With Postgres
+		// there is no such file, so they go under ./data.
+		cfg.BlobDir = filepath.Join(filepath.Dir(DefaultDatabasePath), "blobs")
+		if cfg.Database == SQLite {
+			cfg.BlobDir = filepath.Join(filepath.Dir(cfg.DatabasePath), "blobs")
+		}
+	}
+
+	if v := env("PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			return Config{}, &Error{Var: "PORT", Msg: fmt.Sprintf("%q is not a port number (0-65535)", v)}
+		}
+		cfg.Port = p
+	}
+	if v := env("MAX_UPLOAD_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return Config{}, &Error{Var: "MAX_UPLOAD_BYTES", Msg: fmt.Sprintf("%q is not a positive number of bytes", v)}
+		}
+		cfg.MaxUploadBytes = n
+	}
+	return cfg, nil
+}
+
+// checkPostgresURL accepts postgres:// and postgresql:// URLs that pgx can
+// parse. Errors never repeat the URL, which holds the password.
+func checkPostgresURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error repeats the whole URL
+		}
+		return &Error{Var: "DATABASE_URL", Msg: "not a valid URL: " + err.Error()}
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return &Error{Var: "DATABASE_URL", Msg: fmt.Sprintf("unsupported scheme %q: use postgres:// or postgresql://", u.Scheme)}
+	}
+	if u.Host == "" {
+		return &Error{Var: "DATABASE_URL", Msg: "has no host"}
+	}
+	if _, err := pgconn.ParseConfig(raw); err != nil {
+		// pgconn masks the password in its errors; mask again to be sure.
+		return &Error{Var: "DATABASE_URL", Msg: strings.ReplaceAll(err.Error(), password(u), "xxxxx")}
+	}
+	return nil
+}
+
+func password(u *url.URL) string {
+	if p, ok := u.User.Password(); ok && p != "" {
+		return p
+	}
+	return "\x00" // matches nothing
+}
+
+func loadS3(env func(string) string, bucket string) (*S3, error) {
+	s := &S3{
+		Bucket:          bucket,
+		Endpoint:        env("AWS_ENDPOINT_URL_S3"),
+		Region:          env("AWS_REGION"),
+		AccessKeyID:     env("AWS_ACCESS_KEY_ID"),
+		SecretAccessKey: env("AWS_SECRET_ACCESS_KEY"),
+	}
+	if s.Region == "" {
+		// `fly storage create` does not set AWS_REGION; Tigris wants "auto".
+		s.Region = DefaultRegion
+	}
+	if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
+		return nil, &Error{Var: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", Msg: "set both or neither"}
+	}
+	host := ""
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, &Error{Var: "AWS_ENDPOINT_URL_S3", Msg: fmt.Sprintf("%q is not an http(s) URL", s.Endpoint)}
+		}
+		host = u.Hostname()
+	}
+	force, err := parseBool(env, "S3_FORCE_PATH_STYLE")
+	if err != nil {
+		return nil, err
+	}
+	// MinIO on localhost or an IP address cannot serve bucket subdomains, so
+	// it gets path-style URLs; Tigris wants virtual-hosted ones.
+	s.PathStyle = force || host == "localhost" || net.ParseIP(host) != nil
+	return s, nil
+}
+
+func parseBool(env func(string) string, name string) (bool, error) {
+	v := env(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, &Error{Var: name, Msg: fmt.Sprintf("%q is not true or false", v)}
+	}
+	return b, nil
+}
+
+// RedactURL returns a database URL with its password, and any password in
+// its query, replaced by xxxxx.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// LogValue logs the effective configuration with secrets masked.
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("database", c.Database)}
+	if c.Database == Postgres {
+		attrs = append(attrs, slog.String("database_url", RedactURL(c.DatabaseURL)), slog.Bool("migrate_on_start", c.MigrateOnStart))
+	} else {
+		attrs = append(attrs, slog.String("database_path", c.DatabasePath))
+	}
+	if c.S3 != nil {
+		attrs = append(attrs, slog.String("files", "s3"), slog.String("bucket", c.S3.Bucket),
+			slog.String("endpoint", c.S3.Endpoint), slog.String("region", c.S3.Region),
+			slog.Bool("path_style", c.S3.PathStyle), slog.String("access_key_id", maskKey(c.S3.AccessKeyID)))
+	} else {
+		attrs = append(attrs, slog.String("files", "local"), slog.String("blob_dir", c.BlobDir))
+	}
+	attrs = append(attrs, slog.Int("port", c.Port), slog.Int64("max_upload_bytes", c.MaxUploadBytes))
+	return slog.GroupValue(attrs...)
+}
+
+// maskKey keeps the first four characters of an access key id, which is
+// enough to tell keys apart in logs.
+func maskKey(k string) string {
+	if len(k) <= 4 {
+		return strings.Repeat("x", len(k))
+	}
+	return k[:4] + "xxxxx"
+}
+
+// UsageError is a bad command line. Like *Error, it makes a command exit 2.
+type UsageError string
+
+func (e UsageError) Error() string { return string(e) }
+
+// ExitCode returns the status a command exits with after err: 0 for nil, 2
+// for a configuration or usage error, so a bad variable is told apart from a
+// failure to start, and 1 otherwise.
+func ExitCode(err error) int {
+	var cfgErr *Error
+	var usage UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &cfgErr), errors.As(err, &usage):
+		return 2
+	}
+	return 1
+}

@@ -1,0 +1,270 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+// keyPrefix is where uploads go in the bucket or directory. The key is made
+// from the file's id, never from the name the user sent.
+const keyPrefix = "files/"
+
+// multipartSlack is room for the multipart boundaries and headers around
+// the file part, so a file of exactly MAX_UPLOAD_BYTES is accepted.
+const multipartSlack = 64 << 10
+
+type fileJSON struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func toFileJSON(f storage.File) fileJSON {
+	return fileJSON{ID: f.ID, Name: f.Name, ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256, CreatedAt: f.CreatedAt.UTC()}
+}
+
+// createFile streams the multipart part named "file" to the blob store,
+// hashing it on the way, and records it in the database.
+//
+// The order keeps the two stores consistent: the object is written first and
+// the row second, and the object is deleted if the row cannot be written. A
+// crash between the two leaves an object that no row names, never a row
+// without its object.
+func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength > s.maxUpload+multipartSlack {
+		return s.tooLarge()
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload+multipartSlack)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid", "send the file as multipart/form-data in a part named \"file\": %v", err)
+	}
+	part, err := nextFilePart(mr)
+	if err != nil {
+		return s.uploadError(err)
+	}
+	defer part.Close()
+
+	f := storage.File{
+		ID:          storage.NewID(),
+		Name:        cleanName(part.FileName()),
+		ContentType: contentType(part.Header.Get("Content-Type")),
+	}
+	f.Key = keyPrefix + f.ID
+	body := &meter{r: part, limit: s.maxUpload, hash: sha256.New()}
+	if err := s.blobs.Put(r.Context(), f.Key, body, -1, f.ContentType); err != nil {
+		return s.uploadError(err)
+	}
+	f.Size, f.SHA256, f.CreatedAt = body.n, hex.EncodeToString(body.hash.Sum(nil)), storage.Now()
+
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	if err := s.db.CreateFile(ctx, f); err != nil {
+		// Without its row the object is unreachable: remove it, even if the
+		// client has gone.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), opTimeout)
+		defer cancel()
+		if derr := s.blobs.Delete(cleanup, f.Key); derr != nil {
+			s.log.Error("removing the object of a file whose row failed", "key", f.Key, "err", derr)
+		}
+		return fmt.Errorf("recording file %s: %w", f.ID, err)
+	}
+	w.Header().Set("Location", "/api/files/"+f.ID)
+	writeJSON(w, http.StatusCreated, toFileJSON(f))
+	return nil
+}
+
+// nextFilePart skips form fields until the part named "file".
+func nextFilePart(mr *multipart.Reader) (*multipart.Part, error) {
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, errorf(http.StatusBadRequest, "invalid", "the form has no part named \"file\"")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if part.FormName() == "file" {
+			return part, nil
+		}
+		part.Close()
+	}
+}
+
+func (s *Server) tooLarge() error {
+	return fmt.Errorf("%w: the file exceeds MAX_UPLOAD_BYTES (%d bytes)", storage.ErrTooLarge, s.maxUpload)
+}
+
+// uploadError turns a read error on the request body into the client's
+// fault (too large, malformed) rather than a store failure.
+func (s *Server) uploadError(err error) error {
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.Is(err, storage.ErrTooLarge), errors.As(err, &maxErr):
+		return s.tooLarge()
+	case errors.Is(err, errBadBody):
+		return errorf(http.StatusBadRequest, "invalid", "reading the upload: %v", err)
+	}
+	var apiErr *apiError
+	if errors.As(err, &apiErr) {
+		return err
+	}
+	return fmt.Errorf("storing the upload: %w", err)
+}
+
+var errBadBody = errors.New("malformed request body")
+
+// meter counts and hashes what passes through it and fails once more than
+// limit bytes have been read, so the store aborts the upload.
+type meter struct {
+	r     io.Reader
+	n     int64
+	limit int64
+	hash  hash.Hash
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.n += int64(n)
+	m.hash.Write(p[:n])
+	if m.n > m.limit {
+		return n, storage.ErrTooLarge
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		var maxErr *http.MaxBytesError
+		if !errors.As(err, &maxErr) {
+			err = fmt.Errorf("%w: %w", errBadBody, err)
+		}
+	}
+	return n, err
+}
+
+// cleanName keeps a file name fit to show and to put in a header: valid
+// UTF-8, no control characters, at most 255 bytes.
+func cleanName(name string) string {
+	name = strings.ToValidUTF8(name, "_")
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	for len(name) > 255 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" {
+		return "upload"
+	}
+	return name
+}
+
+// contentType keeps a well-formed media type and falls back to
+// application/octet-stream.
+func contentType(v string) string {
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil || !strings.Contains(mt, "/") {
+		return "application/octet-stream"
+	}
+	return mime.FormatMediaType(mt, params)
+}
+
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	f, err := s.db.GetFile(ctx, id)
+	if err != nil {
+		return wrap(err, "file", id, "reading")
+	}
+	writeJSON(w, http.StatusOK, toFileJSON(f))
+	return nil
+}
+
+// getFileContent streams the file's bytes as a download.
+func (s *Server) getFileContent(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	f, err := s.db.GetFile(ctx, id)
+	cancel()
+	if err != nil {
+		return wrap(err, "file", id, "reading")
+	}
+	body, _, err := s.blobs.Get(r.Context(), f.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.log.Error("file row without its object", "id", f.ID, "key", f.Key)
+		return errorf(http.StatusNotFound, "not_found", "the content of file %q is missing from the store", id)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the content of file %s: %w", id, err)
+	}
+	defer body.Close()
+	h := w.Header()
+	h.Set("Content-Type", f.ContentType)
+	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if _, err := io.Copy(w, body); err != nil {
+		// The status is sent; all we can do is stop and log.
+		s.log.Warn("download interrupted", "id", f.ID, "err", err)
+	}
+	return nil
+}
+
+// deleteFile removes the row first and the object second, so a failure in
+// between leaves an unlisted object (swept later), never a listed file
+// whose bytes are gone.
+func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	f, err := s.db.DeleteFile(ctx, id)
+	if err != nil {
+		return wrap(err, "file", id, "deleting")
+	}
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), opTimeout)
+	defer cancel()
+	if err := s.blobs.Delete(cleanup, f.Key); err != nil {
+		s.log.Error("file deleted but its object remains", "id", f.ID, "key", f.Key, "err", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	files, next, err := s.db.ListFiles(ctx, p)
+	if err != nil {
+		return wrap(err, "files", "", "listing")
+	}
+	out := make([]fileJSON, len(files))
+	for i, f := range files {
+		out[i] = toFileJSON(f)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"files": out, "next_cursor": nextCursor(next)})
+	return nil
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+// maxJSONBytes bounds a JSON request body: a note's body plus room for
+// escaping and the title.
+const maxJSONBytes = 8 * storage.MaxBodyBytes
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decode reads one JSON object into v, refusing unknown fields, trailing
+// data and oversized bodies.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return errorf(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxJSONBytes)
+		}
+		if errors.Is(err, io.EOF) {
+			return errorf(http.StatusBadRequest, "invalid", "request body is empty: send a JSON object")
+		}
+		return errorf(http.StatusBadRequest, "invalid", "request body: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "invalid", "request body has data after the JSON object")
+	}
+	return nil
+}
+
+// Listing limits.
+const (
+	defaultLimit = 50
+	maxLimit     = 200
+)
+
+// page reads ?limit=N&cursor=C.
+func page(r *http.Request) (storage.Page, error) {
+	p := storage.Page{Limit: defaultLimit, Cursor: r.URL.Query().Get("cursor")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return p, errorf(http.StatusBadRequest, "invalid", "limit must be a whole number from 1 to %d", maxLimit)
+		}
+		p.Limit = n
+	}
+	if p.Cursor != "" && !storage.ValidID(p.Cursor) {
+		return p, errorf(http.StatusBadRequest, "invalid", "cursor %q is malformed: pass next_cursor from the previous page", p.Cursor)
+	}
+	return p, nil
+}
+
+// nextCursor is null in JSON on the last page.
+func nextCursor(c string) *string {
+	if c == "" {
+		return nil
+	}
+	return &c
+}
+
+func notFound(what, id string) error {
+	return errorf(http.StatusNotFound, "not_found", "no %s has id %q", what, id)
+}
+
+// wrap says what was being done when err happened, unless it is a not-found
+// for the thing named, which gets a plain message.
+func wrap(err error, what, id string, doing string) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound(what, id)
+	}
+	return fmt.Errorf("%s %s %s: %w", doing, what, id, err)
+}

@@ -1,0 +1,97 @@
+// Package backend is the one place that chooses where data goes: it reads
+// the configuration and opens one database and one blob store. It sits apart
+// from package storage because it imports every backend, and every backend
+// imports storage.
+package backend
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/localfs"
+	"github.com/example/flystorage/internal/storage/postgres"
+	"github.com/example/flystorage/internal/storage/s3"
+	"github.com/example/flystorage/internal/storage/sqlite"
+)
+
+// Storage is the database and the blob store the app runs on.
+type Storage struct {
+	DB    storage.Database
+	Blobs storage.Blobs
+}
+
+// Close closes both stores.
+func (s *Storage) Close() error {
+	return errors.Join(s.DB.Close(), s.Blobs.Close())
+}
+
+// Open opens the database and the blob store that cfg names.
+func Open(ctx context.Context, cfg config.Config) (*Storage, error) {
+	var (
+		db  storage.Database
+		err error
+	)
+	switch cfg.Database {
+	case config.Postgres: // DATABASE_URL
+		db, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
+			Migrate:  cfg.MigrateOnStart,
+			Redacted: config.RedactURL(cfg.DatabaseURL),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opening postgres at %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+		}
+	case config.SQLite: // DATABASE_PATH, or the default ./data/app.db
+		db, err = sqlite.Open(ctx, cfg.DatabasePath)
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("no database configured: set DATABASE_URL or DATABASE_PATH")
+	}
+
+	var blobs storage.Blobs
+	switch {
+	case cfg.S3 != nil: // BUCKET_NAME
+		blobs, err = s3.New(ctx, s3.Options{
+			Bucket:          cfg.S3.Bucket,
+			Endpoint:        cfg.S3.Endpoint,
+			Region:          cfg.S3.Region,
+			AccessKeyID:     cfg.S3.AccessKeyID,
+			SecretAccessKey: cfg.S3.SecretAccessKey,
+			PathStyle:       cfg.S3.PathStyle,
+		})
+		if err != nil {
+			err = fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)
+		}
+	default: // BLOB_DIR, or a blobs directory beside the database
+		blobs, err = localfs.New(cfg.BlobDir)
+		if err != nil {
+			err = fmt.Errorf("opening blob directory: %w", err)
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Storage{DB: db, Blobs: blobs}, nil
+}
+
+// OpenSQL opens the configured database as a database/sql handle for goose,
+// without migrating it.
+func OpenSQL(cfg config.Config) (*sql.DB, goose.Dialect, error) {
+	switch cfg.Database {
+	case config.Postgres:
+		db, err := postgres.OpenDB(cfg.DatabaseURL)
+		return db, goose.DialectPostgres, err
+	case config.SQLite:
+		db, err := sqlite.OpenDB(cfg.DatabasePath)
+		return db, goose.DialectSQLite3, err
+	}
+	return nil, "", fmt.Errorf("no database configured: set DATABASE_URL or DATABASE_PATH")
+}

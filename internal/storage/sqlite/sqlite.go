@@ -1,0 +1,293 @@
+// Package sqlite keeps notes and file metadata in a SQLite file through
+// modernc.org/sqlite (pure Go, so the app builds with CGO_ENABLED=0). On Fly
+// the file lives on a volume (DATABASE_PATH); locally it defaults to
+// ./data/app.db.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/migrations"
+)
+
+var _ storage.Database = (*Store)(nil)
+
+// timeFormat is how times are stored: fixed width, so text order is time
+// order, and microseconds like Postgres.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+// busyTimeout is how long a connection waits for a lock before SQLITE_BUSY.
+const busyTimeout = 5 * time.Second
+
+// Store is a storage.Database on one SQLite file: a single writer connection,
+// whose transactions begin IMMEDIATE so that two writers never deadlock on a
+// lock upgrade, and a pool of read-only connections, which WAL lets run while
+// the writer writes.
+type Store struct {
+	writer, readers *sql.DB
+	path            string
+}
+
+// Open opens (creating if needed) the database at path, its directory
+// included, and applies pending migrations.
+//
+// The app migrates SQLite itself at start because Fly's release_command runs
+// on a machine with no volume mounted: it could not reach this file (see the
+// README, "Migrations").
+func Open(ctx context.Context, path string) (*Store, error) {
+	writer, err := OpenDB(path)
+	if err != nil {
+		return nil, err
+	}
+	readers, err := sql.Open("sqlite", dsn(path, "_query_only=1"))
+	if err != nil {
+		writer.Close()
+		return nil, err
+	}
+	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
+	s := &Store{writer: writer, readers: readers, path: path}
+
+	p, err := migrations.NewProvider(goose.DialectSQLite3, writer)
+	if err == nil {
+		_, err = p.Up(ctx)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenDB opens the writer connection to path, creating its directory, for
+// Open and for goose.
+func OpenDB(path string) (*sql.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the database directory: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate"))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0) // keep the one connection
+	// Open is lazy: make sure the file can be opened and set up now.
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// dsn sets up every connection: WAL so readers never block the writer,
+// synchronous=NORMAL (durable across app crashes, and safe with WAL), foreign
+// keys on, and a busy timeout instead of an immediate SQLITE_BUSY.
+func dsn(path, extra string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1" +
+		fmt.Sprintf("&_busy_timeout=%d&", busyTimeout.Milliseconds()) + extra
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.readers.Close(), s.writer.Close())
+}
+
+// Describe returns the backend name and the file's path.
+func (s *Store) Describe() map[string]string {
+	return map[string]string{"backend": "sqlite", "path": s.path}
+}
+
+// Ping reads from the file through the reader pool.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	return translate(s.readers.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n))
+}
+
+// write runs fn in an IMMEDIATE transaction on the writer connection.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return translate(err)
+	}
+	return translate(tx.Commit())
+}
+
+func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
+		return err
+	})
+}
+
+func (s *Store) GetNote(ctx context.Context, id string) (storage.Note, error) {
+	row := s.readers.QueryRowContext(ctx, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`, id)
+	n, err := scanNote(row)
+	return n, translate(err)
+}
+
+func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, error) {
+	var out storage.Note
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = scanNote(tx.QueryRowContext(ctx,
+			`UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ?
+			 RETURNING id, title, body, created_at, updated_at`,
+			n.Title, n.Body, n.UpdatedAt.Format(timeFormat), n.ID))
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) DeleteNote(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n == 0 {
+			err = storage.ErrNotFound
+		}
+		return err
+	})
+}
+
+func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, string, error) {
+	if p.Cursor != "" && !storage.ValidID(p.Cursor) {
+		return nil, "", fmt.Errorf("%w: malformed cursor", storage.ErrInvalid)
+	}
+	rows, err := s.readers.QueryContext(ctx,
+		`SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`,
+		storage.CursorOrStart(p.Cursor), p.Limit+1)
+	notes, err := collect(rows, err, scanNote)
+	if err != nil {
+		return nil, "", err
+	}
+	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	return notes, next, nil
+}
+
+func (s *Store) CreateFile(ctx context.Context, f storage.File) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO files (id, name, content_type, size, sha256, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.Name, f.ContentType, f.Size, f.SHA256, f.Key, f.CreatedAt.Format(timeFormat))
+		return err
+	})
+}
+
+func (s *Store) GetFile(ctx context.Context, id string) (storage.File, error) {
+	row := s.readers.QueryRowContext(ctx, `SELECT id, name, content_type, size, sha256, key, created_at FROM files WHERE id = ?`, id)
+	f, err := scanFile(row)
+	return f, translate(err)
+}
+
+func (s *Store) DeleteFile(ctx context.Context, id string) (storage.File, error) {
+	var f storage.File
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		f, err = scanFile(tx.QueryRowContext(ctx,
+			`DELETE FROM files WHERE id = ? RETURNING id, name, content_type, size, sha256, key, created_at`, id))
+		return err
+	})
+	return f, err
+}
+
+func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, string, error) {
+	if p.Cursor != "" && !storage.ValidID(p.Cursor) {
+		return nil, "", fmt.Errorf("%w: malformed cursor", storage.ErrInvalid)
+	}
+	rows, err := s.readers.QueryContext(ctx,
+		`SELECT id, name, content_type, size, sha256, key, created_at FROM files WHERE id < ? ORDER BY id DESC LIMIT ?`,
+		storage.CursorOrStart(p.Cursor), p.Limit+1)
+	files, err := collect(rows, err, scanFile)
+	if err != nil {
+		return nil, "", err
+	}
+	files, next := storage.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
+	return files, next, nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanNote(row scanner) (storage.Note, error) {
+	var n storage.Note
+	var created, updated string
+	if err := row.Scan(&n.ID, &n.Title, &n.Body, &created, &updated); err != nil {
+		return n, err
+	}
+	var err1, err2 error
+	n.CreatedAt, err1 = time.Parse(timeFormat, created)
+	n.UpdatedAt, err2 = time.Parse(timeFormat, updated)
+	return n, errors.Join(err1, err2)
+}
+
+func scanFile(row scanner) (storage.File, error) {
+	var f storage.File
+	var created string
+	if err := row.Scan(&f.ID, &f.Name, &f.ContentType, &f.Size, &f.SHA256, &f.Key, &created); err != nil {
+		return f, err
+	}
+	var err error
+	f.CreatedAt, err = time.Parse(timeFormat, created)
+	return f, err
+}
+
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, v)
+	}
+	return out, translate(rows.Err())
+}
+
+// translate turns SQLite result codes into the storage error kinds.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var sqlErr *sqlite.Error
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	case errors.As(err, &sqlErr):
+		switch code := sqlErr.Code(); {
+		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
+		case code == sqlite3.SQLITE_CONSTRAINT_CHECK:
+			return fmt.Errorf("%w: %w", storage.ErrInvalid, err)
+		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,192 @@
+// Package storage holds flystorage's domain: the Note and File types, the
+// interfaces the HTTP layer needs from a database and a blob store, and the
+// small vocabulary of errors every backend translates its own errors into.
+//
+// Each technology lives in a subpackage (postgres, sqlite, s3, localfs) that
+// imports this package and nothing else of ours. The backend package picks
+// one of each from the configuration.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Error kinds. Backends wrap their errors so that errors.Is matches one of
+// these; the HTTP layer maps each kind to one status code.
+var (
+	// ErrNotFound means the note, file or blob does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the write collides with existing data.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid means the input breaks a rule of the domain.
+	ErrInvalid = errors.New("invalid")
+	// ErrTooLarge means an upload exceeded the size limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrUnavailable means a backend could not be reached in time.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// Limits of the domain, enforced by Validate and by the schema.
+const (
+	MaxTitleChars = 200
+	MaxBodyBytes  = 64 << 10
+)
+
+// Note is a short text kept in the database.
+type Note struct {
+	ID        string
+	Title     string
+	Body      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Validate returns an error matching ErrInvalid when the title is empty or
+// longer than MaxTitleChars characters, or the body exceeds MaxBodyBytes.
+func (n Note) Validate() error {
+	switch chars := utf8.RuneCountInString(n.Title); {
+	case !utf8.ValidString(n.Title) || !utf8.ValidString(n.Body):
+		return fmt.Errorf("%w: title and body must be valid UTF-8", ErrInvalid)
+	case chars == 0:
+		return fmt.Errorf("%w: title is required", ErrInvalid)
+	case chars > MaxTitleChars:
+		return fmt.Errorf("%w: title is %d characters, the limit is %d", ErrInvalid, chars, MaxTitleChars)
+	case len(n.Body) > MaxBodyBytes:
+		return fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrInvalid, len(n.Body), MaxBodyBytes)
+	}
+	return nil
+}
+
+// File is the metadata of an uploaded file; its bytes live in a Blobs store
+// under Key.
+type File struct {
+	ID          string
+	Name        string
+	ContentType string
+	Size        int64
+	SHA256      string // hex
+	Key         string
+	CreatedAt   time.Time
+}
+
+// Page asks for one page of a listing, newest first. Cursor is empty for the
+// first page and the previous page's next cursor after that.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Database is what the app keeps in Postgres or SQLite.
+//
+// Listings are newest first and use the last ID of a page as the cursor of
+// the next, so a page stays stable while rows are added.
+type Database interface {
+	// CreateNote stores n, whose ID and times the caller has set. It returns
+	// an error matching ErrConflict if a note with that ID exists.
+	CreateNote(ctx context.Context, n Note) error
+	// GetNote returns an error matching ErrNotFound if no note has that id.
+	GetNote(ctx context.Context, id string) (Note, error)
+	// UpdateNote replaces the title and body and sets UpdatedAt, returning the
+	// stored note, or an error matching ErrNotFound if no note has n.ID.
+	UpdateNote(ctx context.Context, n Note) (Note, error)
+	// DeleteNote returns an error matching ErrNotFound if no note has that id.
+	DeleteNote(ctx context.Context, id string) error
+	// ListNotes returns at most p.Limit notes older than the cursor and the
+	// cursor of the next page, empty when there is none. A malformed cursor
+	// gives an error matching ErrInvalid.
+	ListNotes(ctx context.Context, p Page) ([]Note, string, error)
+
+	// CreateFile records f. It returns an error matching ErrConflict if a file
+	// with that ID or Key exists.
+	CreateFile(ctx context.Context, f File) error
+	// GetFile returns an error matching ErrNotFound if no file has that id.
+	GetFile(ctx context.Context, id string) (File, error)
+	// DeleteFile removes the row and returns it, or an error matching
+	// ErrNotFound if no file has that id.
+	DeleteFile(ctx context.Context, id string) (File, error)
+	// ListFiles pages like ListNotes.
+	ListFiles(ctx context.Context, p Page) ([]File, string, error)
+
+	// Ping returns nil when the database answers a query.
+	Ping(ctx context.Context) error
+	// Describe returns what /api/storage shows, with no secret in it.
+	Describe() map[string]string
+	// Close releases every connection.
+	Close() error
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	Size        int64
+	ContentType string
+}
+
+// Blobs keeps file contents: an S3 bucket or a local directory.
+type Blobs interface {
+	// Put streams r to key. A failed or cancelled Put leaves nothing at key.
+	// size is the exact length, or -1 when unknown.
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	// Get streams the blob; the caller closes it. It returns an error matching
+	// ErrNotFound if nothing is stored at key.
+	Get(ctx context.Context, key string) (io.ReadCloser, BlobInfo, error)
+	// Stat returns an error matching ErrNotFound if nothing is stored at key.
+	Stat(ctx context.Context, key string) (BlobInfo, error)
+	// Delete removes the blob. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Ping returns nil when the bucket or directory can be reached.
+	Ping(ctx context.Context) error
+	// Describe returns what /api/storage shows, with no secret in it.
+	Describe() map[string]string
+	// Close releases the store's resources.
+	Close() error
+}
+
+// NewID returns a new time-ordered identifier (a UUIDv7), so that sorting by
+// ID sorts by creation time on every engine and cursors stay stable.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// ValidID reports whether s has the shape NewID produces. Backends check
+// cursors with it so that a malformed one is ErrInvalid rather than a
+// database error.
+func ValidID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && len(s) == 36 && u.String() == s
+}
+
+// Now returns the current time as every backend stores it: UTC, to the
+// microsecond (Postgres's precision).
+func Now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// startCursor sorts after every ID NewID makes (a UUIDv7 never starts with
+// "ffffffff-ffff-f"), so `id < CursorOrStart("")` matches every row.
+const startCursor = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+// CursorOrStart returns cursor, or for the first page a value greater than
+// every ID, so that backends can page with one query: WHERE id < $cursor.
+func CursorOrStart(cursor string) string {
+	if cursor == "" {
+		return startCursor
+	}
+	return cursor
+}
+
+// Cut trims a page fetched with limit+1 rows to limit and returns the cursor
+// of the next page, or "" when this page is the last.
+func Cut[T any](rows []T, limit int, id func(T) string) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, id(rows[limit-1])
+}
