@@ -1,0 +1,62 @@
+package s3_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/s3"
+	"github.com/example/flystorage/internal/storage/storagetest"
+	"github.com/example/flystorage/internal/testenv"
+)
+
+func TestConformance(t *testing.T) {
+	storagetest.RunBlobs(t, func(t *testing.T) storage.Blobs {
+		env := testenv.S3Bucket(t)
+		b, err := s3.New(context.Background(), s3.Options{
+			Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
+			AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true,
+		})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return b
+	})
+}
+
+// TestLargeUploadIsMultipart checks that a stream longer than one part
+// reaches the store as a multipart upload: S3 gives such an object an ETag
+// that ends in "-<parts>".
+func TestLargeUploadIsMultipart(t *testing.T) {
+	env := testenv.S3Bucket(t)
+	ctx := context.Background()
+	b, err := s3.New(ctx, s3.Options{
+		Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
+		AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true,
+		PartSize: 5 << 20,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	key := "s3test/" + storage.NewID()
+	if err := b.Put(ctx, key, io.LimitReader(zeros{}, 12<<20), -1, "application/octet-stream"); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	t.Cleanup(func() { b.Delete(ctx, key) })
+	head, err := b.Client().HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &env.Bucket, Key: &key})
+	if err != nil {
+		t.Fatalf("HeadObject: %v", err)
+	}
+	if etag := strings.Trim(aws.ToString(head.ETag), `"`); !strings.HasSuffix(etag, "-3") {
+		t.Errorf("ETag = %q, want a multipart ETag of 3 parts (12 MiB in 5 MiB parts)", etag)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -1,0 +1,380 @@
+// Package storagetest is the conformance suite every backend runs, so that
+// SQLite and Postgres, MinIO and the local directory prove the same
+// behaviour: storage.Database through RunDatabase, storage.Blobs through
+// RunBlobs.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+// RunDatabase runs the suite against databases made by open, a fresh and
+// empty one for each test.
+func RunDatabase(t *testing.T, open func(t *testing.T) storage.Database) {
+	ctx := context.Background()
+
+	t.Run("NoteRoundTrip", func(t *testing.T) {
+		db := open(t)
+		want := newNote("first", "body ✓")
+		mustCreate(t, db, want)
+		got, err := db.GetNote(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetNote: %v", err)
+		}
+		assertNote(t, got, want)
+	})
+
+	t.Run("MissingNote", func(t *testing.T) {
+		db := open(t)
+		id := storage.NewID()
+		if _, err := db.GetNote(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetNote(missing) = %v, want ErrNotFound", err)
+		}
+		if _, err := db.UpdateNote(ctx, newNote("x", "")); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("UpdateNote(missing) = %v, want ErrNotFound", err)
+		}
+		if err := db.DeleteNote(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("DeleteNote(missing) = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("DuplicateNoteID", func(t *testing.T) {
+		db := open(t)
+		n := newNote("a", "")
+		mustCreate(t, db, n)
+		if err := db.CreateNote(ctx, n); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("CreateNote(same id) = %v, want ErrConflict", err)
+		}
+	})
+
+	t.Run("SchemaRejectsInvalidNote", func(t *testing.T) {
+		db := open(t)
+		// The server validates first; the schema is the last line of defence.
+		for _, n := range []storage.Note{newNote("", "empty title"), newNote(strings.Repeat("t", storage.MaxTitleChars+1), "")} {
+			if err := db.CreateNote(ctx, n); !errors.Is(err, storage.ErrInvalid) {
+				t.Errorf("CreateNote(title of %d chars) = %v, want ErrInvalid", len(n.Title), err)
+			}
+		}
+		// Characters, not bytes: 200 three-byte characters fit.
+		mustCreate(t, db, newNote(strings.Repeat("€", storage.MaxTitleChars), ""))
+	})
+
+	t.Run("UpdateNote", func(t *testing.T) {
+		db := open(t)
+		n := newNote("before", "old")
+		mustCreate(t, db, n)
+		upd := n
+		upd.Title, upd.Body, upd.UpdatedAt = "after", "new", n.UpdatedAt.Add(time.Second)
+		got, err := db.UpdateNote(ctx, upd)
+		if err != nil {
+			t.Fatalf("UpdateNote: %v", err)
+		}
+		assertNote(t, got, upd) // CreatedAt unchanged
+		if got, _ := db.GetNote(ctx, n.ID); got.Title != "after" {
+			t.Errorf("after update, GetNote title = %q", got.Title)
+		}
+	})
+
+	t.Run("DeleteNote", func(t *testing.T) {
+		db := open(t)
+		n := newNote("doomed", "")
+		mustCreate(t, db, n)
+		if err := db.DeleteNote(ctx, n.ID); err != nil {
+			t.Fatalf("DeleteNote: %v", err)
+		}
+		if _, err := db.GetNote(ctx, n.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetNote after delete = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ListNotesPages", func(t *testing.T) {
+		db := open(t)
+		var ids []string
+		for i := range 7 {
+			n := newNote(fmt.Sprintf("note %d", i), "")
+			mustCreate(t, db, n)
+			ids = append([]string{n.ID}, ids...) // newest first
+		}
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > 3 {
+				t.Fatalf("more than 3 pages of 3 for 7 notes")
+			}
+			notes, next, err := db.ListNotes(ctx, storage.Page{Limit: 3, Cursor: cursor})
+			if err != nil {
+				t.Fatalf("ListNotes: %v", err)
+			}
+			for _, n := range notes {
+				got = append(got, n.ID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if strings.Join(got, ",") != strings.Join(ids, ",") {
+			t.Errorf("paged ids =\n%v\nwant newest first\n%v", got, ids)
+		}
+		notes, next, err := db.ListNotes(ctx, storage.Page{Limit: 7})
+		if err != nil || len(notes) != 7 || next != "" {
+			t.Errorf("ListNotes(limit=7) = %d notes, next %q, err %v; want 7, \"\", nil", len(notes), next, err)
+		}
+		if _, _, err := db.ListNotes(ctx, storage.Page{Limit: 3, Cursor: "not-a-cursor"}); !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("ListNotes(bad cursor) = %v, want ErrInvalid", err)
+		}
+	})
+
+	t.Run("EmptyList", func(t *testing.T) {
+		db := open(t)
+		notes, next, err := db.ListNotes(ctx, storage.Page{Limit: 10})
+		if err != nil || notes == nil || len(notes) != 0 || next != "" {
+			t.Errorf("ListNotes(empty) = %#v, %q, %v; want an empty non-nil slice", notes, next, err)
+		}
+	})
+
+	t.Run("ConcurrentWriters", func(t *testing.T) {
+		db := open(t)
+		const writers = 16
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for i := range writers {
+			wg.Go(func() {
+				n := newNote(fmt.Sprintf("w%d", i), "")
+				if err := db.CreateNote(ctx, n); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := db.GetNote(ctx, n.ID); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("concurrent write: %v", err)
+		}
+		notes, _, err := db.ListNotes(ctx, storage.Page{Limit: 100})
+		if err != nil || len(notes) != writers {
+			t.Errorf("after %d concurrent creates, ListNotes = %d notes, %v", writers, len(notes), err)
+		}
+	})
+
+	t.Run("FileRoundTrip", func(t *testing.T) {
+		db := open(t)
+		f := newFile("report.pdf")
+		if err := db.CreateFile(ctx, f); err != nil {
+			t.Fatalf("CreateFile: %v", err)
+		}
+		got, err := db.GetFile(ctx, f.ID)
+		if err != nil {
+			t.Fatalf("GetFile: %v", err)
+		}
+		assertFile(t, got, f)
+		dup := newFile("other")
+		dup.Key = f.Key
+		if err := db.CreateFile(ctx, dup); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("CreateFile(same key) = %v, want ErrConflict", err)
+		}
+		deleted, err := db.DeleteFile(ctx, f.ID)
+		if err != nil {
+			t.Fatalf("DeleteFile: %v", err)
+		}
+		assertFile(t, deleted, f)
+		if _, err := db.GetFile(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetFile after delete = %v, want ErrNotFound", err)
+		}
+		if _, err := db.DeleteFile(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("DeleteFile(missing) = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ListFilesPages", func(t *testing.T) {
+		db := open(t)
+		var ids []string
+		for i := range 5 {
+			f := newFile(fmt.Sprintf("f%d", i))
+			if err := db.CreateFile(ctx, f); err != nil {
+				t.Fatalf("CreateFile: %v", err)
+			}
+			ids = append([]string{f.ID}, ids...)
+		}
+		first, next, err := db.ListFiles(ctx, storage.Page{Limit: 2})
+		if err != nil || len(first) != 2 || next != ids[1] {
+			t.Fatalf("ListFiles page 1 = %d files, next %q, %v; want 2, %q", len(first), next, err, ids[1])
+		}
+		rest, next, err := db.ListFiles(ctx, storage.Page{Limit: 10, Cursor: next})
+		if err != nil || len(rest) != 3 || next != "" || rest[0].ID != ids[2] {
+			t.Errorf("ListFiles page 2 = %d files, next %q, %v; want the 3 oldest", len(rest), next, err)
+		}
+	})
+
+	t.Run("Ping", func(t *testing.T) {
+		if err := open(t).Ping(ctx); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+	})
+}
+
+// RunBlobs runs the suite against the store made by open. Each test writes
+// under keys of its own, so stores may be shared.
+func RunBlobs(t *testing.T, open func(t *testing.T) storage.Blobs) {
+	ctx := context.Background()
+	key := func(name string) string { return "storagetest/" + storage.NewID() + "/" + name }
+
+	t.Run("RoundTrip", func(t *testing.T) {
+		b := open(t)
+		for _, size := range []int64{0, 1, 100 << 10} {
+			data := randomBytes(size)
+			for _, known := range []bool{true, false} {
+				k := key("blob")
+				n := int64(-1)
+				if known {
+					n = size
+				}
+				if err := b.Put(ctx, k, bytes.NewReader(data), n, "text/plain"); err != nil {
+					t.Fatalf("Put(%d bytes, size known %v): %v", size, known, err)
+				}
+				assertBlob(t, b, k, data)
+			}
+		}
+	})
+
+	t.Run("LargerThanOnePart", func(t *testing.T) {
+		// 12 MiB streamed with no size crosses the transfer manager's
+		// default 8 MiB part, so S3 stores it as a multipart upload.
+		b := open(t)
+		data := randomBytes(12 << 20)
+		k := key("large")
+		if err := b.Put(ctx, k, io.MultiReader(bytes.NewReader(data)), -1, "application/octet-stream"); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		assertBlob(t, b, k, data)
+	})
+
+	t.Run("Missing", func(t *testing.T) {
+		b := open(t)
+		k := key("missing")
+		if _, _, err := b.Get(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Get(missing) = %v, want ErrNotFound", err)
+		}
+		if _, err := b.Stat(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat(missing) = %v, want ErrNotFound", err)
+		}
+		if err := b.Delete(ctx, k); err != nil {
+			t.Errorf("Delete(missing) = %v, want nil", err)
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		b := open(t)
+		k := key("doomed")
+		if err := b.Put(ctx, k, strings.NewReader("bye"), 3, "text/plain"); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		if err := b.Delete(ctx, k); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if _, err := b.Stat(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat after delete = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("FailedPutLeavesNothing", func(t *testing.T) {
+		b := open(t)
+		for _, size := range []int64{10 << 10, 9 << 20} { // one part, and past the first part
+			k := key("failed")
+			boom := errors.New("client went away")
+			r := io.MultiReader(bytes.NewReader(randomBytes(size)), iotest.ErrReader(boom))
+			if err := b.Put(ctx, k, r, -1, "text/plain"); !errors.Is(err, boom) {
+				t.Errorf("Put(reader failing after %d bytes) = %v, want the reader's error", size, err)
+			}
+			if _, err := b.Stat(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Stat after failed Put of %d bytes = %v, want ErrNotFound", size, err)
+			}
+		}
+	})
+
+	t.Run("Ping", func(t *testing.T) {
+		if err := open(t).Ping(ctx); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+	})
+}
+
+func newNote(title, body string) storage.Note {
+	now := storage.Now()
+	return storage.Note{ID: storage.NewID(), Title: title, Body: body, CreatedAt: now, UpdatedAt: now}
+}
+
+func newFile(name string) storage.File {
+	id := storage.NewID()
+	return storage.File{ID: id, Name: name, ContentType: "application/pdf", Size: 1234,
+		SHA256: strings.Repeat("ab", 32), Key: "files/" + id, CreatedAt: storage.Now()}
+}
+
+func mustCreate(t *testing.T, db storage.Database, n storage.Note) {
+	t.Helper()
+	if err := db.CreateNote(context.Background(), n); err != nil {
+		t.Fatalf("CreateNote(%q): %v", n.Title, err)
+	}
+}
+
+func assertNote(t *testing.T, got, want storage.Note) {
+	t.Helper()
+	if got.ID != want.ID || got.Title != want.Title || got.Body != want.Body ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Errorf("note =\n%+v\nwant\n%+v", got, want)
+	}
+	if got.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt is in %v, want UTC", got.CreatedAt.Location())
+	}
+}
+
+func assertFile(t *testing.T, got, want storage.File) {
+	t.Helper()
+	if got.ID != want.ID || got.Name != want.Name || got.ContentType != want.ContentType || got.Size != want.Size ||
+		got.SHA256 != want.SHA256 || got.Key != want.Key || !got.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("file =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func assertBlob(t *testing.T, b storage.Blobs, key string, want []byte) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := b.Stat(ctx, key)
+	if err != nil || info.Size != int64(len(want)) {
+		t.Fatalf("Stat(%s) = %+v, %v; want size %d", key, info, err, len(want))
+	}
+	r, info, err := b.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", key, err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("reading %s: %v", key, err)
+	}
+	if !bytes.Equal(got, want) || info.Size != int64(len(want)) {
+		t.Errorf("Get(%s) = %d bytes (info size %d), want %d bytes equal to what was put", key, len(got), info.Size, len(want))
+	}
+}
+
+func randomBytes(n int64) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
