@@ -36,6 +36,9 @@ const (
 	// abortTimeout lets a failed multipart upload be aborted even when the
 	// request that drove it was cancelled, so no parts are left behind.
 	abortTimeout = 10 * time.Second
+	// defaultPartSize is the size of a multipart upload's parts; an upload
+	// holds at most Concurrency+1 of them in memory.
+	defaultPartSize = 8 << 20
 )
 
 // Options locate the bucket.
@@ -46,7 +49,7 @@ type Options struct {
 	AccessKeyID     string // empty: the SDK's default credential chain
 	SecretAccessKey string
 	PathStyle       bool
-	PartSize        int64 // 0: the transfer manager's default
+	PartSize        int64 // 0: defaultPartSize
 	Concurrency     int   // 0: the transfer manager's default
 }
 
@@ -87,8 +90,15 @@ func New(ctx context.Context, o Options) (*Bucket, error) {
 		}
 		so.UsePathStyle = o.PathStyle
 	})
+	if o.PartSize == 0 {
+		o.PartSize = defaultPartSize
+	}
 	uploader := transfermanager.New(client, func(to *transfermanager.Options) {
 		to.PartSizeBytes = o.PartSize
+		// The transfer manager buffers up to this many bytes before choosing
+		// between one PUT and a multipart upload (16 MiB by default). One
+		// part's worth keeps the memory of an upload to the parts in flight.
+		to.MultipartUploadThreshold = o.PartSize
 		to.Concurrency = o.Concurrency
 		to.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		to.DisableChecksumValidation = true
