@@ -1,0 +1,21 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+.PHONY: run test migrate build vet
+
+run:
+	go run ./cmd/app
+
+# test runs every test against real Postgres, MinIO and SQLite files; see
+# scripts/test.sh. Pass go test flags with TESTFLAGS="-race -v".
+test:
+	scripts/test.sh $(TESTFLAGS)
+
+migrate:
+	go run ./cmd/migrate up
+
+# build makes static binaries, as the Dockerfile does.
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o bin/ ./cmd/app ./cmd/migrate
+
+vet:
+	test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	go vet ./...
