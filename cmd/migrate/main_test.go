@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite" // The "sqlite" driver the tests inspect the file with.
+
+	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/testenv"
+)
+
+// secret is a password distinctive enough that finding it in any output
+// means a secret leaked.
+const secret = "s3cr3tpw"
+
+// migrate runs the command with args against the environment vars and
+// returns what it printed on stdout and stderr.
+func migrate(t *testing.T, vars map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	getenv := func(name string) string { return vars[name] }
+	err = run(t.Context(), args, getenv, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// mustMigrate is migrate for commands that must succeed.
+func mustMigrate(t *testing.T, vars map[string]string, args ...string) string {
+	t.Helper()
+	stdout, stderr, err := migrate(t, vars, args...)
+	if err != nil {
+		t.Fatalf("migrate %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout, stderr)
+	}
+	return stdout
+}
+
+// wantVersion checks that `migrate version` prints want.
+func wantVersion(t *testing.T, vars map[string]string, want string) {
+	t.Helper()
+	if got := strings.TrimSpace(mustMigrate(t, vars, "version")); got != want {
+		t.Errorf("migrate version printed %q, want %q", got, want)
+	}
+}
+
+// wantStatus checks that `migrate status` lists both migrations, each
+// applied or pending as want says.
+func wantStatus(t *testing.T, vars map[string]string, want map[string]bool) {
+	t.Helper()
+	out := mustMigrate(t, vars, "status")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("migrate status printed %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for name, applied := range want {
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, name) })
+		if i < 0 {
+			t.Errorf("migrate status does not list %s:\n%s", name, out)
+			continue
+		}
+		state := "pending"
+		if applied {
+			state = "applied"
+		}
+		if !strings.Contains(lines[i], state) {
+			t.Errorf("migrate status line %q, want %s", lines[i], state)
+		}
+	}
+}
+
+// wantTables checks which of the app's tables exist, as tables reports them.
+func wantTables(t *testing.T, tables func(t *testing.T) []string, want ...string) {
+	t.Helper()
+	got := tables(t)
+	for _, name := range []string{"notes", "files"} {
+		if has, wanted := slices.Contains(got, name), slices.Contains(want, name); has != wanted {
+			t.Errorf("table %s exists: %v, want %v (tables: %v)", name, has, wanted, got)
+		}
+	}
+}
+
+// testCycle migrates the database that vars name up, down, down to 0 and up
+// again, checking the version, the status and the tables at each step.
+func testCycle(t *testing.T, vars map[string]string, tables func(t *testing.T) []string) {
+	const notes, files = "00001_create_notes.sql", "00002_create_files.sql"
+
+	out := mustMigrate(t, vars, "up")
+	if !strings.Contains(out, notes) || !strings.Contains(out, files) {
+		t.Errorf("migrate up does not report both migrations:\n%s", out)
+	}
+	wantVersion(t, vars, "2")
+	wantStatus(t, vars, map[string]bool{notes: true, files: true})
+	wantTables(t, tables, "notes", "files")
+
+	// A second up finds nothing to do.
+	out = mustMigrate(t, vars, "up")
+	if !strings.Contains(out, "no pending migrations") || strings.Contains(out, notes) || strings.Contains(out, files) {
+		t.Errorf("second migrate up applied something:\n%s", out)
+	}
+	wantVersion(t, vars, "2")
+	wantTables(t, tables, "notes", "files")
+
+	out = mustMigrate(t, vars, "down")
+	if !strings.Contains(out, files) || strings.Contains(out, notes) {
+		t.Errorf("migrate down does not report rolling back only %s:\n%s", files, out)
+	}
+	wantVersion(t, vars, "1")
+	wantStatus(t, vars, map[string]bool{notes: true, files: false})
+	wantTables(t, tables, "notes")
+
+	mustMigrate(t, vars, "down-to", "0")
+	wantVersion(t, vars, "0")
+	wantStatus(t, vars, map[string]bool{notes: false, files: false})
+	wantTables(t, tables)
+
+	mustMigrate(t, vars, "up")
+	wantVersion(t, vars, "2")
+	wantTables(t, tables, "notes", "files")
+}
+
+func TestSQLite(t *testing.T) {
+	// The directory does not exist yet: migrate creates it, as on a fresh
+	// volume.
+	path := filepath.Join(t.TempDir(), "volume", "app.db")
+	vars := map[string]string{"DATABASE_PATH": path}
+
+	testCycle(t, vars, func(t *testing.T) []string {
+		t.Helper()
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatalf("opening %s: %v", path, err)
+		}
+		defer db.Close()
+		rows, err := db.QueryContext(t.Context(), `SELECT name FROM sqlite_master WHERE type = 'table'`)
+		if err != nil {
+			t.Fatalf("listing tables: %v", err)
+		}
+		return collect(t, rows)
+	})
+}
+
+func TestPostgres(t *testing.T) {
+	url := testenv.PostgresURL(t)
+	vars := map[string]string{"DATABASE_URL": url}
+
+	testCycle(t, vars, func(t *testing.T) []string {
+		t.Helper()
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatalf("connecting to the test schema: %v", err)
+		}
+		defer conn.Close(t.Context())
+		rows, err := conn.Query(t.Context(),
+			`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+		if err != nil {
+			t.Fatalf("listing tables: %v", err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("listing tables: %v", err)
+		}
+		return names
+	})
+}
+
+// collect returns the first column of every row.
+func collect(t *testing.T, rows *sql.Rows) []string {
+	t.Helper()
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatalf("scanning: %v", err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("reading rows: %v", err)
+	}
+	return names
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := [][]string{
+		{"sideways"},
+		{"down-to"},
+		{"down-to", "one"},
+		{"down-to", "-1"},
+		{"down-to", "0", "1"},
+		{"up", "extra"},
+		{"down", "extra"},
+		{"status", "extra"},
+		{"version", "extra"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.db")
+			_, _, err := migrate(t, map[string]string{"DATABASE_PATH": path}, args...)
+			if err == nil {
+				t.Fatalf("migrate %v succeeded, want a usage error", args)
+			}
+			if got := config.ExitCode(err); got != 2 {
+				t.Errorf("ExitCode(%v) = %d, want 2", err, got)
+			}
+			// A bad command line is refused before the database is touched.
+			if _, statErr := os.Stat(path); !os.IsNotExist(statErr) {
+				t.Errorf("migrate %v created %s (stat: %v)", args, path, statErr)
+			}
+		})
+	}
+}
+
+func TestUnsupportedDatabaseURL(t *testing.T) {
+	_, _, err := migrate(t, map[string]string{"DATABASE_URL": "mysql://app:" + secret + "@127.0.0.1/app"}, "up")
+	if err == nil {
+		t.Fatal("migrate up succeeded with a mysql:// DATABASE_URL")
+	}
+	if got := config.ExitCode(err); got != 2 {
+		t.Errorf("ExitCode(%v) = %d, want 2", err, got)
+	}
+	if !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("error %q does not name DATABASE_URL", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error %q contains the password", err)
+	}
+}
+
+func TestUnreachablePostgres(t *testing.T) {
+	// Nothing listens on port 1, so every command fails to connect; that is
+	// a failure to run (1), not a configuration error (2).
+	urls := map[string]string{
+		"userinfo": "postgres://postgres:" + secret + "@127.0.0.1:1/x?sslmode=disable&connect_timeout=2",
+		"query":    "postgres://postgres@127.0.0.1:1/x?password=" + secret + "&sslmode=disable&connect_timeout=2",
+	}
+	for where, url := range urls {
+		for _, command := range []string{"up", "down", "status", "version"} {
+			t.Run(where+" "+command, func(t *testing.T) {
+				stdout, stderr, err := migrate(t, map[string]string{"DATABASE_URL": url}, command)
+				if err == nil {
+					t.Fatalf("migrate %s succeeded against a closed port", command)
+				}
+				if got := config.ExitCode(err); got != 1 {
+					t.Errorf("ExitCode(%v) = %d, want 1", err, got)
+				}
+				for what, s := range map[string]string{"error": err.Error(), "stdout": stdout, "stderr": stderr} {
+					if strings.Contains(s, secret) {
+						t.Errorf("%s contains the password: %s", what, s)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,592 @@
+package config_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/example/flystorage/internal/config"
+)
+
+// secret is a password distinctive enough that finding it in any output
+// means a secret leaked.
+const secret = "s3cr3tpw"
+
+// awsSecret is the AWS secret access key the tests use; it must never be
+// logged.
+const awsSecret = "AWSs3cr3tKEYvalue"
+
+// env returns a getenv that reads vars and nothing else, so the tests never
+// depend on the environment they run in.
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+// load calls config.Load on vars and fails the test on an error.
+func load(t *testing.T, vars map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(env(vars))
+	if err != nil {
+		t.Fatalf("Load(%v): %v", vars, err)
+	}
+	return cfg
+}
+
+// wantError checks that err is a *config.Error naming variable, that it exits
+// with status 2, and that its message holds no password.
+func wantError(t *testing.T, err error, variable string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one naming %s", variable)
+	}
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("got %T (%v), want *config.Error", err, err)
+	}
+	if !strings.Contains(cerr.Var, variable) || !strings.Contains(err.Error(), variable) {
+		t.Errorf("error %q (Var %q) does not name %s", err, cerr.Var, variable)
+	}
+	if got := config.ExitCode(err); got != 2 {
+		t.Errorf("ExitCode(%v) = %d, want 2", err, got)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error %q contains the password %q", err, secret)
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg := load(t, nil)
+	if cfg.Database != config.SQLite {
+		t.Errorf("Database = %q, want %q", cfg.Database, config.SQLite)
+	}
+	if cfg.DatabasePath != "data/app.db" {
+		t.Errorf("DatabasePath = %q, want data/app.db", cfg.DatabasePath)
+	}
+	if cfg.DatabaseURL != "" {
+		t.Errorf("DatabaseURL = %q, want empty", cfg.DatabaseURL)
+	}
+	if cfg.S3 != nil {
+		t.Errorf("S3 = %+v, want nil without BUCKET_NAME", cfg.S3)
+	}
+	if want := filepath.Join("data", "blobs"); cfg.BlobDir != want {
+		t.Errorf("BlobDir = %q, want %q", cfg.BlobDir, want)
+	}
+	if cfg.Port != 8080 {
+		t.Errorf("Port = %d, want 8080", cfg.Port)
+	}
+	if cfg.MaxUploadBytes != 100<<20 {
+		t.Errorf("MaxUploadBytes = %d, want %d", cfg.MaxUploadBytes, 100<<20)
+	}
+	if cfg.MigrateOnStart {
+		t.Error("MigrateOnStart = true, want false by default")
+	}
+}
+
+func TestLoadDatabase(t *testing.T) {
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		wantDB   string
+		wantURL  string
+		wantPath string
+	}{
+		{
+			name:    "postgres scheme",
+			vars:    map[string]string{"DATABASE_URL": "postgres://app:" + secret + "@db.internal:5432/app?sslmode=disable"},
+			wantDB:  config.Postgres,
+			wantURL: "postgres://app:" + secret + "@db.internal:5432/app?sslmode=disable",
+		},
+		{
+			name:    "postgresql scheme",
+			vars:    map[string]string{"DATABASE_URL": "postgresql://app:" + secret + "@db.internal/app"},
+			wantDB:  config.Postgres,
+			wantURL: "postgresql://app:" + secret + "@db.internal/app",
+		},
+		{
+			name:     "database path",
+			vars:     map[string]string{"DATABASE_PATH": "/data/app.db"},
+			wantDB:   config.SQLite,
+			wantPath: "/data/app.db",
+		},
+		{
+			name:     "neither",
+			vars:     nil,
+			wantDB:   config.SQLite,
+			wantPath: "data/app.db",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := load(t, tt.vars)
+			if cfg.Database != tt.wantDB {
+				t.Errorf("Database = %q, want %q", cfg.Database, tt.wantDB)
+			}
+			if cfg.DatabaseURL != tt.wantURL {
+				t.Errorf("DatabaseURL = %q, want %q", cfg.DatabaseURL, tt.wantURL)
+			}
+			if tt.wantDB == config.SQLite && cfg.DatabasePath != tt.wantPath {
+				t.Errorf("DatabasePath = %q, want %q", cfg.DatabasePath, tt.wantPath)
+			}
+		})
+	}
+}
+
+func TestLoadDatabaseURLErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		url  string
+	}{
+		{"mysql scheme", "mysql://app:" + secret + "@db.internal/app"},
+		{"http scheme", "http://app:" + secret + "@db.internal/app"},
+		{"no scheme", "app:" + secret + "@db.internal/app"},
+		{"bad port", "postgres://u:" + secret + "@host:notaport/db"},
+		{"bad escape", "postgres://%zz"},
+		{"bad escape beside a password", "postgres://u:" + secret + "@host/%zz"},
+		{"no host", "postgres://u:" + secret + "@/db"},
+		{"bad sslmode", "postgres://u:" + secret + "@host/db?sslmode=sideways"},
+		{"bad connect_timeout", "postgres://u:" + secret + "@host/db?connect_timeout=soon"},
+		// A password pasted without percent-encoding its slash, hash or
+		// question mark moves the authority's end, so url.Parse reads the
+		// password as a port and quotes it in its error.
+		{"unescaped slash in password", "postgres://u:" + secret + "/x@host/db"},
+		{"unescaped hash in password", "postgres://u:" + secret + "#x@host/db"},
+		{"unescaped question mark in password", "postgres://u:" + secret + "?x@host/db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{"DATABASE_URL": tt.url}))
+			wantError(t, err, "DATABASE_URL")
+		})
+	}
+}
+
+func TestLoadBothDatabases(t *testing.T) {
+	_, err := config.Load(env(map[string]string{
+		"DATABASE_URL":  "postgres://app:" + secret + "@db.internal/app",
+		"DATABASE_PATH": "/data/app.db",
+	}))
+	wantError(t, err, "DATABASE_URL")
+	wantError(t, err, "DATABASE_PATH")
+	if msg := err.Error(); !strings.Contains(msg, "remove DATABASE_PATH") || !strings.Contains(msg, "remove DATABASE_URL") {
+		t.Errorf("error %q does not say which variable to remove", msg)
+	}
+}
+
+func TestLoadS3(t *testing.T) {
+	base := func(extra map[string]string) map[string]string {
+		vars := map[string]string{
+			"BUCKET_NAME":           "my-bucket",
+			"AWS_ACCESS_KEY_ID":     "tid_ABCDEFG",
+			"AWS_SECRET_ACCESS_KEY": awsSecret,
+		}
+		for k, v := range extra {
+			vars[k] = v
+		}
+		return vars
+	}
+	tests := []struct {
+		name          string
+		vars          map[string]string
+		wantEndpoint  string
+		wantRegion    string
+		wantPathStyle bool
+	}{
+		{
+			name:         "tigris",
+			vars:         base(map[string]string{"AWS_ENDPOINT_URL_S3": "https://fly.storage.tigris.dev"}),
+			wantEndpoint: "https://fly.storage.tigris.dev",
+			wantRegion:   "auto",
+		},
+		{
+			name:       "no endpoint",
+			vars:       base(nil),
+			wantRegion: "auto",
+		},
+		{
+			name:         "region override",
+			vars:         base(map[string]string{"AWS_ENDPOINT_URL_S3": "https://fly.storage.tigris.dev", "AWS_REGION": "us-east-1"}),
+			wantEndpoint: "https://fly.storage.tigris.dev",
+			wantRegion:   "us-east-1",
+		},
+		{
+			name:          "ipv4 endpoint",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"}),
+			wantEndpoint:  "http://127.0.0.1:9000",
+			wantRegion:    "auto",
+			wantPathStyle: true,
+		},
+		{
+			name:          "ipv6 endpoint",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://[::1]:9000"}),
+			wantEndpoint:  "http://[::1]:9000",
+			wantRegion:    "auto",
+			wantPathStyle: true,
+		},
+		{
+			name:          "localhost endpoint",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://localhost:9000"}),
+			wantEndpoint:  "http://localhost:9000",
+			wantRegion:    "auto",
+			wantPathStyle: true,
+		},
+		{
+			name:          "localhost in capitals",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://LOCALHOST:9000"}),
+			wantEndpoint:  "http://LOCALHOST:9000",
+			wantRegion:    "auto",
+			wantPathStyle: true,
+		},
+		{
+			name:          "forced path style",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://minio:9000", "S3_FORCE_PATH_STYLE": "true"}),
+			wantEndpoint:  "http://minio:9000",
+			wantRegion:    "auto",
+			wantPathStyle: true,
+		},
+		{
+			name:         "named host without forcing",
+			vars:         base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://minio:9000", "S3_FORCE_PATH_STYLE": "false"}),
+			wantEndpoint: "http://minio:9000",
+			wantRegion:   "auto",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := load(t, tt.vars)
+			if cfg.S3 == nil {
+				t.Fatal("S3 = nil with BUCKET_NAME set")
+			}
+			want := config.S3{
+				Bucket:          "my-bucket",
+				Endpoint:        tt.wantEndpoint,
+				Region:          tt.wantRegion,
+				AccessKeyID:     "tid_ABCDEFG",
+				SecretAccessKey: awsSecret,
+				PathStyle:       tt.wantPathStyle,
+			}
+			if *cfg.S3 != want {
+				t.Errorf("S3 = %+v, want %+v", *cfg.S3, want)
+			}
+		})
+	}
+}
+
+func TestLoadS3WithoutKeys(t *testing.T) {
+	// Neither key lets the SDK find credentials its own way.
+	cfg := load(t, map[string]string{"BUCKET_NAME": "my-bucket"})
+	if cfg.S3 == nil || cfg.S3.AccessKeyID != "" || cfg.S3.SecretAccessKey != "" {
+		t.Errorf("S3 = %+v, want a bucket with no keys", cfg.S3)
+	}
+}
+
+func TestLoadS3Errors(t *testing.T) {
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		wantVar string
+	}{
+		{
+			name:    "only access key id",
+			vars:    map[string]string{"BUCKET_NAME": "b", "AWS_ACCESS_KEY_ID": "tid_ABCDEFG"},
+			wantVar: "AWS_SECRET_ACCESS_KEY",
+		},
+		{
+			name:    "only secret key",
+			vars:    map[string]string{"BUCKET_NAME": "b", "AWS_SECRET_ACCESS_KEY": awsSecret},
+			wantVar: "AWS_ACCESS_KEY_ID",
+		},
+		{
+			name:    "endpoint not a url",
+			vars:    map[string]string{"BUCKET_NAME": "b", "AWS_ENDPOINT_URL_S3": "not a url"},
+			wantVar: "AWS_ENDPOINT_URL_S3",
+		},
+		{
+			name:    "endpoint ftp",
+			vars:    map[string]string{"BUCKET_NAME": "b", "AWS_ENDPOINT_URL_S3": "ftp://x"},
+			wantVar: "AWS_ENDPOINT_URL_S3",
+		},
+		{
+			name:    "endpoint without host",
+			vars:    map[string]string{"BUCKET_NAME": "b", "AWS_ENDPOINT_URL_S3": "https://"},
+			wantVar: "AWS_ENDPOINT_URL_S3",
+		},
+		{
+			name:    "endpoint holding credentials",
+			vars:    map[string]string{"BUCKET_NAME": "b", "AWS_ENDPOINT_URL_S3": "https://key:" + awsSecret + "@fly.storage.tigris.dev"},
+			wantVar: "AWS_ENDPOINT_URL_S3",
+		},
+		{
+			name:    "path style maybe",
+			vars:    map[string]string{"BUCKET_NAME": "b", "S3_FORCE_PATH_STYLE": "maybe"},
+			wantVar: "S3_FORCE_PATH_STYLE",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(tt.vars))
+			wantError(t, err, tt.wantVar)
+			if strings.Contains(err.Error(), awsSecret) {
+				t.Errorf("error %q contains the AWS secret key", err)
+			}
+		})
+	}
+}
+
+func TestLoadBlobDir(t *testing.T) {
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"default", nil, filepath.Join("data", "blobs")},
+		{"beside database path", map[string]string{"DATABASE_PATH": "/data/app.db"}, filepath.Join("/data", "blobs")},
+		{"postgres", map[string]string{"DATABASE_URL": "postgres://app@db.internal/app"}, filepath.Join("data", "blobs")},
+		{"explicit", map[string]string{"BLOB_DIR": "/srv/files", "DATABASE_PATH": "/data/app.db"}, "/srv/files"},
+		{"explicit with postgres", map[string]string{"BLOB_DIR": "/srv/files", "DATABASE_URL": "postgres://app@db.internal/app"}, "/srv/files"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := load(t, tt.vars)
+			if cfg.S3 != nil {
+				t.Errorf("S3 = %+v, want nil without BUCKET_NAME", cfg.S3)
+			}
+			if cfg.BlobDir != tt.want {
+				t.Errorf("BlobDir = %q, want %q", cfg.BlobDir, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadPort(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  int
+	}{
+		{"", 8080},
+		{"0", 0},
+		{"3000", 3000},
+		{"65535", 65535},
+	} {
+		t.Run("ok "+tt.value, func(t *testing.T) {
+			cfg := load(t, map[string]string{"PORT": tt.value})
+			if cfg.Port != tt.want {
+				t.Errorf("Port = %d, want %d", cfg.Port, tt.want)
+			}
+		})
+	}
+	for _, value := range []string{"abc", "-1", "70000", "65536", "80.5"} {
+		t.Run("bad "+value, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{"PORT": value}))
+			wantError(t, err, "PORT")
+		})
+	}
+}
+
+func TestLoadMaxUploadBytes(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  int64
+	}{
+		{"", 100 << 20},
+		{"1", 1},
+		{"1048576", 1 << 20},
+	} {
+		t.Run("ok "+tt.value, func(t *testing.T) {
+			cfg := load(t, map[string]string{"MAX_UPLOAD_BYTES": tt.value})
+			if cfg.MaxUploadBytes != tt.want {
+				t.Errorf("MaxUploadBytes = %d, want %d", cfg.MaxUploadBytes, tt.want)
+			}
+		})
+	}
+	for _, value := range []string{"0", "-5", "lots", "1.5"} {
+		t.Run("bad "+value, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{"MAX_UPLOAD_BYTES": value}))
+			wantError(t, err, "MAX_UPLOAD_BYTES")
+		})
+	}
+}
+
+func TestLoadMigrateOnStart(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  bool
+	}{
+		{"", false},
+		{"true", true},
+		{"TRUE", true},
+		{"1", true},
+		{"false", false},
+		{"0", false},
+	} {
+		t.Run("ok "+tt.value, func(t *testing.T) {
+			cfg := load(t, map[string]string{
+				"DATABASE_URL":     "postgres://app@db.internal/app",
+				"MIGRATE_ON_START": tt.value,
+			})
+			if cfg.MigrateOnStart != tt.want {
+				t.Errorf("MigrateOnStart = %v, want %v", cfg.MigrateOnStart, tt.want)
+			}
+		})
+	}
+	for _, value := range []string{"yes", "maybe", "2"} {
+		t.Run("bad "+value, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{"MIGRATE_ON_START": value}))
+			wantError(t, err, "MIGRATE_ON_START")
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, 0},
+		{"config error", &config.Error{Var: "PORT", Msg: "bad"}, 2},
+		{"wrapped config error", fmt.Errorf("loading: %w", &config.Error{Var: "PORT", Msg: "bad"}), 2},
+		{"usage error", config.UsageError("unknown command"), 2},
+		{"wrapped usage error", fmt.Errorf("parsing: %w", config.UsageError("unknown command")), 2},
+		{"other error", errors.New("connection refused"), 1},
+		{"canceled", context.Canceled, 1},
+		{"config error text only", fmt.Errorf("loading: %v", &config.Error{Var: "PORT", Msg: "bad"}), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := config.ExitCode(tt.err); got != tt.want {
+				t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string // substrings the result must keep
+	}{
+		{
+			name: "password in userinfo",
+			in:   "postgres://alice:" + secret + "@db.internal:5433/app?sslmode=disable",
+			want: []string{"postgres://alice:xxxxx@db.internal:5433/app", "sslmode=disable"},
+		},
+		{
+			name: "percent-encoded password",
+			in:   "postgres://alice:" + secret + "%40%2F@db.internal:5433/app",
+			want: []string{"postgres://alice:xxxxx@db.internal:5433/app"},
+		},
+		{
+			name: "password in query",
+			in:   "postgres://alice@db.internal:5433/app?password=" + secret + "&sslmode=require&application_name=web",
+			want: []string{"postgres://alice@db.internal:5433/app?", "password=xxxxx", "sslmode=require", "application_name=web"},
+		},
+		{
+			name: "password in both",
+			in:   "postgresql://alice:" + secret + "@db.internal:5433/app?password=" + secret,
+			want: []string{"postgresql://alice:xxxxx@db.internal:5433/app?", "password=xxxxx"},
+		},
+		{
+			name: "no password",
+			in:   "postgres://alice@db.internal:5433/app?sslmode=disable",
+			want: []string{"postgres://alice@db.internal:5433/app?sslmode=disable"},
+		},
+		{
+			name: "unparsable",
+			in:   "postgres://alice:" + secret + "@db.internal:port/app",
+			want: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := config.RedactURL(tt.in)
+			if strings.Contains(got, secret) {
+				t.Errorf("RedactURL(%q) = %q, which contains the password", tt.in, got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("RedactURL(%q) = %q, want it to contain %q", tt.in, got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLogValue(t *testing.T) {
+	cfg := load(t, map[string]string{
+		"DATABASE_URL":          "postgres://app:" + secret + "@db.internal:5432/app?sslmode=disable",
+		"BUCKET_NAME":           "my-distinct-bucket",
+		"AWS_ENDPOINT_URL_S3":   "https://fly.storage.tigris.dev",
+		"AWS_ACCESS_KEY_ID":     "tid_ABCDEFGHIJ",
+		"AWS_SECRET_ACCESS_KEY": awsSecret,
+	})
+	handlers := map[string]func(*bytes.Buffer) slog.Handler{
+		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+	}
+	for name, newHandler := range handlers {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			slog.New(newHandler(&buf)).Info("starting", "config", cfg)
+			out := buf.String()
+			for _, leaked := range []string{secret, awsSecret, "tid_ABCDEFGHIJ"} {
+				if strings.Contains(out, leaked) {
+					t.Errorf("log line contains %q:\n%s", leaked, out)
+				}
+			}
+			for _, want := range []string{
+				"my-distinct-bucket",
+				config.RedactURL(cfg.DatabaseURL),
+				"app:xxxxx@db.internal:5432/app",
+				"https://fly.storage.tigris.dev",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log line does not contain %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestLogValueSQLite(t *testing.T) {
+	cfg := load(t, map[string]string{"DATABASE_PATH": "/data/app.db"})
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("starting", "config", cfg)
+	out := buf.String()
+	for _, want := range []string{"config.database=sqlite", "/data/app.db", "config.blob_dir=" + filepath.Join("/data", "blobs")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log line does not contain %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestFormatMasksSecrets holds Config to its doc comment, which says its
+// String masks every password and secret key: printing a Config, or its S3,
+// with fmt must not leak them either.
+func TestFormatMasksSecrets(t *testing.T) {
+	cfg := load(t, map[string]string{
+		"DATABASE_URL":          "postgres://app:" + secret + "@db.internal:5432/app",
+		"BUCKET_NAME":           "my-bucket",
+		"AWS_ACCESS_KEY_ID":     "tid_ABCDEFGHIJ",
+		"AWS_SECRET_ACCESS_KEY": awsSecret,
+	})
+	values := map[string]any{"cfg": cfg, "&cfg": &cfg, "cfg.S3": cfg.S3, "*cfg.S3": *cfg.S3}
+	for name, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%s", "%#v"} {
+			out := fmt.Sprintf(verb, v)
+			for _, leaked := range []string{secret, awsSecret} {
+				if strings.Contains(out, leaked) {
+					t.Errorf("fmt.Sprintf(%q, %s) contains %q: %s", verb, name, leaked, out)
+				}
+			}
+		}
+	}
+	if out := fmt.Sprint(cfg); !strings.Contains(out, "my-bucket") {
+		t.Errorf("fmt.Sprint(cfg) = %s, want it to show the bucket", out)
+	}
+}
