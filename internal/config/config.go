@@ -135,11 +135,10 @@ func Load(getenv func(string) string) (Config, error) {
 func checkPostgresURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error repeats the whole URL
-		}
-		return &Error{Var: "DATABASE_URL", Msg: "not a valid URL: " + err.Error()}
+		// The parser's message can quote any part of the URL, the password
+		// included (a password with a '/' or '#' reads as a port), so it is
+		// not repeated.
+		return &Error{Var: "DATABASE_URL", Msg: "is not a valid URL; percent-encode any special characters in the user name or password"}
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return &Error{Var: "DATABASE_URL", Msg: fmt.Sprintf("unsupported scheme %q: use postgres:// or postgresql://", u.Scheme)}
@@ -180,7 +179,10 @@ func loadS3(env func(string) string, bucket string) (*S3, error) {
 	if s.Endpoint != "" {
 		u, err := url.Parse(s.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, &Error{Var: "AWS_ENDPOINT_URL_S3", Msg: fmt.Sprintf("%q is not an http(s) URL", s.Endpoint)}
+			return nil, &Error{Var: "AWS_ENDPOINT_URL_S3", Msg: "is not an http(s) URL such as https://fly.storage.tigris.dev"}
+		}
+		if u.User != nil {
+			return nil, &Error{Var: "AWS_ENDPOINT_URL_S3", Msg: "must not hold credentials: use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"}
 		}
 		host = u.Hostname()
 	}
@@ -190,7 +192,7 @@ func loadS3(env func(string) string, bucket string) (*S3, error) {
 	}
 	// MinIO on localhost or an IP address cannot serve bucket subdomains, so
 	// it gets path-style URLs; Tigris wants virtual-hosted ones.
-	s.PathStyle = force || host == "localhost" || net.ParseIP(host) != nil
+	s.PathStyle = force || strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 	return s, nil
 }
 
@@ -242,6 +244,25 @@ func (c Config) LogValue() slog.Value {
 	attrs = append(attrs, slog.Int("port", c.Port), slog.Int64("max_upload_bytes", c.MaxUploadBytes))
 	return slog.GroupValue(attrs...)
 }
+
+// String is the masked form LogValue gives, so that printing a Config with
+// fmt never shows a secret either.
+func (c Config) String() string { return c.LogValue().String() }
+
+// GoString covers %#v.
+func (c Config) GoString() string { return "config.Config" + c.String() }
+
+// String masks the secret key.
+func (s S3) String() string {
+	return fmt.Sprintf("{bucket:%s endpoint:%s region:%s access_key_id:%s path_style:%t}",
+		s.Bucket, s.Endpoint, s.Region, maskKey(s.AccessKeyID), s.PathStyle)
+}
+
+// GoString covers %#v.
+func (s S3) GoString() string { return "config.S3" + s.String() }
+
+// LogValue masks the secret key when an S3 is logged on its own.
+func (s S3) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // maskKey keeps the first four characters of an access key id, which is
 // enough to tell keys apart in logs.
