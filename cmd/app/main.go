@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("starting", "config", cfg)
 
-	st, err := backend.Open(ctx, cfg)
+	st, err := backend.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	where := cfg.DatabasePath
-	if cfg.Database == config.Postgres {
+	switch {
+	case cfg.DirectDatabaseURL != "":
+		where = config.RedactURL(cfg.DirectDatabaseURL)
+	case cfg.Database == config.Postgres:
 		where = config.RedactURL(cfg.DatabaseURL)
 	}
 	switch command {

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -36,6 +38,12 @@ type Config struct {
 	Database     string
 	DatabaseURL  string // DATABASE_URL; holds a password
 	DatabasePath string // DATABASE_PATH, or DefaultDatabasePath
+	// DirectDatabaseURL (DIRECT_DATABASE_URL) bypasses a connection pooler
+	// such as Managed Postgres's PgBouncer. Migrations use it when set: they
+	// hold a session advisory lock, which transaction pooling cannot keep.
+	DirectDatabaseURL string
+	// Pool tunes the Postgres connection pool.
+	Pool Pool
 	// MigrateOnStart makes the app apply pending Postgres migrations itself.
 	// SQLite always migrates at start (see the README, "Migrations").
 	MigrateOnStart bool
@@ -48,6 +56,38 @@ type Config struct {
 	Port           int
 	MaxUploadBytes int64
 }
+
+// Pool settings for Postgres. Each comes from its DB_* variable if set,
+// else from pgx's own parameter in DATABASE_URL (a zero value here leaves
+// that one in force), else from the default.
+type Pool struct {
+	MaxConns        int32         // DB_MAX_CONNS, URL pool_max_conns
+	MinConns        int32         // DB_MIN_CONNS, URL pool_min_conns
+	MaxConnLifetime time.Duration // DB_MAX_CONN_LIFETIME, URL pool_max_conn_lifetime
+	MaxConnIdleTime time.Duration // DB_MAX_CONN_IDLE_TIME, URL pool_max_conn_idle_time
+	ConnectTimeout  time.Duration // DB_CONNECT_TIMEOUT, URL connect_timeout
+	QueryExecMode   string        // DB_QUERY_EXEC_MODE, URL default_query_exec_mode
+	// SlowQuery (DB_SLOW_QUERY) is the duration above which a statement is
+	// logged; 0 logs none.
+	SlowQuery time.Duration
+}
+
+// Pool defaults. The pool size follows the Fly guide's pooling example; the
+// lifetimes follow Managed Postgres's advice (its proxy drains connections,
+// so recycle them within 10 minutes and drop idle ones after 5); exec
+// works through PgBouncer in transaction mode, where pgx's own default,
+// cache_statement, fails with "prepared statement ... already exists".
+const (
+	DefaultMaxConns        = 20
+	DefaultMaxConnLifetime = 10 * time.Minute
+	DefaultMaxConnIdleTime = 5 * time.Minute
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultQueryExecMode   = "exec"
+	DefaultSlowQuery       = 200 * time.Millisecond
+)
+
+// QueryExecModes are pgx's query execution modes.
+var QueryExecModes = []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"}
 
 // S3 locates a bucket: Tigris on Fly, MinIO locally.
 type S3 struct {
@@ -87,13 +127,24 @@ func Load(getenv func(string) string) (Config, error) {
 			Msg: "both are set, but the app uses one database: remove DATABASE_PATH to use Postgres at DATABASE_URL, or remove DATABASE_URL to use SQLite at DATABASE_PATH"}
 	case cfg.DatabaseURL != "":
 		cfg.Database = Postgres
-		if err := checkPostgresURL(cfg.DatabaseURL); err != nil {
+		if err := checkPostgresURL("DATABASE_URL", cfg.DatabaseURL); err != nil {
+			return Config{}, err
+		}
+		if cfg.Pool, err = loadPool(env, cfg.DatabaseURL); err != nil {
 			return Config{}, err
 		}
 	default:
 		cfg.Database = SQLite
 		if cfg.DatabasePath == "" {
 			cfg.DatabasePath = DefaultDatabasePath
+		}
+	}
+	if cfg.DirectDatabaseURL = env("DIRECT_DATABASE_URL"); cfg.DirectDatabaseURL != "" {
+		if cfg.Database != Postgres {
+			return Config{}, &Error{Var: "DIRECT_DATABASE_URL", Msg: "is set but DATABASE_URL is not: set DATABASE_URL too (the app's pooled connection), or remove DIRECT_DATABASE_URL"}
+		}
+		if err := checkPostgresURL("DIRECT_DATABASE_URL", cfg.DirectDatabaseURL); err != nil {
+			return Config{}, err
 		}
 	}
 	if cfg.MigrateOnStart, err = parseBool(env, "MIGRATE_ON_START"); err != nil {
@@ -132,23 +183,23 @@ func Load(getenv func(string) string) (Config, error) {
 
 // checkPostgresURL accepts postgres:// and postgresql:// URLs that pgx can
 // parse. Errors never repeat the URL, which holds the password.
-func checkPostgresURL(raw string) error {
+func checkPostgresURL(name, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// The parser's message can quote any part of the URL, the password
 		// included (a password with a '/' or '#' reads as a port), so it is
 		// not repeated.
-		return &Error{Var: "DATABASE_URL", Msg: "is not a valid URL; percent-encode any special characters in the user name or password"}
+		return &Error{Var: name, Msg: "is not a valid URL; percent-encode any special characters in the user name or password"}
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return &Error{Var: "DATABASE_URL", Msg: fmt.Sprintf("unsupported scheme %q: use postgres:// or postgresql://", u.Scheme)}
+		return &Error{Var: name, Msg: fmt.Sprintf("unsupported scheme %q: use postgres:// or postgresql://", u.Scheme)}
 	}
 	if u.Host == "" {
-		return &Error{Var: "DATABASE_URL", Msg: "has no host"}
+		return &Error{Var: name, Msg: "has no host"}
 	}
 	if _, err := pgconn.ParseConfig(raw); err != nil {
 		// pgconn masks the password in its errors; mask again to be sure.
-		return &Error{Var: "DATABASE_URL", Msg: strings.ReplaceAll(err.Error(), password(u), "xxxxx")}
+		return &Error{Var: name, Msg: strings.ReplaceAll(err.Error(), password(u), "xxxxx")}
 	}
 	return nil
 }
@@ -158,6 +209,77 @@ func password(u *url.URL) string {
 		return p
 	}
 	return "\x00" // matches nothing
+}
+
+// loadPool resolves each pool setting: the variable, else the URL's own
+// parameter (left to pgx, so zero here), else the default.
+func loadPool(env func(string) string, rawURL string) (Pool, error) {
+	u, _ := url.Parse(rawURL) // checked already
+	inURL := func(param string) bool { return u.Query().Has(param) }
+	p := Pool{}
+	var err error
+	ints := []struct {
+		name, param string
+		dst         *int32
+		def, min    int32
+	}{
+		{"DB_MAX_CONNS", "pool_max_conns", &p.MaxConns, DefaultMaxConns, 1},
+		{"DB_MIN_CONNS", "pool_min_conns", &p.MinConns, 0, 0},
+	}
+	for _, f := range ints {
+		switch v := env(f.name); {
+		case v != "":
+			n, perr := strconv.ParseInt(v, 10, 32)
+			if perr != nil || int32(n) < f.min {
+				return Pool{}, &Error{Var: f.name, Msg: fmt.Sprintf("%q is not a whole number of at least %d", v, f.min)}
+			}
+			*f.dst = int32(n)
+		case !inURL(f.param):
+			*f.dst = f.def
+		}
+	}
+	if p.MaxConns > 0 && p.MinConns > p.MaxConns {
+		return Pool{}, &Error{Var: "DB_MIN_CONNS", Msg: fmt.Sprintf("%d is more than DB_MAX_CONNS (%d)", p.MinConns, p.MaxConns)}
+	}
+	durations := []struct {
+		name, param string
+		dst         *time.Duration
+		def         time.Duration
+	}{
+		{"DB_MAX_CONN_LIFETIME", "pool_max_conn_lifetime", &p.MaxConnLifetime, DefaultMaxConnLifetime},
+		{"DB_MAX_CONN_IDLE_TIME", "pool_max_conn_idle_time", &p.MaxConnIdleTime, DefaultMaxConnIdleTime},
+		{"DB_CONNECT_TIMEOUT", "connect_timeout", &p.ConnectTimeout, DefaultConnectTimeout},
+		{"DB_SLOW_QUERY", "", &p.SlowQuery, DefaultSlowQuery},
+	}
+	for _, f := range durations {
+		switch v := env(f.name); {
+		case v != "":
+			if *f.dst, err = parseDuration(f.name, v); err != nil {
+				return Pool{}, err
+			}
+		case f.param == "" || !inURL(f.param):
+			*f.dst = f.def
+		}
+	}
+	switch v := env("DB_QUERY_EXEC_MODE"); {
+	case v != "":
+		if !slices.Contains(QueryExecModes, v) {
+			return Pool{}, &Error{Var: "DB_QUERY_EXEC_MODE", Msg: fmt.Sprintf("%q is not one of %s", v, strings.Join(QueryExecModes, ", "))}
+		}
+		p.QueryExecMode = v
+	case !inURL("default_query_exec_mode"):
+		p.QueryExecMode = DefaultQueryExecMode
+	}
+	return p, nil
+}
+
+// parseDuration reads a Go duration such as 300ms, 5s or 10m.
+func parseDuration(name, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, &Error{Var: name, Msg: fmt.Sprintf("%q is not a duration such as 500ms, 5s or 10m", v)}
+	}
+	return d, nil
 }
 
 func loadS3(env func(string) string, bucket string) (*S3, error) {
@@ -230,7 +352,11 @@ func RedactURL(raw string) string {
 func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.String("database", c.Database)}
 	if c.Database == Postgres {
-		attrs = append(attrs, slog.String("database_url", RedactURL(c.DatabaseURL)), slog.Bool("migrate_on_start", c.MigrateOnStart))
+		attrs = append(attrs, slog.String("database_url", RedactURL(c.DatabaseURL)))
+		if c.DirectDatabaseURL != "" {
+			attrs = append(attrs, slog.String("direct_database_url", RedactURL(c.DirectDatabaseURL)))
+		}
+		attrs = append(attrs, slog.Bool("migrate_on_start", c.MigrateOnStart), slog.Any("pool", c.Pool))
 	} else {
 		attrs = append(attrs, slog.String("database_path", c.DatabasePath))
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/example/flystorage/internal/config"
 )
@@ -588,5 +589,75 @@ func TestFormatMasksSecrets(t *testing.T) {
 	}
 	if out := fmt.Sprint(cfg); !strings.Contains(out, "my-bucket") {
 		t.Errorf("fmt.Sprint(cfg) = %s, want it to show the bucket", out)
+	}
+}
+
+func TestLoadPool(t *testing.T) {
+	const url = "postgres://app@db.internal/app"
+	defaults := config.Pool{
+		MaxConns:        config.DefaultMaxConns,
+		MaxConnLifetime: config.DefaultMaxConnLifetime,
+		MaxConnIdleTime: config.DefaultMaxConnIdleTime,
+		ConnectTimeout:  config.DefaultConnectTimeout,
+		QueryExecMode:   config.DefaultQueryExecMode,
+		SlowQuery:       config.DefaultSlowQuery,
+	}
+	with := func(change func(*config.Pool)) config.Pool {
+		p := defaults
+		change(&p)
+		return p
+	}
+	tests := []struct {
+		name string
+		vars map[string]string
+		want config.Pool
+	}{
+		{"defaults", map[string]string{"DATABASE_URL": url}, defaults},
+		{"variables", map[string]string{
+			"DATABASE_URL": url, "DB_MAX_CONNS": "7", "DB_MIN_CONNS": "2", "DB_MAX_CONN_LIFETIME": "30m",
+			"DB_MAX_CONN_IDLE_TIME": "90s", "DB_CONNECT_TIMEOUT": "2s", "DB_QUERY_EXEC_MODE": "cache_describe", "DB_SLOW_QUERY": "1s",
+		}, config.Pool{MaxConns: 7, MinConns: 2, MaxConnLifetime: 30 * time.Minute, MaxConnIdleTime: 90 * time.Second,
+			ConnectTimeout: 2 * time.Second, QueryExecMode: "cache_describe", SlowQuery: time.Second}},
+		// A URL parameter is left to pgx (zero here) unless the variable is set.
+		{"URL parameters", map[string]string{"DATABASE_URL": url + "?pool_max_conns=3&pool_max_conn_lifetime=1h&pool_max_conn_idle_time=1m&connect_timeout=9&default_query_exec_mode=simple_protocol&pool_min_conns=1"},
+			with(func(p *config.Pool) {
+				p.MaxConns, p.MaxConnLifetime, p.MaxConnIdleTime, p.ConnectTimeout, p.QueryExecMode = 0, 0, 0, 0, ""
+			})},
+		{"variable beats URL parameter", map[string]string{"DATABASE_URL": url + "?pool_max_conns=3&default_query_exec_mode=simple_protocol", "DB_MAX_CONNS": "5", "DB_QUERY_EXEC_MODE": "exec"},
+			with(func(p *config.Pool) { p.MaxConns = 5 })},
+		{"slow query log off", map[string]string{"DATABASE_URL": url, "DB_SLOW_QUERY": "0"}, with(func(p *config.Pool) { p.SlowQuery = 0 })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := load(t, tt.vars).Pool; got != tt.want {
+				t.Errorf("Pool =\n%+v\nwant\n%+v", got, tt.want)
+			}
+		})
+	}
+	for name, value := range map[string]string{
+		"DB_MAX_CONNS": "0", "DB_MIN_CONNS": "-1", "DB_MAX_CONN_LIFETIME": "10", "DB_MAX_CONN_IDLE_TIME": "soon",
+		"DB_CONNECT_TIMEOUT": "-5s", "DB_QUERY_EXEC_MODE": "prepared", "DB_SLOW_QUERY": "fast",
+	} {
+		_, err := config.Load(env(map[string]string{"DATABASE_URL": url, name: value}))
+		wantError(t, err, name)
+	}
+	_, err := config.Load(env(map[string]string{"DATABASE_URL": url, "DB_MAX_CONNS": "2", "DB_MIN_CONNS": "3"}))
+	wantError(t, err, "DB_MIN_CONNS")
+}
+
+func TestLoadDirectDatabaseURL(t *testing.T) {
+	cfg := load(t, map[string]string{
+		"DATABASE_URL":        "postgres://app:pw@flystorage-db.flycast:6432/app",
+		"DIRECT_DATABASE_URL": "postgres://app:pw@direct.flystorage-db.internal:5432/app",
+	})
+	if cfg.DirectDatabaseURL != "postgres://app:pw@direct.flystorage-db.internal:5432/app" {
+		t.Errorf("DirectDatabaseURL = %q", cfg.DirectDatabaseURL)
+	}
+	_, err := config.Load(env(map[string]string{"DIRECT_DATABASE_URL": "postgres://app@h/app"}))
+	wantError(t, err, "DIRECT_DATABASE_URL")
+	_, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://app@h/app", "DIRECT_DATABASE_URL": "mysql://s3cr3tpw@h/app"}))
+	wantError(t, err, "DIRECT_DATABASE_URL")
+	if err != nil && strings.Contains(err.Error(), "s3cr3tpw") {
+		t.Errorf("error shows the password: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/pressly/goose/v3"
 
@@ -32,7 +33,7 @@ func (s *Storage) Close() error {
 }
 
 // Open opens the database and the blob store that cfg names.
-func Open(ctx context.Context, cfg config.Config) (*Storage, error) {
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, error) {
 	var (
 		db  storage.Database
 		err error
@@ -40,8 +41,17 @@ func Open(ctx context.Context, cfg config.Config) (*Storage, error) {
 	switch cfg.Database {
 	case config.Postgres: // DATABASE_URL
 		db, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
-			Migrate:  cfg.MigrateOnStart,
-			Redacted: config.RedactURL(cfg.DatabaseURL),
+			Migrate:         cfg.MigrateOnStart,
+			DirectURL:       cfg.DirectDatabaseURL,
+			Redacted:        config.RedactURL(cfg.DatabaseURL),
+			MaxConns:        cfg.Pool.MaxConns,
+			MinConns:        cfg.Pool.MinConns,
+			MaxConnLifetime: cfg.Pool.MaxConnLifetime,
+			MaxConnIdleTime: cfg.Pool.MaxConnIdleTime,
+			ConnectTimeout:  cfg.Pool.ConnectTimeout,
+			QueryExecMode:   cfg.Pool.QueryExecMode,
+			SlowQuery:       cfg.Pool.SlowQuery,
+			Logger:          log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("opening postgres at %s: %w", config.RedactURL(cfg.DatabaseURL), err)
@@ -83,11 +93,16 @@ func Open(ctx context.Context, cfg config.Config) (*Storage, error) {
 }
 
 // OpenSQL opens the configured database as a database/sql handle for goose,
-// without migrating it.
+// without migrating it. With Postgres it prefers DIRECT_DATABASE_URL, which
+// bypasses PgBouncer, so goose's session advisory lock holds.
 func OpenSQL(cfg config.Config) (*sql.DB, goose.Dialect, error) {
 	switch cfg.Database {
 	case config.Postgres:
-		db, err := postgres.OpenDB(cfg.DatabaseURL)
+		url := cfg.DatabaseURL
+		if cfg.DirectDatabaseURL != "" {
+			url = cfg.DirectDatabaseURL
+		}
+		db, err := postgres.OpenDB(url)
 		return db, goose.DialectPostgres, err
 	case config.SQLite:
 		db, err := sqlite.OpenDB(cfg.DatabasePath)

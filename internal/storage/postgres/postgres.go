@@ -4,10 +4,14 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,65 +27,171 @@ import (
 
 var _ storage.Database = (*Store)(nil)
 
-// defaultConnectTimeout bounds a connection attempt when the URL sets no
-// connect_timeout, so a database that is down fails a request instead of
-// hanging it.
-const defaultConnectTimeout = 5 * time.Second
-
 // Store is a storage.Database on a pgxpool.
 type Store struct {
 	pool     *pgxpool.Pool
 	describe map[string]string
 }
 
-// Options tune Open.
+// Options tune Open. Zero values leave pgx's settings (from the URL, or its
+// defaults) in force.
 type Options struct {
 	// Migrate applies pending migrations; otherwise Open fails when the
 	// schema is behind.
 	Migrate bool
-	// Redacted is the URL with its password masked, for Describe.
+	// DirectURL, when set, is used for migrations instead of the pool: they
+	// hold a session advisory lock, which PgBouncer in transaction mode
+	// cannot keep (see the README, "Postgres").
+	DirectURL string
+	// Redacted is the URL with its password masked, for Describe and logs.
 	Redacted string
+
+	MaxConns        int32
+	MinConns        int32
+	MaxConnLifetime time.Duration
+	MaxConnIdleTime time.Duration
+	ConnectTimeout  time.Duration
+	QueryExecMode   string // one of pgx's modes: exec, cache_statement, ...
+	SlowQuery       time.Duration
+	Logger          *slog.Logger
 }
+
+// defaultConnectTimeout bounds a connection attempt when nothing else does,
+// so a database that is down fails a request instead of hanging it.
+const defaultConnectTimeout = 5 * time.Second
 
 // ErrSchemaBehind is returned by Open when migrations are pending.
 var ErrSchemaBehind = errors.New("the database schema is behind this version of the app: run `migrate up` (cmd/migrate), or set MIGRATE_ON_START=true")
 
-// Open connects to the database at url, checks it answers, and checks the
-// schema is current (or migrates it when opts.Migrate).
+// Open connects to the database at url, checks it answers, warns if the
+// connection crosses a network in plaintext, and checks the schema is
+// current (or migrates it when opts.Migrate).
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, err // pgconn masks the password
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	cfg, err := poolConfig(url, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.SlowQuery > 0 {
+		cfg.ConnConfig.Tracer = &slowQueryLog{threshold: opts.SlowQuery, log: log}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{pool: pool, describe: map[string]string{"backend": "postgres", "url": opts.Redacted}}
-	if err := s.Ping(ctx); err != nil {
+	encrypted, err := s.checkConnection(ctx)
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	if err := s.checkSchema(ctx, opts.Migrate); err != nil {
+	s.describe["tls"] = strconv.FormatBool(encrypted)
+	host := cfg.ConnConfig.Host
+	if !encrypted && !privateHost(host) {
+		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (README: Postgres, TLS)",
+			"host", host)
+	}
+	if err := s.checkSchema(ctx, opts); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) checkSchema(ctx context.Context, migrate bool) error {
+// poolConfig parses url and applies the options over it.
+func poolConfig(url string, opts Options) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err // pgconn masks the password
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.MinConns > 0 {
+		cfg.MinConns = opts.MinConns
+	}
+	if opts.MaxConnLifetime > 0 {
+		cfg.MaxConnLifetime = opts.MaxConnLifetime
+		// Spread reconnections so the pool does not renew every connection
+		// at the same moment.
+		cfg.MaxConnLifetimeJitter = opts.MaxConnLifetime / 10
+	}
+	if opts.MaxConnIdleTime > 0 {
+		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	}
+	if opts.ConnectTimeout > 0 {
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Never wait on a dead host for the kernel's TCP timeout.
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	if opts.QueryExecMode != "" {
+		mode, ok := execModes[opts.QueryExecMode]
+		if !ok {
+			return nil, fmt.Errorf("unknown query exec mode %q", opts.QueryExecMode)
+		}
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+	}
+	return cfg, nil
+}
+
+var execModes = map[string]pgx.QueryExecMode{
+	"cache_statement": pgx.QueryExecModeCacheStatement,
+	"cache_describe":  pgx.QueryExecModeCacheDescribe,
+	"describe_exec":   pgx.QueryExecModeDescribeExec,
+	"exec":            pgx.QueryExecModeExec,
+	"simple_protocol": pgx.QueryExecModeSimpleProtocol,
+}
+
+// checkConnection runs a query on one connection and reports whether it is
+// encrypted.
+func (s *Store) checkConnection(ctx context.Context) (encrypted bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, translate(err)
+	}
+	defer conn.Release()
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return false, translate(err)
+	}
+	_, encrypted = conn.Conn().PgConn().Conn().(*tls.Conn)
+	return encrypted, nil
+}
+
+// privateHost reports whether host is reached without crossing a network
+// anyone else shares: a Unix socket, loopback, or Fly's private network
+// (.internal, .flycast), which WireGuard already encrypts.
+func privateHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if strings.HasPrefix(host, "/") || host == "localhost" ||
+		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".flycast") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Store) checkSchema(ctx context.Context, opts Options) error {
 	db := stdlib.OpenDBFromPool(s.pool)
+	if opts.Migrate && opts.DirectURL != "" {
+		var err error
+		if db, err = OpenDB(opts.DirectURL); err != nil {
+			return fmt.Errorf("opening DIRECT_DATABASE_URL: %w", err)
+		}
+	}
 	defer db.Close()
 	p, err := migrations.NewProvider(goose.DialectPostgres, db)
 	if err != nil {
 		return err
 	}
-	if migrate {
+	if opts.Migrate {
 		if _, err := p.Up(ctx); err != nil {
-			return fmt.Errorf("migrating: %w", err)
+			return fmt.Errorf("migrating: %w", translate(err))
 		}
 		return nil
 	}
@@ -244,8 +354,9 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}
 		return err
-	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.Timeout(err),
-		errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.Timeout(err), pgconn.SafeToRetry(err),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, pgconn.ErrConnClosed),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	return err
