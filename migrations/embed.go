@@ -32,7 +32,9 @@ func NewProvider(dialect goose.Dialect, db *sql.DB) (*goose.Provider, error) {
 	switch dialect {
 	case goose.DialectPostgres:
 		dir = "postgres"
-		locker, err := lock.NewPostgresSessionLocker()
+		// Retry the lock every second for up to five minutes: a deploy
+		// waiting on another's migrations should go on as soon as it can.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, fmt.Errorf("creating migration lock: %w", err)
 		}

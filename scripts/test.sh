@@ -2,11 +2,18 @@
 # Runs every test against real services: `make test`, or scripts/test.sh
 # with extra `go test` flags (e.g. -race -v).
 #
-# It reuses TEST_DATABASE_URL and TEST_S3_* when they are set. Otherwise it
-# uses the Postgres on 127.0.0.1:5432 (database flystorage_test, created if
-# missing) and starts a throwaway MinIO on a free port, removed on exit.
+# It reuses TEST_DATABASE_URL, TEST_PGBOUNCER_URL and TEST_S3_* when they
+# are set. Otherwise it uses the Postgres on 127.0.0.1:5432 (database
+# flystorage_test, created if missing), and starts a PgBouncer in transaction
+# mode in front of it (installing Debian's pgbouncer package if missing) and
+# a throwaway MinIO, each on a free port and removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cleanups=()
+cleanup() { for c in "${cleanups[@]}"; do eval "$c"; done; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   admin="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -20,9 +27,53 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/flystorage_test?sslmode=disable"
 fi
 
+if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
+  export PATH="$PATH:/usr/sbin"
+  if ! command -v pgbouncer >/dev/null; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "pgbouncer is not installed: apt-get install pgbouncer, or set TEST_PGBOUNCER_URL" >&2
+      exit 1
+    fi
+    echo "installing pgbouncer..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >&2
+  fi
+  # PgBouncer forwards every database name to the TEST_DATABASE_URL server,
+  # in transaction pooling mode like Managed Postgres's.
+  hostport="${TEST_DATABASE_URL#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%[/?]*}"
+  pg_host="${hostport%:*}"; pg_port="${hostport##*:}"
+  [ "$pg_port" = "$hostport" ] && pg_port=5432
+  pgb_dir="$(mktemp -d)"
+  chmod 755 "$pgb_dir"
+  pgb_port="$(free_port)"
+  echo '"postgres" ""' >"$pgb_dir/userlist.txt"
+  cat >"$pgb_dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$pg_host port=$pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir = $pgb_dir
+auth_type = trust
+auth_file = $pgb_dir/userlist.txt
+pool_mode = transaction
+default_pool_size = 10
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits
+logfile = $pgb_dir/pgbouncer.log
+pidfile = $pgb_dir/pgbouncer.pid
+INI
+  as_pg=()
+  [ "$(id -u)" = 0 ] && { chown -R postgres "$pgb_dir"; as_pg=(runuser -u postgres --); }
+  "${as_pg[@]}" pgbouncer -d "$pgb_dir/pgbouncer.ini"
+  cleanups+=('kill "$(cat "$pgb_dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$pgb_dir"')
+  for _ in $(seq 40); do pg_isready -q -h 127.0.0.1 -p "$pgb_port" && break; sleep 0.25; done
+  export TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$pgb_port/flystorage_test?sslmode=disable"
+fi
+
 if [ -z "${TEST_S3_ENDPOINT:-}" ]; then
   minio="$(scripts/minio.sh)"
-  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
   port="$(free_port)"
   console="$(free_port)"
   data="$(mktemp -d)"
@@ -31,7 +82,7 @@ if [ -z "${TEST_S3_ENDPOINT:-}" ]; then
     "$minio" server --quiet --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" "$data/store" \
     >"$data/minio.log" 2>&1 &
   minio_pid=$!
-  trap 'kill "$minio_pid" 2>/dev/null; wait "$minio_pid" 2>/dev/null; rm -rf "$data"' EXIT
+  cleanups+=('kill "$minio_pid" 2>/dev/null; wait "$minio_pid" 2>/dev/null; rm -rf "$data"')
   for _ in $(seq 60); do
     curl -fs "http://127.0.0.1:$port/minio/health/ready" >/dev/null && break
     kill -0 "$minio_pid" 2>/dev/null || { cat "$data/minio.log" >&2; exit 1; }

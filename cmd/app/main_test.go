@@ -151,6 +151,30 @@ func (a *app) do(t *testing.T, method, path, contentType string, body io.Reader)
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
+// try sends a JSON request and returns the error instead of failing, for
+// use from several goroutines.
+func (a *app) try(method, path, body string) (response, error) {
+	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: b}, err
+}
+
+// id returns the "id" of a JSON answer, or "".
+func (r response) id() string {
+	var v struct{ ID string }
+	json.Unmarshal(r.body, &v)
+	return v.ID
+}
+
 func (a *app) get(t *testing.T, path string) response { return a.do(t, "GET", path, "", nil) }
 
 func (a *app) sendJSON(t *testing.T, method, path, body string) response {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -257,4 +258,68 @@ func TestUnreachablePostgres(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestMain lets a test run this package's main in a child process: the test
+// binary re-executed with FLYSTORAGE_RUN_MIGRATE=1 is the migrate command.
+func TestMain(m *testing.M) {
+	if os.Getenv("FLYSTORAGE_RUN_MIGRATE") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestConcurrentUp starts four `migrate up` processes at once against one
+// empty database, as overlapping deploys could: all succeed, and the
+// advisory lock makes each migration apply exactly once.
+func TestConcurrentUp(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	const processes = 4
+	cmds := make([]*exec.Cmd, processes)
+	outs := make([]bytes.Buffer, processes)
+	for i := range cmds {
+		cmds[i] = exec.Command(os.Args[0], "up")
+		cmds[i].Env = []string{"FLYSTORAGE_RUN_MIGRATE=1", "DATABASE_URL=" + dbURL}
+		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+	}
+	for i, c := range cmds {
+		if err := c.Start(); err != nil {
+			t.Fatalf("starting migrate %d: %v", i, err)
+		}
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("migrate up #%d: %v\n%s", i, err, outs[i].String())
+		}
+	}
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	rows, _ := conn.Query(t.Context(), "SELECT version_id, count(*) FROM goose_db_version GROUP BY version_id ORDER BY version_id")
+	type applied struct {
+		Version int64
+		Count   int64
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[applied])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []applied{{0, 1}, {1, 1}, {2, 1}}
+	if !slices.Equal(got, want) {
+		t.Errorf("goose_db_version rows per version = %v, want %v (each once)", got, want)
+	}
+}
+
+// TestPrefersDirectURL points DATABASE_URL at nothing and
+// DIRECT_DATABASE_URL at the database: migrate uses the direct one.
+func TestPrefersDirectURL(t *testing.T) {
+	vars := map[string]string{
+		"DATABASE_URL":        "postgres://postgres@127.0.0.1:1/pooled?sslmode=disable&connect_timeout=2",
+		"DIRECT_DATABASE_URL": testenv.PostgresURL(t),
+	}
+	mustMigrate(t, vars, "up")
+	wantVersion(t, vars, "2")
 }

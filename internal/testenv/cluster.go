@@ -1,0 +1,200 @@
+package testenv
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Cluster is a throwaway Postgres server in a temporary directory, made with
+// initdb and run with pg_ctl (both on PATH on this project's machines), for
+// tests that stop and start the database or need TLS.
+type Cluster struct {
+	dir  string // holds data/, the socket and the log
+	port int
+	tls  bool
+}
+
+// ClusterOptions shape a Cluster.
+type ClusterOptions struct {
+	// TLS turns ssl on with a self-signed certificate for localhost and
+	// 127.0.0.1 (see CertFile) and refuses connections without TLS.
+	TLS bool
+}
+
+// NewCluster creates and starts a cluster; it is removed when the test ends.
+// As root it runs the server as the postgres user, since Postgres refuses to
+// run as root.
+func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
+	t.Helper()
+	if _, err := exec.LookPath("initdb"); err != nil {
+		t.Fatalf("initdb is not on PATH (install PostgreSQL's server binaries): %v", err)
+	}
+	dir, err := os.MkdirTemp("", "flystorage-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{dir: dir, port: freePort(t), tls: opts.TLS}
+	t.Cleanup(func() {
+		c.pgctl("stop", "-m", "immediate") // may already be stopped
+		os.RemoveAll(dir)
+	})
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.chown(t, dir)
+	if out, err := c.command("initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	conf := fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\n", c.port, dir)
+	hba := "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+	if opts.TLS {
+		c.writeCert(t)
+		conf += "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
+		hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
+	}
+	c.appendFile(t, "postgresql.conf", conf)
+	if err := os.WriteFile(filepath.Join(c.data(), "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.chown(t, filepath.Join(c.data(), "pg_hba.conf"))
+	c.Start(t)
+	return c
+}
+
+// URL returns a URL for the postgres database with the given sslmode.
+func (c *Cluster) URL(sslmode string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=%s", c.port, sslmode)
+}
+
+// CertFile is the server's self-signed certificate, to use as sslrootcert.
+func (c *Cluster) CertFile() string { return filepath.Join(c.dir, "root.crt") }
+
+// Start starts the server and waits until it accepts connections.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	if out, err := c.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(c.dir, "server.log")); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+}
+
+// Stop kills the server the way a crash would (immediate mode): committed
+// transactions survive through the WAL, nothing else is flushed.
+func (c *Cluster) Stop(t testing.TB) {
+	t.Helper()
+	if out, err := c.pgctl("stop", "-m", "immediate", "-w"); err != nil {
+		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
+
+func (c *Cluster) pgctl(args ...string) ([]byte, error) {
+	return c.command("pg_ctl", append([]string{"-D", c.data()}, args...)...).CombinedOutput()
+}
+
+// command runs name as the postgres user when this process is root.
+func (c *Cluster) command(name string, args ...string) *exec.Cmd {
+	if os.Geteuid() == 0 {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			path = name
+		}
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
+func (c *Cluster) chown(t testing.TB, path string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("running as root needs a postgres user to run the server: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(path, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *Cluster) appendFile(t testing.TB, name, text string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(c.data(), name), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeCert makes a self-signed certificate for localhost and 127.0.0.1: the
+// server's certificate and, as root.crt, the one clients verify it against.
+func (c *Cluster) writeCert(t testing.TB) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	for name, data := range map[string][]byte{
+		filepath.Join(c.data(), "server.crt"): certPEM,
+		filepath.Join(c.data(), "server.key"): pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		c.CertFile():                          certPEM,
+	} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.chown(t, name)
+	}
+	os.Chmod(c.CertFile(), 0o644)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
