@@ -7,7 +7,7 @@ run:
 # test runs every test against real Postgres, MinIO and SQLite files; see
 # scripts/test.sh. Pass go test flags with TESTFLAGS="-race -v".
 test:
-	scripts/test.sh $(TESTFLAGS)
+	scripts/test.sh $(value TESTFLAGS)
 
 migrate:
 	go run ./cmd/migrate up
