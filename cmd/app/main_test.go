@@ -618,6 +618,55 @@ func TestStoreDown(t *testing.T) {
 	assertNoSecrets(t, a, "secret-that-must-not-leak")
 }
 
+// TestStoreStalls runs the app against a bucket endpoint that accepts
+// connections and then never reads nor answers, the way a store behind a
+// dead network path looks: an upload still ends in 503 and leaves no row,
+// because every S3 connection gives up after S3_TIMEOUT without progress.
+func TestStoreStalls(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never read, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	a := startApp(t, map[string]string{
+		"DATABASE_PATH":         filepath.Join(t.TempDir(), "app.db"),
+		"BUCKET_NAME":           "stalled",
+		"AWS_ENDPOINT_URL_S3":   "http://" + ln.Addr().String(),
+		"AWS_ACCESS_KEY_ID":     "key",
+		"AWS_SECRET_ACCESS_KEY": "secret",
+		"S3_TIMEOUT":            "1s",
+	})
+	for _, size := range []int{5, 9 << 20} { // one PUT, and a multipart upload
+		expectError(t, fmt.Sprintf("upload of %d bytes to a stalled store", size), a.upload(t, "a.bin", "application/octet-stream", make([]byte, size)), 503, "unavailable")
+	}
+	if files := a.get(t, "/api/files").json(t)["files"].([]any); len(files) != 0 {
+		t.Errorf("uploads to a stalled store left %d rows", len(files))
+	}
+	if r := a.get(t, "/readyz"); r.status != 503 {
+		t.Errorf("readyz with a stalled store: %d %s", r.status, r.body)
+	}
+}
+
 func TestConfigErrorsExit2(t *testing.T) {
 	for name, env := range map[string]map[string]string{
 		"both databases": {"DATABASE_URL": "postgres://u:pw-Both-1@h/db", "DATABASE_PATH": "/data/app.db"},
