@@ -97,6 +97,9 @@ type S3 struct {
 	AccessKeyID     string
 	SecretAccessKey string // never logged
 	PathStyle       bool
+	// Timeout (S3_TIMEOUT) fails a request whose connection moves no byte
+	// for this long; 0 leaves the s3 package's default.
+	Timeout time.Duration
 }
 
 // Error is a configuration error. It names the variable at fault and never
@@ -311,6 +314,14 @@ func loadS3(env func(string) string, bucket string) (*S3, error) {
 	force, err := parseBool(env, "S3_FORCE_PATH_STYLE")
 	if err != nil {
 		return nil, err
+	}
+	if v := env("S3_TIMEOUT"); v != "" {
+		if s.Timeout, err = parseDuration("S3_TIMEOUT", v); err != nil {
+			return nil, err
+		}
+		if s.Timeout == 0 {
+			return nil, &Error{Var: "S3_TIMEOUT", Msg: "must be more than 0"}
+		}
 	}
 	// MinIO on localhost or an IP address cannot serve bucket subdomains, so
 	// it gets path-style URLs; Tigris wants virtual-hosted ones.

@@ -317,6 +317,16 @@ func TestLoadS3Errors(t *testing.T) {
 			wantVar: "AWS_ENDPOINT_URL_S3",
 		},
 		{
+			name:    "timeout not a duration",
+			vars:    map[string]string{"BUCKET_NAME": "b", "S3_TIMEOUT": "soon"},
+			wantVar: "S3_TIMEOUT",
+		},
+		{
+			name:    "timeout zero",
+			vars:    map[string]string{"BUCKET_NAME": "b", "S3_TIMEOUT": "0s"},
+			wantVar: "S3_TIMEOUT",
+		},
+		{
 			name:    "endpoint holding credentials",
 			vars:    map[string]string{"BUCKET_NAME": "b", "AWS_ENDPOINT_URL_S3": "https://key:" + awsSecret + "@fly.storage.tigris.dev"},
 			wantVar: "AWS_ENDPOINT_URL_S3",
@@ -659,5 +669,14 @@ func TestLoadDirectDatabaseURL(t *testing.T) {
 	wantError(t, err, "DIRECT_DATABASE_URL")
 	if err != nil && strings.Contains(err.Error(), "s3cr3tpw") {
 		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+func TestLoadS3Timeout(t *testing.T) {
+	if got := load(t, map[string]string{"BUCKET_NAME": "b", "S3_TIMEOUT": "45s"}).S3.Timeout; got != 45*time.Second {
+		t.Errorf("S3_TIMEOUT=45s gave %v", got)
+	}
+	if got := load(t, map[string]string{"BUCKET_NAME": "b"}).S3.Timeout; got != 0 {
+		t.Errorf("without S3_TIMEOUT, Timeout = %v, want 0 (the s3 package's default)", got)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,37 +9,64 @@ import (
 	"github.com/example/flystorage/internal/storage"
 )
 
-// kinds maps each storage error kind to its status and error code. It is
-// the only place that decides what a backend failure looks like over HTTP.
+// kinds maps each storage error kind to its status, error code and the
+// message a client sees. It is the only place that decides what a backend
+// failure looks like over HTTP. Backend errors carry host names, users and
+// SQL; they go to the log, never to the client.
 var kinds = []struct {
 	err    error
 	status int
 	code   string
+	msg    string
 }{
-	{storage.ErrInvalid, http.StatusBadRequest, "invalid"},
-	{storage.ErrNotFound, http.StatusNotFound, "not_found"},
-	{storage.ErrConflict, http.StatusConflict, "conflict"},
-	{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-	{storage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{storage.ErrInvalid, http.StatusBadRequest, "invalid", "the store refused the value"},
+	{storage.ErrNotFound, http.StatusNotFound, "not_found", "not found"},
+	{storage.ErrConflict, http.StatusConflict, "conflict", "it already exists"},
+	{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large", "too large"},
+	{storage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "a backend is unavailable; try again shortly"},
 }
 
-// apiError is an error with its own status, for failures of the request
-// itself rather than of a backend.
+// apiError is an error with the status, code and message the client gets.
+// cause, if any, is logged and never sent.
 type apiError struct {
 	status int
 	code   string
 	msg    string
+	cause  error
 }
 
-func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Error() string {
+	if e.cause != nil {
+		return e.msg + ": " + e.cause.Error()
+	}
+	return e.msg
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
 
 func errorf(status int, code, format string, args ...any) error {
 	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// fromStore turns an error of the database or file store into what the
+// client should see: the kind's status and a message that says what failed
+// ("the database is unavailable") without the backend's own words.
+func fromStore(err error, what string) error {
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			msg := k.msg
+			if k.err == storage.ErrUnavailable {
+				msg = what + " is unavailable; try again shortly"
+			}
+			return &apiError{status: k.status, code: k.code, msg: msg, cause: err}
+		}
+	}
+	return err
+}
+
 // handle adapts a handler that returns an error, writing the error as
-// {"error":{"code","message"}} with the status its kind maps to. Errors of
-// no known kind are logged and answered 500 without detail.
+// {"error":{"code","message"}}. Errors of no known kind are logged and
+// answered 500 without detail.
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
@@ -48,17 +76,18 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away: nobody reads an answer, and it is not ours
+		// to count as a failure.
+		s.log.Info("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	status, code, msg := http.StatusInternalServerError, "internal", "internal error"
 	var apiErr *apiError
 	if errors.As(err, &apiErr) {
 		status, code, msg = apiErr.status, apiErr.code, apiErr.msg
-	} else {
-		for _, k := range kinds {
-			if errors.Is(err, k.err) {
-				status, code, msg = k.status, k.code, err.Error()
-				break
-			}
-		}
+	} else if e, ok := fromStore(err, "a backend").(*apiError); ok {
+		status, code, msg = e.status, e.code, e.msg
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)

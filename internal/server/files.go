@@ -44,10 +44,12 @@ func toFileJSON(f storage.File) fileJSON {
 // createFile streams the multipart part named "file" to the blob store,
 // hashing it on the way, and records it in the database.
 //
-// The order keeps the two stores consistent: the object is written first and
-// the row second, and the object is deleted if the row cannot be written. A
-// crash between the two leaves an object that no row names, never a row
-// without its object.
+// The order keeps the two stores consistent: the object is written first
+// and the row second. If the row certainly was not written, the object is
+// deleted; if that is unclear (the database went away mid-insert), the
+// object stays for the orphan sweep, since deleting it could leave a listed
+// file without its bytes. A crash between the two steps likewise leaves
+// only an object no row names, which the sweep removes.
 func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > s.maxUpload+multipartSlack {
 		return s.tooLarge()
@@ -75,21 +77,39 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	f.Size, f.SHA256, f.CreatedAt = body.n, hex.EncodeToString(body.hash.Sum(nil)), storage.Now()
 
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	// The bytes are stored: record them even if the client leaves now.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), opTimeout)
 	defer cancel()
-	if err := s.db.CreateFile(ctx, f); err != nil {
-		// Without its row the object is unreachable: remove it, even if the
-		// client has gone.
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), opTimeout)
-		defer cancel()
-		if derr := s.blobs.Delete(cleanup, f.Key); derr != nil {
-			s.log.Error("removing the object of a file whose row failed", "key", f.Key, "err", derr)
-		}
-		return fmt.Errorf("recording file %s: %w", f.ID, err)
+	if err := s.recordFile(ctx, f); err != nil {
+		return err
 	}
 	w.Header().Set("Location", "/api/files/"+f.ID)
 	writeJSON(w, http.StatusCreated, toFileJSON(f))
 	return nil
+}
+
+// recordFile inserts the row of a stored object. When the insert's outcome
+// is unclear (the database went away mid-statement) it looks for the row,
+// and it deletes the object only when the row surely does not exist.
+func (s *Server) recordFile(ctx context.Context, f storage.File) error {
+	err := s.db.CreateFile(ctx, f)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		switch _, getErr := s.db.GetFile(ctx, f.ID); {
+		case getErr == nil:
+			return nil // committed after all
+		case !errors.Is(getErr, storage.ErrNotFound):
+			s.log.Warn("kept the object of an upload whose row may exist; the orphan sweep removes it if not",
+				"key", f.Key, "err", err)
+			return fromStore(err, "the database")
+		}
+	}
+	if derr := s.blobs.Delete(ctx, f.Key); derr != nil {
+		s.log.Error("removing the object of a file whose row failed; the orphan sweep removes it", "key", f.Key, "err", derr)
+	}
+	return fromStore(err, "the database")
 }
 
 // nextFilePart skips form fields until the part named "file".
@@ -127,7 +147,7 @@ func (s *Server) uploadError(err error) error {
 	if errors.As(err, &apiErr) {
 		return err
 	}
-	return fmt.Errorf("storing the upload: %w", err)
+	return fromStore(err, "the file store")
 }
 
 var errBadBody = errors.New("malformed request body")
@@ -194,7 +214,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	f, err := s.db.GetFile(ctx, id)
 	if err != nil {
-		return wrap(err, "file", id, "reading")
+		return dbError(err, "file", id)
 	}
 	writeJSON(w, http.StatusOK, toFileJSON(f))
 	return nil
@@ -207,17 +227,20 @@ func (s *Server) getFileContent(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.db.GetFile(ctx, id)
 	cancel()
 	if err != nil {
-		return wrap(err, "file", id, "reading")
+		return dbError(err, "file", id)
 	}
-	body, _, err := s.blobs.Get(r.Context(), f.Key)
+	body, info, err := s.blobs.Get(r.Context(), f.Key)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.log.Error("file row without its object", "id", f.ID, "key", f.Key)
 		return errorf(http.StatusNotFound, "not_found", "the content of file %q is missing from the store", id)
 	}
 	if err != nil {
-		return fmt.Errorf("reading the content of file %s: %w", id, err)
+		return fromStore(err, "the file store")
 	}
 	defer body.Close()
+	if info.Size != f.Size {
+		return fmt.Errorf("file %s: the store holds %d bytes at %s, the row says %d", f.ID, info.Size, f.Key, f.Size)
+	}
 	h := w.Header()
 	h.Set("Content-Type", f.ContentType)
 	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
@@ -231,20 +254,20 @@ func (s *Server) getFileContent(w http.ResponseWriter, r *http.Request) error {
 }
 
 // deleteFile removes the row first and the object second, so a failure in
-// between leaves an unlisted object (swept later), never a listed file
-// whose bytes are gone.
+// between leaves an unlisted object for the orphan sweep, never a listed
+// file whose bytes are gone.
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
 	f, err := s.db.DeleteFile(ctx, id)
 	if err != nil {
-		return wrap(err, "file", id, "deleting")
+		return dbError(err, "file", id)
 	}
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), opTimeout)
 	defer cancel()
 	if err := s.blobs.Delete(cleanup, f.Key); err != nil {
-		s.log.Error("file deleted but its object remains", "id", f.ID, "key", f.Key, "err", err)
+		s.log.Error("file deleted but its object remains; the orphan sweep removes it", "id", f.ID, "key", f.Key, "err", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -259,7 +282,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	files, next, err := s.db.ListFiles(ctx, p)
 	if err != nil {
-		return wrap(err, "files", "", "listing")
+		return fromStore(err, "the database")
 	}
 	out := make([]fileJSON, len(files))
 	for i, f := range files {

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,15 +71,12 @@ func nextCursor(c string) *string {
 	return &c
 }
 
-func notFound(what, id string) error {
-	return errorf(http.StatusNotFound, "not_found", "no %s has id %q", what, id)
-}
-
-// wrap says what was being done when err happened, unless it is a not-found
-// for the thing named, which gets a plain message.
-func wrap(err error, what, id string, doing string) error {
+// dbError describes a failed database call on the thing named: a plain
+// not-found for it, or the error kind's status with a message that names
+// the database.
+func dbError(err error, what, id string) error {
 	if errors.Is(err, storage.ErrNotFound) {
-		return notFound(what, id)
+		return errorf(http.StatusNotFound, "not_found", "no %s has id %q", what, id)
 	}
-	return fmt.Errorf("%s %s %s: %w", doing, what, id, err)
+	return fromStore(err, "the database")
 }

@@ -48,7 +48,7 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
 	if err := s.db.CreateNote(ctx, n); err != nil {
-		return wrap(err, "note", n.ID, "creating")
+		return dbError(err, "note", n.ID)
 	}
 	w.Header().Set("Location", "/api/notes/"+n.ID)
 	writeJSON(w, http.StatusCreated, toNoteJSON(n))
@@ -61,7 +61,7 @@ func (s *Server) getNote(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	n, err := s.db.GetNote(ctx, id)
 	if err != nil {
-		return wrap(err, "note", id, "reading")
+		return dbError(err, "note", id)
 	}
 	writeJSON(w, http.StatusOK, toNoteJSON(n))
 	return nil
@@ -76,11 +76,11 @@ func (s *Server) updateNote(w http.ResponseWriter, r *http.Request) error {
 	n.UpdatedAt = storage.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
-	n, err = s.db.UpdateNote(ctx, n)
+	updated, err := s.db.UpdateNote(ctx, n)
 	if err != nil {
-		return wrap(err, "note", r.PathValue("id"), "updating")
+		return dbError(err, "note", n.ID)
 	}
-	writeJSON(w, http.StatusOK, toNoteJSON(n))
+	writeJSON(w, http.StatusOK, toNoteJSON(updated))
 	return nil
 }
 
@@ -89,7 +89,7 @@ func (s *Server) deleteNote(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
 	if err := s.db.DeleteNote(ctx, id); err != nil {
-		return wrap(err, "note", id, "deleting")
+		return dbError(err, "note", id)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -104,7 +104,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	notes, next, err := s.db.ListNotes(ctx, p)
 	if err != nil {
-		return wrap(err, "notes", "", "listing")
+		return fromStore(err, "the database")
 	}
 	out := make([]noteJSON, len(notes))
 	for i, n := range notes {

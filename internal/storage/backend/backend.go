@@ -75,6 +75,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, e
 			AccessKeyID:     cfg.S3.AccessKeyID,
 			SecretAccessKey: cfg.S3.SecretAccessKey,
 			PathStyle:       cfg.S3.PathStyle,
+			Timeout:         cfg.S3.Timeout,
 		})
 		if err != nil {
 			err = fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)

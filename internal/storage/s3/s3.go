@@ -27,12 +27,15 @@ import (
 
 var _ storage.Blobs = (*Bucket)(nil)
 
-// Timeouts that keep a store that is down from hanging a request. The
-// response-header timeout starts once a request body has been sent.
+// Limits that keep a store that is down from hanging a request: a refused
+// or unreachable endpoint fails within dialTimeout, one that stalls within
+// Options.Timeout of its last byte, and each is tried retryMaxAttempts
+// times in all.
 const (
-	dialTimeout           = 5 * time.Second
-	responseHeaderTimeout = 30 * time.Second
-	retryMaxAttempts      = 3
+	dialTimeout      = 5 * time.Second
+	retryMaxAttempts = 3
+	// DefaultTimeout is how long a connection may make no progress.
+	DefaultTimeout = 20 * time.Second
 	// abortTimeout lets a failed multipart upload be aborted even when the
 	// request that drove it was cancelled, so no parts are left behind.
 	abortTimeout = 10 * time.Second
@@ -49,8 +52,11 @@ type Options struct {
 	AccessKeyID     string // empty: the SDK's default credential chain
 	SecretAccessKey string
 	PathStyle       bool
-	PartSize        int64 // 0: defaultPartSize
-	Concurrency     int   // 0: the transfer manager's default
+	// Timeout fails a request whose connection sends and receives nothing
+	// for this long; 0 means DefaultTimeout.
+	Timeout     time.Duration
+	PartSize    int64 // 0: defaultPartSize
+	Concurrency int   // 0: the transfer manager's default
 }
 
 // Bucket is a storage.Blobs on one S3 bucket.
@@ -63,9 +69,20 @@ type Bucket struct {
 
 // New builds a client for the bucket. It does not contact the store.
 func New(ctx context.Context, o Options) (*Bucket, error) {
-	httpClient := awshttp.NewBuildableClient().
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = dialTimeout }).
-		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = responseHeaderTimeout })
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &progressConn{Conn: c, timeout: o.Timeout}, nil
+		}
+		t.ResponseHeaderTimeout = o.Timeout
+	})
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(o.Region),
 		config.WithHTTPClient(httpClient),
@@ -167,6 +184,29 @@ func (b *Bucket) Stat(ctx context.Context, key string) (storage.BlobInfo, error)
 func (b *Bucket) Delete(ctx context.Context, key string) error {
 	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key})
 	return translate(err)
+}
+
+// progressConn fails a read or write once the connection has moved no byte
+// in either direction for timeout. A deadline on the whole request would
+// cut off large uploads on slow links; this one cuts off only a stall, such
+// as a store that accepts a connection and then stops reading.
+type progressConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *progressConn) Read(b []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	}
+	return n, err
+}
+
+func (c *progressConn) Write(b []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(b)
 }
 
 // translate turns SDK errors into the storage error kinds by their type and
