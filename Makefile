@@ -1,8 +1,9 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 .PHONY: run test migrate build vet
 
+# run loads .env, if there is one, into the app's environment.
 run:
-	go run ./cmd/app
+	set -a; [ ! -f .env ] || . ./.env; set +a; go run ./cmd/app
 
 # test runs every test against real Postgres, MinIO and SQLite files; see
 # scripts/test.sh. Pass go test flags with TESTFLAGS="-race -v".
@@ -10,7 +11,7 @@ test:
 	scripts/test.sh $(value TESTFLAGS)
 
 migrate:
-	go run ./cmd/migrate up
+	set -a; [ ! -f .env ] || . ./.env; set +a; go run ./cmd/migrate up
 
 # build makes static binaries, as the Dockerfile does.
 build:

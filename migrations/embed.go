@@ -23,7 +23,8 @@ var files embed.FS
 // On Postgres, the provider holds a session advisory lock while it migrates,
 // so that several `migrate up` runs at once apply each migration once. Such a
 // lock needs a direct connection: behind PgBouncer in transaction mode, point
-// cmd/migrate at the direct URL (see the README, "Migrations").
+// cmd/migrate at the direct URL, DIRECT_DATABASE_URL (see the README,
+// "Postgres").
 func NewProvider(dialect goose.Dialect, db *sql.DB) (*goose.Provider, error) {
 	var (
 		dir  string

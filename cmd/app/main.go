@@ -1,5 +1,8 @@
 // Command app serves flystorage: notes in Postgres or SQLite, files in an S3
 // bucket or a local directory, chosen by the environment (see the README).
+//
+//	app [serve]   serve HTTP (the default)
+//	app sweep     remove file objects that no row names, then exit
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/server"
+	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/backend"
 )
 
@@ -34,10 +38,15 @@ func main() {
 // signal.
 const shutdownTimeout = 5 * time.Second
 
-// run starts the app and serves until ctx is cancelled.
+// run starts the app and serves until ctx is cancelled, or runs the command
+// args name.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] != "serve" {
-		return config.UsageError(fmt.Sprintf("unknown command %q: the only command is serve (the default)", args[0]))
+	command := "serve"
+	if len(args) > 0 {
+		command = args[0]
+	}
+	if (command != "serve" && command != "sweep") || len(args) > 1 {
+		return config.UsageError(fmt.Sprintf("usage: app [serve|sweep], not %q", args))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
@@ -45,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "config", cfg)
+	log.Info("starting", "command", command, "config", cfg)
 
 	st, err := backend.Open(ctx, cfg, log)
 	if err != nil {
@@ -53,6 +62,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer st.Close()
 
+	if command == "sweep" {
+		res, err := storage.Sweep(ctx, st.DB, st.Blobs, storage.SweepGrace, log)
+		fmt.Fprintf(stdout, "checked %d objects, removed %d that no file names\n", res.Checked, res.Removed)
+		return err
+	}
+	return serve(ctx, cfg, st, log)
+}
+
+// serve answers HTTP on cfg.Port and sweeps orphans every cfg.SweepInterval
+// until ctx is cancelled, then lets in-flight requests finish.
+func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)) // every interface: Fly's proxy uses IPv4, its private network IPv6
 	if err != nil {
 		return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
@@ -66,17 +86,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		sweepEvery(ctx, cfg.SweepInterval, st, log)
+	}()
 
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	select {
+	case err = <-serveErr:
+		err = fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+		log.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err = srv.Shutdown(shutdownCtx); err != nil {
+			// Requests still running are cut off before the stores close
+			// under them.
+			srv.Close()
+			err = fmt.Errorf("shutting down: %w", err)
+		}
 	}
-	return nil
+	<-sweepDone
+	return err
+}
+
+// sweepEvery runs storage.Sweep every interval until ctx is cancelled; an
+// interval of 0 turns it off.
+func sweepEvery(ctx context.Context, interval time.Duration, st *backend.Storage, log *slog.Logger) {
+	if interval <= 0 {
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			res, err := storage.Sweep(ctx, st.DB, st.Blobs, storage.SweepGrace, log)
+			if err != nil && ctx.Err() == nil {
+				log.Error("orphan sweep failed", "err", err)
+				continue
+			}
+			log.Info("orphan sweep", "checked", res.Checked, "removed", res.Removed)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -24,7 +25,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
@@ -498,12 +498,7 @@ func TestPostgresAndMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	s3c := awss3.New(awss3.Options{
-		BaseEndpoint: aws.String(s3env.Endpoint), Region: s3env.Region, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(s3env.AccessKeyID, s3env.SecretAccessKey, ""),
-	})
-	// Other tests share the bucket; count only this app's files.
-	var ours sync.Map
+	s3c := s3env.Client()
 	exerciseAPI(t, a, stores{
 		database: "postgres",
 		files:    "s3",
@@ -513,7 +508,6 @@ func TestPostgresAndMinIO(t *testing.T) {
 			return title, err == nil
 		},
 		blob: func(id string) ([]byte, bool) {
-			ours.Store(id, true)
 			out, err := s3c.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s3env.Bucket, Key: aws.String("files/" + id)})
 			if err != nil {
 				return nil, false
@@ -523,28 +517,22 @@ func TestPostgresAndMinIO(t *testing.T) {
 			return b, err == nil
 		},
 		blobCount: func() int {
-			rows, _ := conn.Query(ctx, "SELECT id FROM files")
-			ids, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-			known := map[string]bool{}
-			for _, id := range ids {
-				known[id] = true
-			}
+			// The bucket is this test's own: count every object, and every
+			// multipart upload left unfinished.
 			n := 0
-			p := awss3.NewListObjectsV2Paginator(s3c, &awss3.ListObjectsV2Input{Bucket: &s3env.Bucket, Prefix: aws.String("files/")})
+			p := awss3.NewListObjectsV2Paginator(s3c, &awss3.ListObjectsV2Input{Bucket: &s3env.Bucket})
 			for p.HasMorePages() {
 				page, err := p.NextPage(ctx)
 				if err != nil {
 					t.Fatalf("listing the bucket: %v", err)
 				}
-				for _, o := range page.Contents {
-					// Objects of this app's rows, plus any without a row at all.
-					id := strings.TrimPrefix(aws.ToString(o.Key), "files/")
-					if _, seen := ours.Load(id); known[id] || seen {
-						n++
-					}
-				}
+				n += len(page.Contents)
 			}
-			return n
+			uploads, err := s3c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &s3env.Bucket})
+			if err != nil {
+				t.Fatalf("listing multipart uploads: %v", err)
+			}
+			return n + len(uploads.Uploads)
 		},
 	})
 	assertNoSecrets(t, a, pgPassword, s3env.SecretAccessKey)
@@ -603,8 +591,12 @@ func TestStoreDown(t *testing.T) {
 		"AWS_ACCESS_KEY_ID":     "key",
 		"AWS_SECRET_ACCESS_KEY": "secret-that-must-not-leak",
 	})
-	expectError(t, "upload with the store down", a.upload(t, "a.txt", "text/plain", []byte("hello")), 503, "unavailable")
-	r := a.get(t, "/api/files")
+	r := a.upload(t, "a.txt", "text/plain", []byte("hello"))
+	expectError(t, "upload with the store down", r, 503, "unavailable")
+	if !strings.Contains(string(r.body), "the file store is unavailable") || strings.Contains(string(r.body), closed) {
+		t.Errorf("upload with the store down answered %s, want a message naming the file store and not its address", r.body)
+	}
+	r = a.get(t, "/api/files")
 	if files := r.json(t)["files"].([]any); len(files) != 0 {
 		t.Errorf("a failed upload left %d rows: %s", len(files), r.body)
 	}
@@ -686,4 +678,40 @@ func TestConfigErrorsExit2(t *testing.T) {
 	if config.ExitCode(err) != 2 {
 		t.Errorf("unknown command: run = %v, want exit 2", err)
 	}
+}
+
+// TestSweepCommand runs `app sweep` beside a running app: an old object no
+// row names is removed, and an old object with its row is kept.
+func TestSweepCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_PATH": filepath.Join(dir, "app.db")}
+	a := startApp(t, env)
+	r := a.upload(t, "kept.txt", "text/plain", []byte("kept"))
+	expect(t, "upload", r, 201)
+	filesDir := filepath.Join(dir, "blobs", "files")
+	kept := filepath.Join(filesDir, r.id())
+	orphan := filepath.Join(filesDir, "01a20f9f-09cd-7584-a6ae-16e2b0ac4721")
+	if err := os.WriteFile(orphan, []byte("left by a crash"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range []string{kept, orphan} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &stdout, io.Discard); err != nil {
+		t.Fatalf("app sweep: %v", err)
+	}
+	if got := stdout.String(); got != "checked 2 objects, removed 1 that no file names\n" {
+		t.Errorf("app sweep printed %q", got)
+	}
+	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the orphan is still there: %v", err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("the swept directory lost a file that has its row: %v", err)
+	}
+	expect(t, "download after the sweep", a.get(t, "/api/files/"+r.id()+"/content"), 200)
 }

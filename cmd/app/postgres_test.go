@@ -189,6 +189,10 @@ func TestPostgresRecovers(t *testing.T) {
 		if err != nil || res.status != 503 || res.errorCode(t) != "unavailable" {
 			t.Errorf("%s %s with Postgres down: %v %d %s, want 503 unavailable", r.method, r.path, err, res.status, res.body)
 		}
+		// The client learns which store failed, not its address or user.
+		if !strings.Contains(string(res.body), "the database is unavailable") || strings.Contains(string(res.body), "127.0.0.1") || strings.Contains(string(res.body), "user=") {
+			t.Errorf("%s %s with Postgres down answered %s, want a message naming the database and nothing of its connection", r.method, r.path, res.body)
+		}
 	}
 	if res := a.upload(t, "during.txt", "text/plain", []byte("lost?")); res.status != 503 {
 		t.Errorf("upload with Postgres down: %d %s, want 503", res.status, res.body)

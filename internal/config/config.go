@@ -23,6 +23,7 @@ const (
 	DefaultPort           = 8080
 	DefaultMaxUploadBytes = 100 << 20
 	DefaultRegion         = "auto"
+	DefaultSweepInterval  = time.Hour
 )
 
 // Database engines.
@@ -55,6 +56,9 @@ type Config struct {
 
 	Port           int
 	MaxUploadBytes int64
+	// SweepInterval (SWEEP_INTERVAL) is how often the server removes file
+	// objects no row names; 0 turns the periodic sweep off.
+	SweepInterval time.Duration
 }
 
 // Pool settings for Postgres. Each comes from its DB_* variable if set,
@@ -121,13 +125,14 @@ func Load(getenv func(string) string) (Config, error) {
 		BlobDir:        env("BLOB_DIR"),
 		Port:           DefaultPort,
 		MaxUploadBytes: DefaultMaxUploadBytes,
+		SweepInterval:  DefaultSweepInterval,
 	}
 	var err error
 
 	switch {
 	case cfg.DatabaseURL != "" && cfg.DatabasePath != "":
 		return Config{}, &Error{Var: "DATABASE_URL and DATABASE_PATH",
-			Msg: "both are set, but the app uses one database: remove DATABASE_PATH to use Postgres at DATABASE_URL, or remove DATABASE_URL to use SQLite at DATABASE_PATH"}
+			Msg: "both are set, but the app uses one database: remove DATABASE_PATH to use Postgres at DATABASE_URL (to keep SQLite instead, unset DATABASE_URL: fly secrets unset DATABASE_URL)"}
 	case cfg.DatabaseURL != "":
 		cfg.Database = Postgres
 		if err := checkPostgresURL("DATABASE_URL", cfg.DatabaseURL); err != nil {
@@ -180,6 +185,11 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, &Error{Var: "MAX_UPLOAD_BYTES", Msg: fmt.Sprintf("%q is not a positive number of bytes", v)}
 		}
 		cfg.MaxUploadBytes = n
+	}
+	if v := env("SWEEP_INTERVAL"); v != "" {
+		if cfg.SweepInterval, err = parseDuration("SWEEP_INTERVAL", v); err != nil {
+			return Config{}, err
+		}
 	}
 	return cfg, nil
 }
@@ -378,7 +388,7 @@ func (c Config) LogValue() slog.Value {
 	} else {
 		attrs = append(attrs, slog.String("files", "local"), slog.String("blob_dir", c.BlobDir))
 	}
-	attrs = append(attrs, slog.Int("port", c.Port), slog.Int64("max_upload_bytes", c.MaxUploadBytes))
+	attrs = append(attrs, slog.Int("port", c.Port), slog.Int64("max_upload_bytes", c.MaxUploadBytes), slog.Duration("sweep_interval", c.SweepInterval))
 	return slog.GroupValue(attrs...)
 }
 

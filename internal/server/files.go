@@ -20,10 +20,6 @@ import (
 	"github.com/example/flystorage/internal/storage"
 )
 
-// keyPrefix is where uploads go in the bucket or directory. The key is made
-// from the file's id, never from the name the user sent.
-const keyPrefix = "files/"
-
 // multipartSlack is room for the multipart boundaries and headers around
 // the file part, so a file of exactly MAX_UPLOAD_BYTES is accepted.
 const multipartSlack = 64 << 10
@@ -70,7 +66,7 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 		Name:        cleanName(part.FileName()),
 		ContentType: contentType(part.Header.Get("Content-Type")),
 	}
-	f.Key = keyPrefix + f.ID
+	f.Key = storage.FileKey(f.ID)
 	body := &meter{r: part, limit: s.maxUpload, hash: sha256.New()}
 	if err := s.blobs.Put(r.Context(), f.Key, body, -1, f.ContentType); err != nil {
 		return s.uploadError(err)
@@ -89,14 +85,15 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 // recordFile inserts the row of a stored object. When the insert's outcome
-// is unclear (the database went away mid-statement) it looks for the row,
-// and it deletes the object only when the row surely does not exist.
+// is unknown (the database went away after the statement was sent) it looks
+// for the row, and it deletes the object only when the row surely does not
+// exist.
 func (s *Server) recordFile(ctx context.Context, f storage.File) error {
 	err := s.db.CreateFile(ctx, f)
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, storage.ErrUnavailable) {
+	if errors.Is(err, storage.ErrOutcomeUnknown) {
 		switch _, getErr := s.db.GetFile(ctx, f.ID); {
 		case getErr == nil:
 			return nil // committed after all

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -31,6 +33,10 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrUnavailable means a backend could not be reached in time.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrOutcomeUnknown joins ErrUnavailable when a write may have been
+	// applied before the backend went away: the connection broke after the
+	// statement was sent. Without it, a failed write surely did not happen.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 )
 
 // Limits of the domain, enforced by Validate and by the schema.
@@ -128,6 +134,13 @@ type BlobInfo struct {
 	ContentType string
 }
 
+// BlobEntry is one blob in a listing.
+type BlobEntry struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
 // Blobs keeps file contents: an S3 bucket or a local directory.
 type Blobs interface {
 	// Put streams r to key. A failed or cancelled Put leaves nothing at key.
@@ -140,12 +153,28 @@ type Blobs interface {
 	Stat(ctx context.Context, key string) (BlobInfo, error)
 	// Delete removes the blob. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// List yields every blob whose key starts with prefix, in no set order,
+	// and stops at the first error, which it yields.
+	List(ctx context.Context, prefix string) iter.Seq2[BlobEntry, error]
 	// Ping returns nil when the bucket or directory can be reached.
 	Ping(ctx context.Context) error
 	// Describe returns what /api/storage shows, with no secret in it.
 	Describe() map[string]string
 	// Close releases the store's resources.
 	Close() error
+}
+
+// FilePrefix is where file contents go in the blob store. A file's key is
+// made from its id, never from the name its uploader sent.
+const FilePrefix = "files/"
+
+// FileKey returns the blob key of the file with that id.
+func FileKey(id string) string { return FilePrefix + id }
+
+// FileID returns the id a key made by FileKey holds.
+func FileID(key string) (string, bool) {
+	id, ok := strings.CutPrefix(key, FilePrefix)
+	return id, ok && ValidID(id)
 }
 
 // NewID returns a new time-ordered identifier (a UUIDv7), so that sorting by

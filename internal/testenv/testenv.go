@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"net/url"
 	"os"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -92,36 +90,69 @@ func (s S3) Env() map[string]string {
 	}
 }
 
-// S3Bucket returns the store at TEST_S3_ENDPOINT with the keys in
-// TEST_S3_ACCESS_KEY_ID and TEST_S3_SECRET_ACCESS_KEY, and the bucket in
-// TEST_S3_BUCKET (default flystorage-test), created if missing. Tests keep
-// apart by writing under keys of their own.
+// S3Bucket creates a bucket of its own for the test on the store at
+// TEST_S3_ENDPOINT (keys in TEST_S3_ACCESS_KEY_ID and
+// TEST_S3_SECRET_ACCESS_KEY), and empties and removes it when the test
+// ends, so a test can count everything in it.
 func S3Bucket(t testing.TB) S3 {
 	t.Helper()
 	s := S3{
 		Endpoint:        need(t, "TEST_S3_ENDPOINT", "an S3 endpoint such as http://127.0.0.1:9000 (MinIO)"),
 		AccessKeyID:     need(t, "TEST_S3_ACCESS_KEY_ID", "the S3 access key id"),
 		SecretAccessKey: need(t, "TEST_S3_SECRET_ACCESS_KEY", "the S3 secret access key"),
-		Bucket:          os.Getenv("TEST_S3_BUCKET"),
+		Bucket:          "flystorage-test-" + RandomHex(6),
 		Region:          "us-east-1",
 	}
-	if s.Bucket == "" {
-		s.Bucket = "flystorage-test"
-	}
+	client := s.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := s3.New(s3.Options{
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.Bucket}); err != nil {
+		t.Fatalf("creating bucket %s at TEST_S3_ENDPOINT: %v", s.Bucket, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := removeBucket(ctx, client, s.Bucket); err != nil {
+			t.Errorf("removing bucket %s: %v", s.Bucket, err)
+		}
+	})
+	return s
+}
+
+// Client returns an S3 client for the store, with path-style URLs.
+func (s S3) Client() *s3.Client {
+	return s3.New(s3.Options{
 		BaseEndpoint: aws.String(s.Endpoint),
 		Region:       s.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKeyID, s.SecretAccessKey, ""),
 		UsePathStyle: true,
 	})
-	_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.Bucket})
-	var owned *types.BucketAlreadyOwnedByYou
-	if err != nil && !errors.As(err, &owned) {
-		t.Fatalf("creating bucket %s at TEST_S3_ENDPOINT: %v", s.Bucket, err)
+}
+
+// removeBucket aborts unfinished multipart uploads, deletes every object
+// and then the bucket.
+func removeBucket(ctx context.Context, client *s3.Client, bucket string) error {
+	uploads, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		return err
 	}
-	return s
+	for _, u := range uploads.Uploads {
+		client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
+	}
+	pages := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &bucket})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Contents {
+			if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: o.Key}); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket})
+	return err
 }
 
 // RandomHex returns n random bytes in hex.

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/example/flystorage/internal/storage"
 )
@@ -46,7 +48,9 @@ func New(dir string) (*Dir, error) {
 		root.Close()
 		return nil, fmt.Errorf("creating %s/%s: %w", dir, tmpDir, err)
 	}
-	return &Dir{root: root, dir: dir}, nil
+	d := &Dir{root: root, dir: dir}
+	d.removeStaleTemp()
+	return d, nil
 }
 
 // Close releases the directory.
@@ -156,6 +160,53 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 		return translate(err)
 	}
 	return nil
+}
+
+// List walks the directory below prefix, which must end at a path element
+// ("files/", not "fi").
+func (d *Dir) List(ctx context.Context, prefix string) iter.Seq2[storage.BlobEntry, error] {
+	return func(yield func(storage.BlobEntry, error) bool) {
+		dir := strings.TrimSuffix(prefix, "/")
+		if dir == "" {
+			dir = "."
+		}
+		err := fs.WalkDir(d.root.FS(), dir, func(p string, e fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == dir {
+				return fs.SkipAll // nothing stored yet
+			}
+			if err != nil {
+				return err
+			}
+			if e.IsDir() {
+				if p == tmpDir {
+					return fs.SkipDir
+				}
+				return ctx.Err()
+			}
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			if !yield(storage.BlobEntry{Key: p, Size: fi.Size(), Modified: fi.ModTime()}, nil) {
+				return fs.SkipAll
+			}
+			return nil
+		})
+		if err != nil {
+			yield(storage.BlobEntry{}, translate(err))
+		}
+	}
+}
+
+// removeStaleTemp deletes uploads a crash interrupted: temporary files
+// older than an hour.
+func (d *Dir) removeStaleTemp() {
+	entries, _ := fs.ReadDir(d.root.FS(), tmpDir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			d.root.Remove(path.Join(tmpDir, e.Name()))
+		}
+	}
 }
 
 func randomName() string {

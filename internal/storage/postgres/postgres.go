@@ -354,10 +354,12 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}
 		return err
-	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.Timeout(err), pgconn.SafeToRetry(err),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, pgconn.ErrConnClosed),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+	case errors.As(err, &connErr), pgconn.SafeToRetry(err):
+		// Nothing reached the server: the statement surely did not run.
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	case errors.As(err, &netErr), pgconn.Timeout(err), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("%w (%w): %w", storage.ErrUnavailable, storage.ErrOutcomeUnknown, err)
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"time"
@@ -184,6 +185,25 @@ func (b *Bucket) Stat(ctx context.Context, key string) (storage.BlobInfo, error)
 func (b *Bucket) Delete(ctx context.Context, key string) error {
 	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key})
 	return translate(err)
+}
+
+// List pages through the objects under prefix.
+func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[storage.BlobEntry, error] {
+	return func(yield func(storage.BlobEntry, error) bool) {
+		pages := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &prefix})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				yield(storage.BlobEntry{}, translate(err))
+				return
+			}
+			for _, o := range page.Contents {
+				if !yield(storage.BlobEntry{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)}, nil) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // progressConn fails a read or write once the connection has moved no byte

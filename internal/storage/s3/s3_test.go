@@ -2,9 +2,11 @@ package s3_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -60,3 +62,30 @@ func TestLargeUploadIsMultipart(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestFailedMultipartUploadIsAborted cuts a stream off after two parts:
+// nothing is left at the key, and no unfinished upload keeps its parts.
+func TestFailedMultipartUploadIsAborted(t *testing.T) {
+	env := testenv.S3Bucket(t)
+	ctx := context.Background()
+	b, err := s3.New(ctx, s3.Options{
+		Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
+		AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true,
+		PartSize: 5 << 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("client went away")
+	key := "s3test/" + storage.NewID()
+	if err := b.Put(ctx, key, io.MultiReader(io.LimitReader(zeros{}, 11<<20), iotest.ErrReader(boom)), -1, ""); !errors.Is(err, boom) {
+		t.Fatalf("Put = %v, want the reader's error", err)
+	}
+	uploads, err := env.Client().ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &env.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left unfinished after a failed Put", len(uploads.Uploads))
+	}
+}

@@ -308,6 +308,36 @@ func RunBlobs(t *testing.T, open func(t *testing.T) storage.Blobs) {
 		}
 	})
 
+	t.Run("List", func(t *testing.T) {
+		b := open(t)
+		prefix := "storagetest/" + storage.NewID() + "/"
+		want := map[string]int64{prefix + "a": 1, prefix + "b": 2, prefix + "deep/c": 3}
+		for k, size := range want {
+			if err := b.Put(ctx, k, bytes.NewReader(randomBytes(size)), size, "text/plain"); err != nil {
+				t.Fatalf("Put(%s): %v", k, err)
+			}
+		}
+		if err := b.Put(ctx, "storagetest/"+storage.NewID()+"/other", strings.NewReader("x"), 1, ""); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for e, err := range b.List(ctx, prefix) {
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			got[e.Key] = e.Size
+			if time.Since(e.Modified) > time.Hour || time.Until(e.Modified) > time.Minute {
+				t.Errorf("List: %s modified %v, want about now", e.Key, e.Modified)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("List(%s) = %v, want %v", prefix, got, want)
+		}
+		for e, err := range b.List(ctx, "storagetest/"+storage.NewID()+"/") {
+			t.Errorf("List of an empty prefix yielded %+v, %v", e, err)
+		}
+	})
+
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(ctx); err != nil {
 			t.Errorf("Ping: %v", err)

@@ -1,0 +1,92 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/localfs"
+	"github.com/example/flystorage/internal/storage/postgres"
+	"github.com/example/flystorage/internal/storage/s3"
+	"github.com/example/flystorage/internal/storage/sqlite"
+	"github.com/example/flystorage/internal/testenv"
+)
+
+func TestSweepSQLiteAndLocalFiles(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	blobs, err := localfs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blobs.Close()
+	testSweep(t, db, blobs)
+}
+
+func TestSweepPostgresAndS3(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, testenv.PostgresURL(t), postgres.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	env := testenv.S3Bucket(t)
+	blobs, err := s3.New(ctx, s3.Options{Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
+		AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testSweep(t, db, blobs)
+}
+
+// testSweep stores a file with its row, an orphan object, and objects that
+// are not files': the sweep removes the orphan only, and only once it is
+// older than the grace period.
+func testSweep(t *testing.T, db storage.Database, blobs storage.Blobs) {
+	ctx := context.Background()
+	put := func(key string) {
+		t.Helper()
+		if err := blobs.Put(ctx, key, strings.NewReader("data"), 4, "text/plain"); err != nil {
+			t.Fatalf("Put(%s): %v", key, err)
+		}
+	}
+	kept := storage.File{ID: storage.NewID(), Name: "kept", ContentType: "text/plain", Size: 4, SHA256: strings.Repeat("0", 64), CreatedAt: storage.Now()}
+	kept.Key = storage.FileKey(kept.ID)
+	put(kept.Key)
+	if err := db.CreateFile(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	orphan := storage.FileKey(storage.NewID())
+	put(orphan)
+	notOurs := []string{"files/not-an-id", "backups/app.db.gz"}
+	for _, k := range notOurs {
+		put(k)
+	}
+	log := slog.New(slog.DiscardHandler)
+
+	res, err := storage.Sweep(ctx, db, blobs, storage.SweepGrace, log)
+	if err != nil || res.Removed != 0 || res.Checked != 2 {
+		t.Errorf("Sweep with a grace period = %+v, %v; want 2 checked and none removed (the orphan is new)", res, err)
+	}
+	res, err = storage.Sweep(ctx, db, blobs, -time.Minute, log)
+	if err != nil || res.Removed != 1 {
+		t.Errorf("Sweep = %+v, %v; want the orphan removed", res, err)
+	}
+	if _, err := blobs.Stat(ctx, orphan); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("orphan still stored: %v", err)
+	}
+	for _, k := range append(notOurs, kept.Key) {
+		if _, err := blobs.Stat(ctx, k); err != nil {
+			t.Errorf("Sweep removed %s, which it must keep: %v", k, err)
+		}
+	}
+}
