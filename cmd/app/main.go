@@ -63,8 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer st.Close()
 
 	if command == "sweep" {
-		res, err := storage.Sweep(ctx, st.DB, st.Blobs, storage.SweepGrace, log)
-		fmt.Fprintf(stdout, "checked %d objects, removed %d that no file names\n", res.Checked, res.Removed)
+		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.KeyPrefix, storage.SweepGrace, log)
+		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names\n", res.Expired, res.Checked, res.Removed)
 		return err
 	}
 	return serve(ctx, cfg, st, log)
@@ -77,8 +77,24 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	if err != nil {
 		return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 	}
+	opts := server.Options{
+		DB:             st.DB,
+		Blobs:          st.Blobs,
+		MaxUploadBytes: cfg.MaxUploadBytes,
+		KeyPrefix:      cfg.KeyPrefix,
+		PresignTTL:     cfg.PresignTTL,
+		Logger:         log,
+	}
+	switch {
+	case cfg.S3 == nil: // local files: the app signs its own download and upload URLs
+		if opts.SigningKey, err = server.SigningKey(cfg.URLSigningKey, cfg.BlobDir); err != nil {
+			return err
+		}
+	case cfg.S3.Public:
+		opts.PublicURL = cfg.S3.PublicURL
+	}
 	srv := &http.Server{
-		Handler:           server.New(server.Options{DB: st.DB, Blobs: st.Blobs, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log}),
+		Handler:           server.New(opts),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -89,7 +105,7 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
-		sweepEvery(ctx, cfg.SweepInterval, st, log)
+		sweepEvery(ctx, cfg.SweepInterval, cfg.KeyPrefix, st, log)
 	}()
 
 	select {
@@ -112,7 +128,7 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 
 // sweepEvery runs storage.Sweep every interval until ctx is cancelled; an
 // interval of 0 turns it off.
-func sweepEvery(ctx context.Context, interval time.Duration, st *backend.Storage, log *slog.Logger) {
+func sweepEvery(ctx context.Context, interval time.Duration, prefix string, st *backend.Storage, log *slog.Logger) {
 	if interval <= 0 {
 		return
 	}
@@ -123,12 +139,12 @@ func sweepEvery(ctx context.Context, interval time.Duration, st *backend.Storage
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			res, err := storage.Sweep(ctx, st.DB, st.Blobs, storage.SweepGrace, log)
+			res, err := storage.Sweep(ctx, st.DB, st.Blobs, prefix, storage.SweepGrace, log)
 			if err != nil && ctx.Err() == nil {
 				log.Error("orphan sweep failed", "err", err)
 				continue
 			}
-			log.Info("orphan sweep", "checked", res.Checked, "removed", res.Removed)
+			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed)
 		}
 	}
 }

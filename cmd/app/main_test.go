@@ -130,14 +130,22 @@ func (r response) errorCode(t *testing.T) string {
 	return code
 }
 
-func (a *app) do(t *testing.T, method, path, contentType string, body io.Reader) response {
+// do sends a request; headers are name, value pairs.
+func (a *app) do(t *testing.T, method, path, contentType string, body io.Reader, headers ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, a.url+path, body)
+	target := path
+	if !strings.HasPrefix(path, "http") {
+		target = a.url + path
+	}
+	req, err := http.NewRequest(method, target, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := client.Do(req)
 	if err != nil {
@@ -373,6 +381,8 @@ func exerciseAPI(t *testing.T, a *app, be stores) {
 			t.Errorf("download returned %d bytes, not the %d uploaded", len(r.body), len(data))
 		}
 		for h, want := range map[string]string{
+			"ETag":                   `"` + hex.EncodeToString(sum[:]) + `"`,
+			"Accept-Ranges":          "bytes",
 			"Content-Type":           "image/png",
 			"Content-Length":         fmt.Sprint(len(data)),
 			"Content-Disposition":    `attachment; filename="holiday photo.png"`,
@@ -381,6 +391,30 @@ func exerciseAPI(t *testing.T, a *app, be stores) {
 			if got := r.header.Get(h); got != want {
 				t.Errorf("download %s = %q, want %q", h, got, want)
 			}
+		}
+
+		// A range, a conditional request, and a range past the end.
+		r = a.do(t, "GET", "/api/files/"+id+"/content", "", nil, "Range", "bytes=1000-1999")
+		expect(t, "ranged download", r, 206)
+		if !bytes.Equal(r.body, data[1000:2000]) || r.header.Get("Content-Range") != fmt.Sprintf("bytes 1000-1999/%d", len(data)) || r.header.Get("Content-Length") != "1000" {
+			t.Errorf("ranged download: %d bytes, Content-Range %q, Content-Length %q", len(r.body), r.header.Get("Content-Range"), r.header.Get("Content-Length"))
+		}
+		r = a.do(t, "GET", "/api/files/"+id+"/content", "", nil, "Range", "bytes=-10")
+		if r.status != 206 || !bytes.Equal(r.body, data[len(data)-10:]) {
+			t.Errorf("suffix range: %d, %d bytes", r.status, len(r.body))
+		}
+		etag := `"` + hex.EncodeToString(sum[:]) + `"`
+		r = a.do(t, "GET", "/api/files/"+id+"/content", "", nil, "If-None-Match", etag)
+		if r.status != 304 || len(r.body) != 0 {
+			t.Errorf("If-None-Match with the ETag: %d with %d bytes, want 304 and none", r.status, len(r.body))
+		}
+		r = a.do(t, "GET", "/api/files/"+id+"/content", "", nil, "Range", "bytes=0-9", "If-Range", `"stale"`)
+		if r.status != 200 || len(r.body) != len(data) {
+			t.Errorf("Range with a stale If-Range: %d, %d bytes; want the whole file", r.status, len(r.body))
+		}
+		r = a.do(t, "GET", "/api/files/"+id+"/content", "", nil, "Range", fmt.Sprintf("bytes=%d-", len(data)))
+		if r.status != 416 || r.header.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(data)) {
+			t.Errorf("range past the end: %d, Content-Range %q; want 416", r.status, r.header.Get("Content-Range"))
 		}
 
 		r = a.get(t, "/api/files?limit=1")
@@ -704,7 +738,7 @@ func TestSweepCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &stdout, io.Discard); err != nil {
 		t.Fatalf("app sweep: %v", err)
 	}
-	if got := stdout.String(); got != "checked 2 objects, removed 1 that no file names\n" {
+	if got := stdout.String(); got != "removed 0 expired uploads; checked 2 objects, removed 1 that no file names\n" {
 		t.Errorf("app sweep printed %q", got)
 	}
 	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {

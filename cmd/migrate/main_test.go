@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,54 +75,91 @@ func wantStatus(t *testing.T, vars map[string]string, want map[string]bool) {
 	}
 }
 
-// wantTables checks which of the app's tables exist, as tables reports them.
-func wantTables(t *testing.T, tables func(t *testing.T) []string, want ...string) {
-	t.Helper()
-	got := tables(t)
-	for _, name := range []string{"notes", "files"} {
-		if has, wanted := slices.Contains(got, name), slices.Contains(want, name); has != wanted {
-			t.Errorf("table %s exists: %v, want %v (tables: %v)", name, has, wanted, got)
+// schema lists the migrations in order, each with the table it creates.
+// TestSchemaListsEveryMigration keeps it in step with migrations/.
+var schema = []struct{ file, table string }{
+	{"00001_create_notes.sql", "notes"},
+	{"00002_create_files.sql", "files"},
+	{"00003_create_uploads.sql", "uploads"},
+}
+
+func TestSchemaListsEveryMigration(t *testing.T) {
+	for _, engine := range []string{"postgres", "sqlite"} {
+		entries, err := os.ReadDir(filepath.Join("..", "..", "migrations", engine))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var files []string
+		for _, e := range entries {
+			files = append(files, e.Name())
+		}
+		var want []string
+		for _, m := range schema {
+			want = append(want, m.file)
+		}
+		if !slices.Equal(files, want) {
+			t.Errorf("migrations/%s holds %v; this test's schema lists %v", engine, files, want)
 		}
 	}
+}
+
+// wantTables checks that exactly the first n migrations' tables exist.
+func wantTables(t *testing.T, tables func(t *testing.T) []string, n int) {
+	t.Helper()
+	got := tables(t)
+	for i, m := range schema {
+		if has, wanted := slices.Contains(got, m.table), i < n; has != wanted {
+			t.Errorf("table %s exists: %v, want %v (tables: %v)", m.table, has, wanted, got)
+		}
+	}
+}
+
+// wantApplied checks the version and status after the first n migrations.
+func wantApplied(t *testing.T, vars map[string]string, n int) {
+	t.Helper()
+	wantVersion(t, vars, fmt.Sprint(n))
+	status := map[string]bool{}
+	for i, m := range schema {
+		status[m.file] = i < n
+	}
+	wantStatus(t, vars, status)
 }
 
 // testCycle migrates the database that vars name up, down, down to 0 and up
 // again, checking the version, the status and the tables at each step.
 func testCycle(t *testing.T, vars map[string]string, tables func(t *testing.T) []string) {
-	const notes, files = "00001_create_notes.sql", "00002_create_files.sql"
+	all, last := len(schema), schema[len(schema)-1].file
 
 	out := mustMigrate(t, vars, "up")
-	if !strings.Contains(out, notes) || !strings.Contains(out, files) {
-		t.Errorf("migrate up does not report both migrations:\n%s", out)
+	for _, m := range schema {
+		if !strings.Contains(out, m.file) {
+			t.Errorf("migrate up does not report %s:\n%s", m.file, out)
+		}
 	}
-	wantVersion(t, vars, "2")
-	wantStatus(t, vars, map[string]bool{notes: true, files: true})
-	wantTables(t, tables, "notes", "files")
+	wantApplied(t, vars, all)
+	wantTables(t, tables, all)
 
 	// A second up finds nothing to do.
 	out = mustMigrate(t, vars, "up")
-	if !strings.Contains(out, "no pending migrations") || strings.Contains(out, notes) || strings.Contains(out, files) {
+	if !strings.Contains(out, "no pending migrations") || strings.Contains(out, ".sql") {
 		t.Errorf("second migrate up applied something:\n%s", out)
 	}
-	wantVersion(t, vars, "2")
-	wantTables(t, tables, "notes", "files")
+	wantApplied(t, vars, all)
 
 	out = mustMigrate(t, vars, "down")
-	if !strings.Contains(out, files) || strings.Contains(out, notes) {
-		t.Errorf("migrate down does not report rolling back only %s:\n%s", files, out)
+	if !strings.Contains(out, last) || strings.Count(out, ".sql") != 1 {
+		t.Errorf("migrate down does not report rolling back only %s:\n%s", last, out)
 	}
-	wantVersion(t, vars, "1")
-	wantStatus(t, vars, map[string]bool{notes: true, files: false})
-	wantTables(t, tables, "notes")
+	wantApplied(t, vars, all-1)
+	wantTables(t, tables, all-1)
 
 	mustMigrate(t, vars, "down-to", "0")
-	wantVersion(t, vars, "0")
-	wantStatus(t, vars, map[string]bool{notes: false, files: false})
-	wantTables(t, tables)
+	wantApplied(t, vars, 0)
+	wantTables(t, tables, 0)
 
 	mustMigrate(t, vars, "up")
-	wantVersion(t, vars, "2")
-	wantTables(t, tables, "notes", "files")
+	wantApplied(t, vars, all)
+	wantTables(t, tables, all)
 }
 
 func TestSQLite(t *testing.T) {
@@ -307,7 +345,10 @@ func TestConcurrentUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []applied{{0, 1}, {1, 1}, {2, 1}}
+	want := []applied{{0, 1}}
+	for i := range schema {
+		want = append(want, applied{int64(i + 1), 1})
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("goose_db_version rows per version = %v, want %v (each once)", got, want)
 	}
@@ -321,5 +362,5 @@ func TestPrefersDirectURL(t *testing.T) {
 		"DIRECT_DATABASE_URL": testenv.PostgresURL(t),
 	}
 	mustMigrate(t, vars, "up")
-	wantVersion(t, vars, "2")
+	wantVersion(t, vars, fmt.Sprint(len(schema)))
 }

@@ -24,6 +24,12 @@ const (
 	DefaultMaxUploadBytes = 100 << 20
 	DefaultRegion         = "auto"
 	DefaultSweepInterval  = time.Hour
+	DefaultKeyPrefix      = "files/"
+	DefaultPresignTTL     = 15 * time.Minute
+	DefaultPartSize       = 8 << 20
+	DefaultConcurrency    = 5
+	// MinPartSize is S3's smallest part but the last.
+	MinPartSize = 5 << 20
 )
 
 // Database engines.
@@ -53,6 +59,15 @@ type Config struct {
 	BlobDir string
 	// S3 is set when BUCKET_NAME is.
 	S3 *S3
+	// KeyPrefix (BUCKET_PREFIX) starts every file's key in the bucket or
+	// directory; the rest of the key is the file's id.
+	KeyPrefix string
+	// PresignTTL (PRESIGN_TTL) is how long a download or upload URL works.
+	PresignTTL time.Duration
+	// URLSigningKey (URL_SIGNING_KEY) signs the app's own download and
+	// upload URLs for local files. Empty: a key generated and kept in
+	// BlobDir.
+	URLSigningKey string
 
 	Port           int
 	MaxUploadBytes int64
@@ -104,6 +119,19 @@ type S3 struct {
 	// Timeout (S3_TIMEOUT) fails a request whose connection moves no byte
 	// for this long; 0 leaves the s3 package's default.
 	Timeout time.Duration
+	// PartSize (S3_PART_SIZE) and Concurrency (S3_CONCURRENCY) shape
+	// multipart uploads: an upload holds Concurrency+1 parts in memory.
+	PartSize    int64
+	Concurrency int
+	// PublicEndpoint (S3_PUBLIC_ENDPOINT) is the endpoint in presigned URLs
+	// a browser follows, when it reaches the store by another name than
+	// the app does (docker-compose: minio:9000 for the app, localhost:9000
+	// for the browser). Empty: Endpoint.
+	PublicEndpoint string
+	// Public (BUCKET_PUBLIC) says the bucket serves its objects to anyone,
+	// at PublicURL (BUCKET_PUBLIC_URL) + "/" + key.
+	Public    bool
+	PublicURL string
 }
 
 // Error is a configuration error. It names the variable at fault and never
@@ -126,6 +154,9 @@ func Load(getenv func(string) string) (Config, error) {
 		Port:           DefaultPort,
 		MaxUploadBytes: DefaultMaxUploadBytes,
 		SweepInterval:  DefaultSweepInterval,
+		KeyPrefix:      DefaultKeyPrefix,
+		PresignTTL:     DefaultPresignTTL,
+		URLSigningKey:  env("URL_SIGNING_KEY"),
 	}
 	var err error
 
@@ -185,6 +216,23 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, &Error{Var: "MAX_UPLOAD_BYTES", Msg: fmt.Sprintf("%q is not a positive number of bytes", v)}
 		}
 		cfg.MaxUploadBytes = n
+	}
+	if v := env("BUCKET_PREFIX"); v != "" {
+		if err := checkKeyPrefix(v); err != nil {
+			return Config{}, err
+		}
+		cfg.KeyPrefix = v
+	}
+	if v := env("PRESIGN_TTL"); v != "" {
+		if cfg.PresignTTL, err = parseDuration("PRESIGN_TTL", v); err != nil {
+			return Config{}, err
+		}
+		if cfg.PresignTTL < time.Second || cfg.PresignTTL > 7*24*time.Hour {
+			return Config{}, &Error{Var: "PRESIGN_TTL", Msg: fmt.Sprintf("%s is outside 1s to 168h (S3's limit for presigned URLs)", v)}
+		}
+	}
+	if k := cfg.URLSigningKey; k != "" && len(k) < 32 {
+		return Config{}, &Error{Var: "URL_SIGNING_KEY", Msg: "is shorter than 32 characters; make one with: openssl rand -hex 32"}
 	}
 	if v := env("SWEEP_INTERVAL"); v != "" {
 		if cfg.SweepInterval, err = parseDuration("SWEEP_INTERVAL", v); err != nil {
@@ -336,7 +384,79 @@ func loadS3(env func(string) string, bucket string) (*S3, error) {
 	// MinIO on localhost or an IP address cannot serve bucket subdomains, so
 	// it gets path-style URLs; Tigris wants virtual-hosted ones.
 	s.PathStyle = force || strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
+
+	if s.PartSize, err = parseSize(env, "S3_PART_SIZE", DefaultPartSize); err != nil {
+		return nil, err
+	}
+	if s.PartSize < MinPartSize {
+		return nil, &Error{Var: "S3_PART_SIZE", Msg: fmt.Sprintf("%d is below S3's minimum part size of %d bytes (5 MiB)", s.PartSize, MinPartSize)}
+	}
+	s.Concurrency = DefaultConcurrency
+	if v := env("S3_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return nil, &Error{Var: "S3_CONCURRENCY", Msg: fmt.Sprintf("%q is not a whole number from 1 to 64", v)}
+		}
+		s.Concurrency = n
+	}
+	if s.PublicEndpoint = env("S3_PUBLIC_ENDPOINT"); s.PublicEndpoint != "" {
+		if u, err := url.Parse(s.PublicEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return nil, &Error{Var: "S3_PUBLIC_ENDPOINT", Msg: "is not an http(s) URL without credentials, such as http://localhost:9000"}
+		}
+	}
+	if s.Public, err = parseBool(env, "BUCKET_PUBLIC"); err != nil {
+		return nil, err
+	}
+	s.PublicURL = strings.TrimSuffix(env("BUCKET_PUBLIC_URL"), "/")
+	if s.PublicURL == "" {
+		// Tigris serves public buckets here; older buckets also answer at
+		// https://<bucket>.fly.storage.tigris.dev.
+		s.PublicURL = "https://" + s.Bucket + ".t3.tigrisfiles.io"
+	} else if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &Error{Var: "BUCKET_PUBLIC_URL", Msg: "is not an http(s) URL such as https://my-bucket.t3.tigrisfiles.io"}
+	}
 	return s, nil
+}
+
+// parseSize reads a byte count, with an optional KiB or MiB suffix.
+func parseSize(env func(string) string, name string, def int64) (int64, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	mult := int64(1)
+	num := v
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			num, mult = strings.TrimSpace(n), m
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, &Error{Var: name, Msg: fmt.Sprintf("%q is not a positive size such as 16MiB or 16777216", v)}
+	}
+	return n * mult, nil
+}
+
+// checkKeyPrefix accepts a relative path ending in "/" that works as
+// both an S3 key prefix and a directory: letters, digits, . _ - and /, no
+// element starting with a dot.
+func checkKeyPrefix(p string) error {
+	bad := !strings.HasSuffix(p, "/") || strings.HasPrefix(p, "/") || strings.Contains(p, "//")
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/", r)) {
+			bad = true
+		}
+	}
+	for _, elem := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		if strings.HasPrefix(elem, ".") {
+			bad = true
+		}
+	}
+	if bad {
+		return &Error{Var: "BUCKET_PREFIX", Msg: fmt.Sprintf("%q must be a path ending in / (letters, digits, . _ - /), such as files/", p)}
+	}
+	return nil
 }
 
 func parseBool(env func(string) string, name string) (bool, error) {

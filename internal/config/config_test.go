@@ -271,6 +271,9 @@ func TestLoadS3(t *testing.T) {
 				AccessKeyID:     "tid_ABCDEFG",
 				SecretAccessKey: awsSecret,
 				PathStyle:       tt.wantPathStyle,
+				PartSize:        config.DefaultPartSize,
+				Concurrency:     config.DefaultConcurrency,
+				PublicURL:       "https://my-bucket.t3.tigrisfiles.io",
 			}
 			if *cfg.S3 != want {
 				t.Errorf("S3 = %+v, want %+v", *cfg.S3, want)
@@ -692,4 +695,33 @@ func TestLoadSweepInterval(t *testing.T) {
 	}
 	_, err := config.Load(env(map[string]string{"SWEEP_INTERVAL": "hourly"}))
 	wantError(t, err, "SWEEP_INTERVAL")
+}
+
+func TestLoadTigrisOptions(t *testing.T) {
+	cfg := load(t, map[string]string{
+		"BUCKET_NAME": "pics", "S3_PART_SIZE": "16MiB", "S3_CONCURRENCY": "2", "BUCKET_PUBLIC": "true",
+		"BUCKET_PUBLIC_URL": "https://cdn.example.com/", "S3_PUBLIC_ENDPOINT": "http://localhost:9000",
+		"BUCKET_PREFIX": "uploads/2026/", "PRESIGN_TTL": "1h",
+	})
+	if s := cfg.S3; s.PartSize != 16<<20 || s.Concurrency != 2 || !s.Public || s.PublicURL != "https://cdn.example.com" || s.PublicEndpoint != "http://localhost:9000" {
+		t.Errorf("S3 options = %#v", *s)
+	}
+	if cfg.KeyPrefix != "uploads/2026/" || cfg.PresignTTL != time.Hour {
+		t.Errorf("KeyPrefix %q, PresignTTL %v", cfg.KeyPrefix, cfg.PresignTTL)
+	}
+	d := load(t, map[string]string{"BUCKET_NAME": "pics"})
+	if d.KeyPrefix != "files/" || d.PresignTTL != 15*time.Minute || d.S3.PublicURL != "https://pics.t3.tigrisfiles.io" || d.S3.Public {
+		t.Errorf("defaults: KeyPrefix %q, PresignTTL %v, PublicURL %q, Public %v", d.KeyPrefix, d.PresignTTL, d.S3.PublicURL, d.S3.Public)
+	}
+	for name, value := range map[string]string{
+		"S3_PART_SIZE": "4MiB", "S3_CONCURRENCY": "0", "BUCKET_PUBLIC": "yes please", "BUCKET_PUBLIC_URL": "cdn.example.com",
+		"S3_PUBLIC_ENDPOINT": "localhost:9000", "BUCKET_PREFIX": "../up/", "PRESIGN_TTL": "30d", "URL_SIGNING_KEY": "short",
+	} {
+		_, err := config.Load(env(map[string]string{"BUCKET_NAME": "pics", name: value}))
+		wantError(t, err, name)
+	}
+	for _, p := range []string{"files", "/files/", "a//b/", ".hidden/", "sp ace/"} {
+		_, err := config.Load(env(map[string]string{"BUCKET_PREFIX": p}))
+		wantError(t, err, "BUCKET_PREFIX")
+	}
 }

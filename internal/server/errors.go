@@ -23,6 +23,7 @@ var kinds = []struct {
 	{storage.ErrNotFound, http.StatusNotFound, "not_found", "not found"},
 	{storage.ErrConflict, http.StatusConflict, "conflict", "it already exists"},
 	{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large", "too large"},
+	{storage.ErrRefused, http.StatusBadGateway, "bad_gateway", "a backend refused the app's request"},
 	{storage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "a backend is unavailable; try again shortly"},
 }
 
@@ -55,13 +56,31 @@ func fromStore(err error, what string) error {
 	for _, k := range kinds {
 		if errors.Is(err, k.err) {
 			msg := k.msg
-			if k.err == storage.ErrUnavailable {
+			switch k.err {
+			case storage.ErrUnavailable:
 				msg = what + " is unavailable; try again shortly"
+			case storage.ErrRefused:
+				// Say what the store refused (S3's code, e.g. AccessDenied or
+				// NoSuchBucket), never the credentials.
+				msg = what + " refused the app's credentials or bucket; check BUCKET_NAME, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+				if code := refusedCode(err); code != "" {
+					msg += " (" + code + ")"
+				}
 			}
 			return &apiError{status: k.status, code: k.code, msg: msg, cause: err}
 		}
 	}
 	return err
+}
+
+// refusedCode finds the store's own error code, such as AccessDenied, in an
+// error matching storage.ErrRefused.
+func refusedCode(err error) string {
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) {
+		return coded.ErrorCode()
+	}
+	return ""
 }
 
 // handle adapts a handler that returns an error, writing the error as

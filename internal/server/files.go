@@ -11,7 +11,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -66,7 +65,7 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 		Name:        cleanName(part.FileName()),
 		ContentType: contentType(part.Header.Get("Content-Type")),
 	}
-	f.Key = storage.FileKey(f.ID)
+	f.Key = storage.FileKey(s.keyPrefix, f.ID)
 	body := &meter{r: part, limit: s.maxUpload, hash: sha256.New()}
 	if err := s.blobs.Put(r.Context(), f.Key, body, -1, f.ContentType); err != nil {
 		return s.uploadError(err)
@@ -219,35 +218,23 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 
 // getFileContent streams the file's bytes as a download.
 func (s *Server) getFileContent(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.lookupFile(r)
+	if err != nil {
+		return err
+	}
+	return s.serveContent(w, r, f)
+}
+
+// lookupFile reads the row of the file named by the {id} in the path.
+func (s *Server) lookupFile(r *http.Request) (storage.File, error) {
 	id := r.PathValue("id")
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
 	f, err := s.db.GetFile(ctx, id)
-	cancel()
 	if err != nil {
-		return dbError(err, "file", id)
+		return f, dbError(err, "file", id)
 	}
-	body, info, err := s.blobs.Get(r.Context(), f.Key)
-	if errors.Is(err, storage.ErrNotFound) {
-		s.log.Error("file row without its object", "id", f.ID, "key", f.Key)
-		return errorf(http.StatusNotFound, "not_found", "the content of file %q is missing from the store", id)
-	}
-	if err != nil {
-		return fromStore(err, "the file store")
-	}
-	defer body.Close()
-	if info.Size != f.Size {
-		return fmt.Errorf("file %s: the store holds %d bytes at %s, the row says %d", f.ID, info.Size, f.Key, f.Size)
-	}
-	h := w.Header()
-	h.Set("Content-Type", f.ContentType)
-	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
-	h.Set("X-Content-Type-Options", "nosniff")
-	if _, err := io.Copy(w, body); err != nil {
-		// The status is sent; all we can do is stop and log.
-		s.log.Warn("download interrupted", "id", f.ID, "err", err)
-	}
-	return nil
+	return f, nil
 }
 
 // deleteFile removes the row first and the object second, so a failure in

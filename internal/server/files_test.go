@@ -72,7 +72,7 @@ func TestUploadWhoseInsertOutcomeIsUnknown(t *testing.T) {
 			}
 			defer blobs.Close()
 			srv := httptest.NewServer(server.New(server.Options{
-				DB: &flakyInsert{Database: db, applied: tc.applied, reachable: tc.reachable}, Blobs: blobs, MaxUploadBytes: 1 << 20,
+				DB: &flakyInsert{Database: db, applied: tc.applied, reachable: tc.reachable}, Blobs: blobs, MaxUploadBytes: 1 << 20, KeyPrefix: "files/",
 			}))
 			defer srv.Close()
 
@@ -90,7 +90,7 @@ func TestUploadWhoseInsertOutcomeIsUnknown(t *testing.T) {
 				t.Errorf("status %d, want %d", res.StatusCode, tc.status)
 			}
 			n := 0
-			for _, err := range blobs.List(context.Background(), storage.FilePrefix) {
+			for _, err := range blobs.List(context.Background(), "files/") {
 				if err != nil {
 					t.Fatal(err)
 				}

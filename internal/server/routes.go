@@ -19,6 +19,16 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/files/{id}", s.handle(s.getFile))
 	s.mux.Handle("GET /api/files/{id}/content", s.handle(s.getFileContent))
 	s.mux.Handle("DELETE /api/files/{id}", s.handle(s.deleteFile))
+	s.mux.Handle("GET /api/files/{id}/url", s.handle(s.fileURL))
+
+	// Direct uploads: the client asks for a URL, PUTs the bytes there (the
+	// bucket, or /signed/uploads for local files), then completes.
+	s.mux.Handle("POST /api/files/uploads", s.handle(s.createUpload))
+	s.mux.Handle("POST /api/files/uploads/{id}/complete", s.handle(s.completeUpload))
+
+	// The app's own signed URLs, for local files.
+	s.mux.Handle("GET /signed/files/{id}", s.handle(s.signedDownload))
+	s.mux.Handle("PUT /signed/uploads/{id}", s.handle(s.signedUpload))
 
 	s.mux.Handle("/api/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)

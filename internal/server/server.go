@@ -24,23 +24,40 @@ type Options struct {
 	DB             storage.Database
 	Blobs          storage.Blobs
 	MaxUploadBytes int64
-	Logger         *slog.Logger
+	// KeyPrefix starts every file's key (BUCKET_PREFIX).
+	KeyPrefix string
+	// PresignTTL is how long download and upload URLs work.
+	PresignTTL time.Duration
+	// PublicURL, when set, is a public bucket's base URL: download links
+	// are PublicURL/key and never expire.
+	PublicURL string
+	// SigningKey signs the app's own URLs for local files.
+	SigningKey []byte
+	Logger     *slog.Logger
 }
 
 // Server serves the API.
 type Server struct {
-	db        storage.Database
-	blobs     storage.Blobs
-	maxUpload int64
-	log       *slog.Logger
-	mux       *http.ServeMux
+	db         storage.Database
+	blobs      storage.Blobs
+	maxUpload  int64
+	keyPrefix  string
+	presignTTL time.Duration
+	publicURL  string
+	signingKey []byte
+	log        *slog.Logger
+	mux        *http.ServeMux
 }
 
 // New returns the API handler.
 func New(o Options) *Server {
-	s := &Server{db: o.DB, blobs: o.Blobs, maxUpload: o.MaxUploadBytes, log: o.Logger, mux: http.NewServeMux()}
+	s := &Server{db: o.DB, blobs: o.Blobs, maxUpload: o.MaxUploadBytes, keyPrefix: o.KeyPrefix,
+		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey, log: o.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.presignTTL == 0 {
+		s.presignTTL = 15 * time.Minute
 	}
 	s.routes()
 	return s

@@ -31,6 +31,9 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrTooLarge means an upload exceeded the size limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrRefused means a backend answered but refused the app's
+	// configuration: bad credentials, a missing bucket, no permission.
+	ErrRefused = errors.New("refused")
 	// ErrUnavailable means a backend could not be reached in time.
 	ErrUnavailable = errors.New("unavailable")
 	// ErrOutcomeUnknown joins ErrUnavailable when a write may have been
@@ -82,6 +85,19 @@ type File struct {
 	CreatedAt   time.Time
 }
 
+// Upload is an intent to upload a file straight to the store: the client
+// was given a URL to put the bytes at Key, and completes the upload before
+// ExpiresAt. Completing turns it into a File with the same ID.
+type Upload struct {
+	ID          string
+	Name        string
+	ContentType string
+	Size        int64
+	Key         string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
 // Page asks for one page of a listing, newest first. Cursor is empty for the
 // first page and the previous page's next cursor after that.
 type Page struct {
@@ -120,6 +136,22 @@ type Database interface {
 	// ListFiles pages like ListNotes.
 	ListFiles(ctx context.Context, p Page) ([]File, string, error)
 
+	// CreateUpload records an upload intent. It returns an error matching
+	// ErrConflict if one with that ID or Key exists.
+	CreateUpload(ctx context.Context, u Upload) error
+	// GetUpload returns an error matching ErrNotFound if no intent has that
+	// id.
+	GetUpload(ctx context.Context, id string) (Upload, error)
+	// CompleteUpload, in one transaction, removes the intent whose ID is
+	// f.ID and records f. It returns an error matching ErrNotFound if there
+	// is no such intent (never made, completed already, or swept).
+	CompleteUpload(ctx context.Context, f File) error
+	// DeleteUpload returns an error matching ErrNotFound if no intent has
+	// that id.
+	DeleteUpload(ctx context.Context, id string) error
+	// ExpiredUploads returns up to limit intents that expired before t.
+	ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]Upload, error)
+
 	// Ping returns nil when the database answers a query.
 	Ping(ctx context.Context) error
 	// Describe returns what /api/storage shows, with no secret in it.
@@ -134,6 +166,12 @@ type BlobInfo struct {
 	ContentType string
 }
 
+// ByteRange selects part of a blob: Length bytes from Start, or to the end
+// when Length is -1.
+type ByteRange struct {
+	Start, Length int64
+}
+
 // BlobEntry is one blob in a listing.
 type BlobEntry struct {
 	Key      string
@@ -146,9 +184,10 @@ type Blobs interface {
 	// Put streams r to key. A failed or cancelled Put leaves nothing at key.
 	// size is the exact length, or -1 when unknown.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
-	// Get streams the blob; the caller closes it. It returns an error matching
-	// ErrNotFound if nothing is stored at key.
-	Get(ctx context.Context, key string) (io.ReadCloser, BlobInfo, error)
+	// Get streams the blob, or the part rng selects when it is not nil; the
+	// caller closes it. BlobInfo describes the whole blob. It returns an
+	// error matching ErrNotFound if nothing is stored at key.
+	Get(ctx context.Context, key string, rng *ByteRange) (io.ReadCloser, BlobInfo, error)
 	// Stat returns an error matching ErrNotFound if nothing is stored at key.
 	Stat(ctx context.Context, key string) (BlobInfo, error)
 	// Delete removes the blob. Deleting a missing key is not an error.
@@ -164,16 +203,26 @@ type Blobs interface {
 	Close() error
 }
 
-// FilePrefix is where file contents go in the blob store. A file's key is
-// made from its id, never from the name its uploader sent.
-const FilePrefix = "files/"
+// Presigner is a Blobs whose clients can read and write blobs directly,
+// through URLs that carry their own authorisation for a while (S3's
+// presigned URLs). Stores without it are reached through the app.
+type Presigner interface {
+	// PresignGet returns a URL that downloads key until ttl passes, as an
+	// attachment named filename.
+	PresignGet(ctx context.Context, key string, ttl time.Duration, filename string) (string, error)
+	// PresignPut returns a URL that uploads exactly size bytes of
+	// contentType to key until ttl passes, and the headers the request
+	// must carry.
+	PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (string, map[string]string, error)
+}
 
-// FileKey returns the blob key of the file with that id.
-func FileKey(id string) string { return FilePrefix + id }
+// FileKey returns the blob key of the file with that id: prefix (the
+// configured BUCKET_PREFIX) and the id, never the name its uploader sent.
+func FileKey(prefix, id string) string { return prefix + id }
 
 // FileID returns the id a key made by FileKey holds.
-func FileID(key string) (string, bool) {
-	id, ok := strings.CutPrefix(key, FilePrefix)
+func FileID(prefix, key string) (string, bool) {
+	id, ok := strings.CutPrefix(key, prefix)
 	return id, ok && ValidID(id)
 }
 

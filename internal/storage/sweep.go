@@ -13,24 +13,48 @@ import (
 // must not lose the race.
 const SweepGrace = time.Hour
 
-// SweepResult counts what Sweep saw.
+// SweepResult counts what Sweep did.
 type SweepResult struct {
-	Checked int // objects under FilePrefix
-	Removed int // objects no row named, older than SweepGrace
+	Expired int // upload intents past their expiry, removed with their objects
+	Checked int // file objects looked at
+	Removed int // objects no row named, older than the grace period
 }
 
-// Sweep removes file objects that no row names and that are older than
-// grace: what a crash between an upload's two steps leaves, or a delete
-// whose second step failed. Objects whose key is not one FileKey makes are
-// left alone.
-func Sweep(ctx context.Context, db Database, blobs Blobs, grace time.Duration, log *slog.Logger) (SweepResult, error) {
+// Sweep cleans the blob store of what no file names, in two passes.
+//
+// First, upload intents that expired are removed with whatever object the
+// client put. Then every object under prefix whose key FileKey made is
+// looked up: one older than grace with neither a file row nor an upload
+// intent is removed. That is what a crash between an upload's two steps
+// leaves, or a delete whose second step failed. Other keys are left alone.
+func Sweep(ctx context.Context, db Database, blobs Blobs, prefix string, grace time.Duration, log *slog.Logger) (SweepResult, error) {
 	var res SweepResult
-	cutoff := time.Now().Add(-grace)
-	for entry, err := range blobs.List(ctx, FilePrefix) {
+	for {
+		expired, err := db.ExpiredUploads(ctx, time.Now(), 100)
 		if err != nil {
-			return res, fmt.Errorf("listing %s: %w", FilePrefix, err)
+			return res, fmt.Errorf("listing expired uploads: %w", err)
 		}
-		id, ok := FileID(entry.Key)
+		for _, u := range expired {
+			if err := blobs.Delete(ctx, u.Key); err != nil {
+				return res, fmt.Errorf("removing the object of expired upload %s: %w", u.ID, err)
+			}
+			if err := db.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, ErrNotFound) {
+				return res, fmt.Errorf("removing expired upload %s: %w", u.ID, err)
+			}
+			res.Expired++
+			log.Info("removed an expired upload", "id", u.ID, "key", u.Key, "expired", u.ExpiresAt)
+		}
+		if len(expired) < 100 {
+			break
+		}
+	}
+
+	cutoff := time.Now().Add(-grace)
+	for entry, err := range blobs.List(ctx, prefix) {
+		if err != nil {
+			return res, fmt.Errorf("listing %s: %w", prefix, err)
+		}
+		id, ok := FileID(prefix, entry.Key)
 		if !ok {
 			continue
 		}
@@ -38,11 +62,12 @@ func Sweep(ctx context.Context, db Database, blobs Blobs, grace time.Duration, l
 		if entry.Modified.After(cutoff) {
 			continue
 		}
-		switch _, err := db.GetFile(ctx, id); {
-		case err == nil:
+		named, err := rowNames(ctx, db, id)
+		if err != nil {
+			return res, err
+		}
+		if named {
 			continue
-		case !errors.Is(err, ErrNotFound):
-			return res, fmt.Errorf("looking up file %s: %w", id, err)
 		}
 		if err := blobs.Delete(ctx, entry.Key); err != nil {
 			return res, fmt.Errorf("removing orphan %s: %w", entry.Key, err)
@@ -51,4 +76,22 @@ func Sweep(ctx context.Context, db Database, blobs Blobs, grace time.Duration, l
 		log.Info("removed an object no file names", "key", entry.Key, "size", entry.Size, "modified", entry.Modified)
 	}
 	return res, nil
+}
+
+// rowNames reports whether a file or an upload intent has that id.
+func rowNames(ctx context.Context, db Database, id string) (bool, error) {
+	if _, err := db.GetFile(ctx, id); !errors.Is(err, ErrNotFound) {
+		return err == nil, wrapLookup(err, "file", id)
+	}
+	if _, err := db.GetUpload(ctx, id); !errors.Is(err, ErrNotFound) {
+		return err == nil, wrapLookup(err, "upload", id)
+	}
+	return false, nil
+}
+
+func wrapLookup(err error, what, id string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("looking up %s %s: %w", what, id, err)
 }

@@ -60,12 +60,12 @@ func testSweep(t *testing.T, db storage.Database, blobs storage.Blobs) {
 		}
 	}
 	kept := storage.File{ID: storage.NewID(), Name: "kept", ContentType: "text/plain", Size: 4, SHA256: strings.Repeat("0", 64), CreatedAt: storage.Now()}
-	kept.Key = storage.FileKey(kept.ID)
+	kept.Key = storage.FileKey("files/", kept.ID)
 	put(kept.Key)
 	if err := db.CreateFile(ctx, kept); err != nil {
 		t.Fatal(err)
 	}
-	orphan := storage.FileKey(storage.NewID())
+	orphan := storage.FileKey("files/", storage.NewID())
 	put(orphan)
 	notOurs := []string{"files/not-an-id", "backups/app.db.gz"}
 	for _, k := range notOurs {
@@ -73,11 +73,11 @@ func testSweep(t *testing.T, db storage.Database, blobs storage.Blobs) {
 	}
 	log := slog.New(slog.DiscardHandler)
 
-	res, err := storage.Sweep(ctx, db, blobs, storage.SweepGrace, log)
+	res, err := storage.Sweep(ctx, db, blobs, "files/", storage.SweepGrace, log)
 	if err != nil || res.Removed != 0 || res.Checked != 2 {
 		t.Errorf("Sweep with a grace period = %+v, %v; want 2 checked and none removed (the orphan is new)", res, err)
 	}
-	res, err = storage.Sweep(ctx, db, blobs, -time.Minute, log)
+	res, err = storage.Sweep(ctx, db, blobs, "files/", -time.Minute, log)
 	if err != nil || res.Removed != 1 {
 		t.Errorf("Sweep = %+v, %v; want the orphan removed", res, err)
 	}

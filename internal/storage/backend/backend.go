@@ -76,6 +76,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, e
 			SecretAccessKey: cfg.S3.SecretAccessKey,
 			PathStyle:       cfg.S3.PathStyle,
 			Timeout:         cfg.S3.Timeout,
+			PartSize:        cfg.S3.PartSize,
+			Concurrency:     cfg.S3.Concurrency,
+			PublicEndpoint:  cfg.S3.PublicEndpoint,
 		})
 		if err != nil {
 			err = fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)

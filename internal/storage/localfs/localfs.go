@@ -119,8 +119,8 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, _ st
 	return d.root.Rename(tmp, key)
 }
 
-// Get opens the blob at key.
-func (d *Dir) Get(ctx context.Context, key string) (io.ReadCloser, storage.BlobInfo, error) {
+// Get opens the blob at key, positioned at rng's start and cut at its end.
+func (d *Dir) Get(ctx context.Context, key string, rng *storage.ByteRange) (io.ReadCloser, storage.BlobInfo, error) {
 	if err := checkKey(key); err != nil {
 		return nil, storage.BlobInfo{}, err
 	}
@@ -133,7 +133,21 @@ func (d *Dir) Get(ctx context.Context, key string) (io.ReadCloser, storage.BlobI
 		f.Close()
 		return nil, storage.BlobInfo{}, translate(err)
 	}
-	return f, storage.BlobInfo{Size: fi.Size()}, nil
+	info := storage.BlobInfo{Size: fi.Size()}
+	if rng == nil {
+		return f, info, nil
+	}
+	if _, err := f.Seek(rng.Start, io.SeekStart); err != nil {
+		f.Close()
+		return nil, storage.BlobInfo{}, err
+	}
+	if rng.Length < 0 {
+		return f, info, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, rng.Length), f}, info, nil
 }
 
 // Stat returns the blob's size.

@@ -38,7 +38,7 @@ func TestKeysCannotEscape(t *testing.T) {
 		if err := d.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, storage.ErrInvalid) {
 			t.Errorf("Put(%q) = %v, want ErrInvalid", key, err)
 		}
-		if _, _, err := d.Get(ctx, key); !errors.Is(err, storage.ErrInvalid) {
+		if _, _, err := d.Get(ctx, key, nil); !errors.Is(err, storage.ErrInvalid) {
 			t.Errorf("Get(%q) = %v, want ErrInvalid", key, err)
 		}
 	}
@@ -49,7 +49,7 @@ func TestKeysCannotEscape(t *testing.T) {
 	if err := os.Symlink(filepath.Join(parent, "secret"), filepath.Join(parent, "blobs", "link")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := d.Get(ctx, "link"); err == nil {
+	if _, _, err := d.Get(ctx, "link", nil); err == nil {
 		t.Errorf("Get through a symlink out of the directory succeeded")
 	}
 	entries, _ := os.ReadDir(parent)

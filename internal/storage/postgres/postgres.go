@@ -315,6 +315,60 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 	return files, next, nil
 }
 
+func (s *Store) CreateUpload(ctx context.Context, u storage.Upload) error {
+	_, err := s.pool.Exec(ctx,
+		`INSERT INTO uploads (id, name, content_type, size, key, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		u.ID, u.Name, u.ContentType, u.Size, u.Key, u.CreatedAt, u.ExpiresAt)
+	return translate(err)
+}
+
+func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, name, content_type, size, key, created_at, expires_at FROM uploads WHERE id = $1`, id)
+	u, err := pgx.CollectExactlyOneRow(rows, scanUpload)
+	return u, translate(err)
+}
+
+func (s *Store) CompleteUpload(ctx context.Context, f storage.File) error {
+	return translate(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, f.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return storage.ErrNotFound
+		}
+		_, err = tx.Exec(ctx,
+			`INSERT INTO files (id, name, content_type, size, sha256, key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			f.ID, f.Name, f.ContentType, f.Size, f.SHA256, f.Key, f.CreatedAt)
+		return err
+	}))
+}
+
+func (s *Store) DeleteUpload(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, id)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+func (s *Store) ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]storage.Upload, error) {
+	rows, _ := s.pool.Query(ctx,
+		`SELECT id, name, content_type, size, key, created_at, expires_at FROM uploads WHERE expires_at < $1 ORDER BY expires_at LIMIT $2`, t, limit)
+	uploads, err := pgx.CollectRows(rows, scanUpload)
+	return uploads, translate(err)
+}
+
+func scanUpload(row pgx.CollectableRow) (storage.Upload, error) {
+	var u storage.Upload
+	err := row.Scan(&u.ID, &u.Name, &u.ContentType, &u.Size, &u.Key, &u.CreatedAt, &u.ExpiresAt)
+	u.CreatedAt, u.ExpiresAt = u.CreatedAt.UTC(), u.ExpiresAt.UTC()
+	return u, err
+}
+
 func scanNote(row pgx.CollectableRow) (storage.Note, error) {
 	var n storage.Note
 	err := row.Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt, &n.UpdatedAt)
@@ -339,6 +393,8 @@ func translate(err error) error {
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
 	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 	case errors.As(err, &pgErr):

@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"mime"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,7 +29,10 @@ import (
 	"github.com/example/flystorage/internal/storage"
 )
 
-var _ storage.Blobs = (*Bucket)(nil)
+var (
+	_ storage.Blobs     = (*Bucket)(nil)
+	_ storage.Presigner = (*Bucket)(nil)
+)
 
 // Limits that keep a store that is down from hanging a request: a refused
 // or unreachable endpoint fails within dialTimeout, one that stalls within
@@ -58,14 +64,18 @@ type Options struct {
 	Timeout     time.Duration
 	PartSize    int64 // 0: defaultPartSize
 	Concurrency int   // 0: the transfer manager's default
+	// PublicEndpoint names the store in presigned URLs, for browsers that
+	// reach it by another name than the app does; empty: Endpoint.
+	PublicEndpoint string
 }
 
 // Bucket is a storage.Blobs on one S3 bucket.
 type Bucket struct {
-	client   *s3.Client
-	uploader *transfermanager.Client
-	bucket   string
-	describe map[string]string
+	client    *s3.Client
+	presigner *s3.PresignClient
+	uploader  *transfermanager.Client
+	bucket    string
+	describe  map[string]string
 }
 
 // New builds a client for the bucket. It does not contact the store.
@@ -108,6 +118,14 @@ func New(ctx context.Context, o Options) (*Bucket, error) {
 		}
 		so.UsePathStyle = o.PathStyle
 	})
+	// URLs a browser follows name the store as the browser reaches it.
+	presigner := s3.NewPresignClient(client)
+	if o.PublicEndpoint != "" {
+		presigner = s3.NewPresignClient(s3.NewFromConfig(awsCfg, func(so *s3.Options) {
+			so.BaseEndpoint = aws.String(o.PublicEndpoint)
+			so.UsePathStyle = o.PathStyle
+		}))
+	}
 	if o.PartSize == 0 {
 		o.PartSize = defaultPartSize
 	}
@@ -127,10 +145,11 @@ func New(ctx context.Context, o Options) (*Bucket, error) {
 		endpoint = "(SDK default)"
 	}
 	return &Bucket{
-		client:   client,
-		uploader: uploader,
-		bucket:   o.Bucket,
-		describe: map[string]string{"backend": "s3", "bucket": o.Bucket, "endpoint": endpoint, "region": o.Region},
+		client:    client,
+		presigner: presigner,
+		uploader:  uploader,
+		bucket:    o.Bucket,
+		describe:  map[string]string{"backend": "s3", "bucket": o.Bucket, "endpoint": endpoint, "region": o.Region},
 	}, nil
 }
 
@@ -163,13 +182,57 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64, c
 	return translate(err)
 }
 
-// Get streams the object at key.
-func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, storage.BlobInfo, error) {
-	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
+// Get streams the object at key, or the range rng selects.
+func (b *Bucket) Get(ctx context.Context, key string, rng *storage.ByteRange) (io.ReadCloser, storage.BlobInfo, error) {
+	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: &key}
+	if rng != nil {
+		end := ""
+		if rng.Length >= 0 {
+			end = strconv.FormatInt(rng.Start+rng.Length-1, 10)
+		}
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%s", rng.Start, end))
+	}
+	out, err := b.client.GetObject(ctx, in)
 	if err != nil {
 		return nil, storage.BlobInfo{}, translate(err)
 	}
-	return out.Body, storage.BlobInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType)}, nil
+	size := aws.ToInt64(out.ContentLength)
+	if cr := aws.ToString(out.ContentRange); cr != "" { // bytes start-end/total
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if total, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				size = total
+			}
+		}
+	}
+	return out.Body, storage.BlobInfo{Size: size, ContentType: aws.ToString(out.ContentType)}, nil
+}
+
+// PresignGet signs a GET of key, served as an attachment named filename.
+func (b *Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration, filename string) (string, error) {
+	req, err := b.presigner.PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket:                     &b.bucket,
+		Key:                        &key,
+		ResponseContentDisposition: aws.String(mime.FormatMediaType("attachment", map[string]string{"filename": filename})),
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", translate(err)
+	}
+	return req.URL, nil
+}
+
+// PresignPut signs a PUT of exactly size bytes of contentType to key. The
+// signature covers both headers, so the store refuses any other body.
+func (b *Bucket) PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (string, map[string]string, error) {
+	req, err := b.presigner.PresignPutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &b.bucket,
+		Key:           &key,
+		ContentType:   &contentType,
+		ContentLength: &size,
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", nil, translate(err)
+	}
+	return req.URL, map[string]string{"Content-Type": contentType}, nil
 }
 
 // Stat reads the object's size and content type.
@@ -243,6 +306,11 @@ func translate(err error) error {
 		switch apiErr.ErrorCode() {
 		case "NoSuchKey", "NotFound":
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "NoSuchBucket", "AllAccessDisabled":
+			return fmt.Errorf("%w (%s): %w", storage.ErrRefused, apiErr.ErrorCode(), err)
+		case "Forbidden":
+			// A HEAD has no body, so S3 gives only the status: 403.
+			return fmt.Errorf("%w (AccessDenied): %w", storage.ErrRefused, err)
 		case "SlowDown", "ServiceUnavailable", "RequestTimeout":
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}

@@ -227,6 +227,70 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 	return files, next, nil
 }
 
+func (s *Store) CreateUpload(ctx context.Context, u storage.Upload) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO uploads (id, name, content_type, size, key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Name, u.ContentType, u.Size, u.Key, u.CreatedAt.Format(timeFormat), u.ExpiresAt.Format(timeFormat))
+		return err
+	})
+}
+
+func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error) {
+	row := s.readers.QueryRowContext(ctx, `SELECT id, name, content_type, size, key, created_at, expires_at FROM uploads WHERE id = ?`, id)
+	u, err := scanUpload(row)
+	return u, translate(err)
+}
+
+func (s *Store) CompleteUpload(ctx context.Context, f storage.File) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, f.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, storage.ErrNotFound)
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO files (id, name, content_type, size, sha256, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.Name, f.ContentType, f.Size, f.SHA256, f.Key, f.CreatedAt.Format(timeFormat))
+		return err
+	})
+}
+
+func (s *Store) DeleteUpload(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n == 0 {
+			err = storage.ErrNotFound
+		}
+		return err
+	})
+}
+
+func (s *Store) ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]storage.Upload, error) {
+	rows, err := s.readers.QueryContext(ctx,
+		`SELECT id, name, content_type, size, key, created_at, expires_at FROM uploads WHERE expires_at < ? ORDER BY expires_at LIMIT ?`,
+		t.UTC().Format(timeFormat), limit)
+	return collect(rows, err, scanUpload)
+}
+
+func scanUpload(row scanner) (storage.Upload, error) {
+	var u storage.Upload
+	var created, expires string
+	if err := row.Scan(&u.ID, &u.Name, &u.ContentType, &u.Size, &u.Key, &created, &expires); err != nil {
+		return u, err
+	}
+	var err1, err2 error
+	u.CreatedAt, err1 = time.Parse(timeFormat, created)
+	u.ExpiresAt, err2 = time.Parse(timeFormat, expires)
+	return u, errors.Join(err1, err2)
+}
+
 type scanner interface{ Scan(...any) error }
 
 func scanNote(row scanner) (storage.Note, error) {

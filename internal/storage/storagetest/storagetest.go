@@ -222,6 +222,59 @@ func RunDatabase(t *testing.T, open func(t *testing.T) storage.Database) {
 		}
 	})
 
+	t.Run("UploadIntents", func(t *testing.T) {
+		db := open(t)
+		now := storage.Now()
+		u := storage.Upload{ID: storage.NewID(), Name: "big.mov", ContentType: "video/quicktime", Size: 1 << 30,
+			CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
+		u.Key = "files/" + u.ID
+		if err := db.CreateUpload(ctx, u); err != nil {
+			t.Fatalf("CreateUpload: %v", err)
+		}
+		if err := db.CreateUpload(ctx, u); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("CreateUpload(same id) = %v, want ErrConflict", err)
+		}
+		got, err := db.GetUpload(ctx, u.ID)
+		if err != nil || got.Name != u.Name || got.Size != u.Size || got.Key != u.Key || !got.ExpiresAt.Equal(u.ExpiresAt) || !got.CreatedAt.Equal(u.CreatedAt) {
+			t.Errorf("GetUpload = %+v, %v; want %+v", got, err, u)
+		}
+		if _, err := db.GetUpload(ctx, storage.NewID()); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetUpload(missing) = %v, want ErrNotFound", err)
+		}
+
+		// Only intents expired before the given time are listed.
+		old := storage.Upload{ID: storage.NewID(), Name: "old", ContentType: "text/plain", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+		old.Key = "files/" + old.ID
+		if err := db.CreateUpload(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		expired, err := db.ExpiredUploads(ctx, now, 10)
+		if err != nil || len(expired) != 1 || expired[0].ID != old.ID {
+			t.Errorf("ExpiredUploads = %+v, %v; want only %s", expired, err, old.ID)
+		}
+		if err := db.DeleteUpload(ctx, old.ID); err != nil {
+			t.Errorf("DeleteUpload: %v", err)
+		}
+		if err := db.DeleteUpload(ctx, old.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("DeleteUpload(again) = %v, want ErrNotFound", err)
+		}
+
+		// Completing turns the intent into a file, once.
+		f := storage.File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: strings.Repeat("cd", 32), Key: u.Key, CreatedAt: storage.Now()}
+		if err := db.CompleteUpload(ctx, f); err != nil {
+			t.Fatalf("CompleteUpload: %v", err)
+		}
+		if _, err := db.GetUpload(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the intent survived CompleteUpload: %v", err)
+		}
+		if got, err := db.GetFile(ctx, u.ID); err != nil || got.SHA256 != f.SHA256 {
+			t.Errorf("GetFile after CompleteUpload = %+v, %v", got, err)
+		}
+		if err := db.CompleteUpload(ctx, f); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("CompleteUpload(again) = %v, want ErrNotFound", err)
+		}
+	})
+
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(ctx); err != nil {
 			t.Errorf("Ping: %v", err)
@@ -253,6 +306,30 @@ func RunBlobs(t *testing.T, open func(t *testing.T) storage.Blobs) {
 		}
 	})
 
+	t.Run("Ranges", func(t *testing.T) {
+		b := open(t)
+		data := randomBytes(10_000)
+		k := key("ranged")
+		if err := b.Put(ctx, k, bytes.NewReader(data), int64(len(data)), "application/octet-stream"); err != nil {
+			t.Fatal(err)
+		}
+		for _, rng := range []storage.ByteRange{{Start: 0, Length: 1}, {Start: 100, Length: 900}, {Start: 9_999, Length: 1}, {Start: 5_000, Length: -1}, {Start: 0, Length: -1}} {
+			r, info, err := b.Get(ctx, k, &rng)
+			if err != nil {
+				t.Fatalf("Get(%+v): %v", rng, err)
+			}
+			got, err := io.ReadAll(r)
+			r.Close()
+			end := int64(len(data))
+			if rng.Length >= 0 {
+				end = rng.Start + rng.Length
+			}
+			if err != nil || !bytes.Equal(got, data[rng.Start:end]) || info.Size != int64(len(data)) {
+				t.Errorf("Get(%+v) = %d bytes (whole size %d), %v; want bytes %d to %d of %d", rng, len(got), info.Size, err, rng.Start, end, len(data))
+			}
+		}
+	})
+
 	t.Run("LargerThanOnePart", func(t *testing.T) {
 		// 12 MiB streamed with no size crosses the transfer manager's
 		// default 8 MiB part, so S3 stores it as a multipart upload.
@@ -268,7 +345,7 @@ func RunBlobs(t *testing.T, open func(t *testing.T) storage.Blobs) {
 	t.Run("Missing", func(t *testing.T) {
 		b := open(t)
 		k := key("missing")
-		if _, _, err := b.Get(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+		if _, _, err := b.Get(ctx, k, nil); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("Get(missing) = %v, want ErrNotFound", err)
 		}
 		if _, err := b.Stat(ctx, k); !errors.Is(err, storage.ErrNotFound) {
@@ -389,7 +466,7 @@ func assertBlob(t *testing.T, b storage.Blobs, key string, want []byte) {
 	if err != nil || info.Size != int64(len(want)) {
 		t.Fatalf("Stat(%s) = %+v, %v; want size %d", key, info, err, len(want))
 	}
-	r, info, err := b.Get(ctx, key)
+	r, info, err := b.Get(ctx, key, nil)
 	if err != nil {
 		t.Fatalf("Get(%s): %v", key, err)
 	}
