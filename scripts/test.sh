@@ -72,8 +72,11 @@ INI
   export TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$pgb_port/flystorage_test?sslmode=disable"
 fi
 
+# Tests that stop MinIO start their own from this binary.
+export TEST_MINIO_BIN="${TEST_MINIO_BIN:-$(scripts/minio.sh)}"
+
 if [ -z "${TEST_S3_ENDPOINT:-}" ]; then
-  minio="$(scripts/minio.sh)"
+  minio="$TEST_MINIO_BIN"
   port="$(free_port)"
   console="$(free_port)"
   data="$(mktemp -d)"

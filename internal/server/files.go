@@ -126,7 +126,7 @@ func nextFilePart(mr *multipart.Reader) (*multipart.Part, error) {
 }
 
 func (s *Server) tooLarge() error {
-	return fmt.Errorf("%w: the file exceeds MAX_UPLOAD_BYTES (%d bytes)", storage.ErrTooLarge, s.maxUpload)
+	return errorf(http.StatusRequestEntityTooLarge, "too_large", "the file exceeds MAX_UPLOAD_BYTES (%d bytes)", s.maxUpload)
 }
 
 // uploadError turns a read error on the request body into the client's

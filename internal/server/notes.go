@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/example/flystorage/internal/storage"
@@ -34,7 +35,10 @@ func readNote(w http.ResponseWriter, r *http.Request) (storage.Note, error) {
 		return storage.Note{}, errorf(http.StatusBadRequest, "invalid", "title is required")
 	}
 	n := storage.Note{Title: *in.Title, Body: in.Body}
-	return n, n.Validate()
+	if err := n.Validate(); err != nil {
+		return n, errorf(http.StatusBadRequest, "invalid", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
+	}
+	return n, nil
 }
 
 func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
