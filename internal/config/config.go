@@ -27,7 +27,7 @@ const (
 	DefaultKeyPrefix      = "files/"
 	DefaultPresignTTL     = 15 * time.Minute
 	DefaultPartSize       = 8 << 20
-	DefaultConcurrency    = 5
+	DefaultConcurrency    = 3
 	// MinPartSize is S3's smallest part but the last.
 	MinPartSize = 5 << 20
 )
