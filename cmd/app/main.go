@@ -34,9 +34,9 @@ func main() {
 	os.Exit(config.ExitCode(err))
 }
 
-// shutdownTimeout is how long in-flight requests get to finish after a
-// signal.
-const shutdownTimeout = 5 * time.Second
+// drainDelay is how long /readyz answers 503 before the server stops
+// accepting connections, so Fly's proxy sees the machine leave first.
+const drainDelay = time.Second
 
 // run starts the app and serves until ctx is cancelled, or runs the command
 // args name.
@@ -48,12 +48,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if (command != "serve" && command != "sweep") || len(args) > 1 {
 		return config.UsageError(fmt.Sprintf("usage: app [serve|sweep], not %q", args))
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
+	log := newLogger(cfg, stderr)
 	log.Info("starting", "command", command, "config", cfg)
 
 	st, err := backend.Open(ctx, cfg, log)
@@ -77,13 +76,18 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	if err != nil {
 		return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 	}
+	metrics := server.NewMetrics(st.DB)
 	opts := server.Options{
-		DB:             st.DB,
-		Blobs:          st.Blobs,
-		MaxUploadBytes: cfg.MaxUploadBytes,
-		KeyPrefix:      cfg.KeyPrefix,
-		PresignTTL:     cfg.PresignTTL,
-		Logger:         log,
+		DB:               st.DB,
+		Blobs:            metrics.InstrumentBlobs(st.Blobs),
+		MaxUploadBytes:   cfg.MaxUploadBytes,
+		KeyPrefix:        cfg.KeyPrefix,
+		PresignTTL:       cfg.PresignTTL,
+		APIToken:         cfg.APIToken,
+		OnFly:            cfg.OnFly,
+		Metrics:          metrics,
+		MetricsElsewhere: cfg.MetricsPort != 0,
+		Logger:           log,
 	}
 	switch {
 	case cfg.S3 == nil: // local files: the app signs its own download and upload URLs
@@ -93,15 +97,30 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	case cfg.S3.Public:
 		opts.PublicURL = cfg.S3.PublicURL
 	}
+	handler := server.New(opts)
 	srv := &http.Server{
-		Handler:           server.New(opts),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "database", st.DB.Describe()["backend"], "files", st.Blobs.Describe()["backend"])
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	servers := []*http.Server{srv}
+	if cfg.MetricsPort != 0 {
+		mln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.MetricsPort))
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listening on METRICS_PORT %d: %w", cfg.MetricsPort, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, msrv)
+		log.Info("serving metrics", "addr", mln.Addr().String())
+		go func() { serveErr <- msrv.Serve(mln) }()
+	}
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
@@ -111,19 +130,51 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	select {
 	case err = <-serveErr:
 		err = fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-		log.Info("shutting down")
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		if err = srv.Shutdown(shutdownCtx); err != nil {
-			// Requests still running are cut off before the stores close
-			// under them.
-			srv.Close()
-			err = fmt.Errorf("shutting down: %w", err)
+		for _, s := range servers {
+			s.Close()
 		}
+	case <-ctx.Done():
+		err = shutdown(ctx, cfg.ShutdownTimeout, handler, servers, log)
 	}
 	<-sweepDone
 	return err
+}
+
+// shutdown stops serving gracefully: /readyz turns 503 first, then the
+// servers stop accepting and in-flight requests get until timeout to
+// finish; only then do the stores close (run's deferred Close).
+func shutdown(ctx context.Context, timeout time.Duration, handler *server.Server, servers []*http.Server, log *slog.Logger) error {
+	log.Info("shutting down", "timeout", timeout)
+	handler.Drain()
+	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	select {
+	case <-time.After(min(drainDelay, timeout/2)):
+	case <-deadline.Done():
+	}
+	var failed error
+	for _, s := range servers {
+		if err := s.Shutdown(deadline); err != nil {
+			// Requests still running are cut off before the stores close
+			// under them.
+			s.Close()
+			failed = fmt.Errorf("in-flight requests did not finish within SHUTDOWN_TIMEOUT (%s): %w", timeout, err)
+		}
+	}
+	if failed == nil {
+		log.Info("stopped")
+	}
+	return failed
+}
+
+// newLogger logs JSON on Fly (or with LOG_FORMAT=json) and text otherwise,
+// at LOG_LEVEL.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // sweepEvery runs storage.Sweep every interval until ctx is cancelled; an

@@ -24,10 +24,13 @@ const (
 	DefaultMaxUploadBytes = 100 << 20
 	DefaultRegion         = "auto"
 	DefaultSweepInterval  = time.Hour
-	DefaultKeyPrefix      = "files/"
-	DefaultPresignTTL     = 15 * time.Minute
-	DefaultPartSize       = 8 << 20
-	DefaultConcurrency    = 3
+	// DefaultShutdownTimeout is just under fly.toml's kill_timeout (30s),
+	// after which Fly kills the machine.
+	DefaultShutdownTimeout = 25 * time.Second
+	DefaultKeyPrefix       = "files/"
+	DefaultPresignTTL      = 15 * time.Minute
+	DefaultPartSize        = 8 << 20
+	DefaultConcurrency     = 3
 	// MinPartSize is S3's smallest part but the last.
 	MinPartSize = 5 << 20
 )
@@ -74,6 +77,23 @@ type Config struct {
 	// SweepInterval (SWEEP_INTERVAL) is how often the server removes file
 	// objects no row names; 0 turns the periodic sweep off.
 	SweepInterval time.Duration
+
+	// APIToken (API_TOKEN), when set, is required as a bearer token by
+	// every write under /api/. Never logged.
+	APIToken string
+	// OnFly is true on a Fly machine (FLY_APP_NAME is set): writes without
+	// an API_TOKEN are refused there, and logs default to JSON.
+	OnFly bool
+	// LogFormat (LOG_FORMAT) is "json" or "text"; LogLevel (LOG_LEVEL) one
+	// of slog's levels.
+	LogFormat string
+	LogLevel  slog.Level
+	// ShutdownTimeout (SHUTDOWN_TIMEOUT) is how long in-flight requests get
+	// after SIGINT or SIGTERM; keep it under fly.toml's kill_timeout.
+	ShutdownTimeout time.Duration
+	// MetricsPort (METRICS_PORT) serves /metrics on a port of its own; 0
+	// serves it on PORT.
+	MetricsPort int
 }
 
 // Pool settings for Postgres. Each comes from its DB_* variable if set,
@@ -148,15 +168,18 @@ func (e *Error) Error() string { return e.Var + ": " + e.Msg }
 func Load(getenv func(string) string) (Config, error) {
 	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
 	cfg := Config{
-		DatabaseURL:    env("DATABASE_URL"),
-		DatabasePath:   env("DATABASE_PATH"),
-		BlobDir:        env("BLOB_DIR"),
-		Port:           DefaultPort,
-		MaxUploadBytes: DefaultMaxUploadBytes,
-		SweepInterval:  DefaultSweepInterval,
-		KeyPrefix:      DefaultKeyPrefix,
-		PresignTTL:     DefaultPresignTTL,
-		URLSigningKey:  env("URL_SIGNING_KEY"),
+		DatabaseURL:     env("DATABASE_URL"),
+		DatabasePath:    env("DATABASE_PATH"),
+		BlobDir:         env("BLOB_DIR"),
+		Port:            DefaultPort,
+		MaxUploadBytes:  DefaultMaxUploadBytes,
+		SweepInterval:   DefaultSweepInterval,
+		KeyPrefix:       DefaultKeyPrefix,
+		PresignTTL:      DefaultPresignTTL,
+		URLSigningKey:   env("URL_SIGNING_KEY"),
+		APIToken:        env("API_TOKEN"),
+		OnFly:           env("FLY_APP_NAME") != "",
+		ShutdownTimeout: DefaultShutdownTimeout,
 	}
 	var err error
 
@@ -233,6 +256,36 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if k := cfg.URLSigningKey; k != "" && len(k) < 32 {
 		return Config{}, &Error{Var: "URL_SIGNING_KEY", Msg: "is shorter than 32 characters; make one with: openssl rand -hex 32"}
+	}
+	if t := cfg.APIToken; t != "" && len(t) < 16 {
+		return Config{}, &Error{Var: "API_TOKEN", Msg: "is shorter than 16 characters; make one with: openssl rand -hex 32"}
+	}
+	switch cfg.LogFormat = strings.ToLower(env("LOG_FORMAT")); cfg.LogFormat {
+	case "":
+		cfg.LogFormat = "text"
+		if cfg.OnFly {
+			cfg.LogFormat = "json" // Fly's log shipping parses JSON lines
+		}
+	case "json", "text":
+	default:
+		return Config{}, &Error{Var: "LOG_FORMAT", Msg: fmt.Sprintf("%q is not json or text", env("LOG_FORMAT"))}
+	}
+	if v := env("LOG_LEVEL"); v != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return Config{}, &Error{Var: "LOG_LEVEL", Msg: fmt.Sprintf("%q is not debug, info, warn or error", v)}
+		}
+	}
+	if v := env("SHUTDOWN_TIMEOUT"); v != "" {
+		if cfg.ShutdownTimeout, err = parseDuration("SHUTDOWN_TIMEOUT", v); err != nil {
+			return Config{}, err
+		}
+	}
+	if v := env("METRICS_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return Config{}, &Error{Var: "METRICS_PORT", Msg: fmt.Sprintf("%q is not a port number (1-65535)", v)}
+		}
+		cfg.MetricsPort = p
 	}
 	if v := env("SWEEP_INTERVAL"); v != "" {
 		if cfg.SweepInterval, err = parseDuration("SWEEP_INTERVAL", v); err != nil {
@@ -508,7 +561,8 @@ func (c Config) LogValue() slog.Value {
 	} else {
 		attrs = append(attrs, slog.String("files", "local"), slog.String("blob_dir", c.BlobDir))
 	}
-	attrs = append(attrs, slog.Int("port", c.Port), slog.Int64("max_upload_bytes", c.MaxUploadBytes), slog.Duration("sweep_interval", c.SweepInterval))
+	attrs = append(attrs, slog.Int("port", c.Port), slog.Int64("max_upload_bytes", c.MaxUploadBytes), slog.Duration("sweep_interval", c.SweepInterval),
+		slog.Bool("api_token_set", c.APIToken != ""), slog.Bool("on_fly", c.OnFly), slog.Duration("shutdown_timeout", c.ShutdownTimeout))
 	return slog.GroupValue(attrs...)
 }
 

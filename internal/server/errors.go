@@ -113,3 +113,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
+
+func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

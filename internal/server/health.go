@@ -15,6 +15,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // readyz answers 200 when the database and the file store both answer
 // within checkTimeout, and 503 otherwise, with what each said.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "checks": map[string]any{}})
+		return
+	}
 	checks := map[string]func(context.Context) error{"database": s.db.Ping, "files": s.blobs.Ping}
 	describe := map[string]map[string]string{"database": s.db.Describe(), "files": s.blobs.Describe()}
 

@@ -4,8 +4,12 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/example/flystorage/internal/storage"
@@ -33,7 +37,16 @@ type Options struct {
 	PublicURL string
 	// SigningKey signs the app's own URLs for local files.
 	SigningKey []byte
-	Logger     *slog.Logger
+	// APIToken, when set, is required as a bearer token for writes under
+	// /api/. Without it, OnFly refuses those writes: a public *.fly.dev
+	// address must not be an open file host.
+	APIToken string
+	OnFly    bool
+	// Metrics, if set, counts requests and is served at /metrics unless
+	// MetricsElsewhere.
+	Metrics          *Metrics
+	MetricsElsewhere bool
+	Logger           *slog.Logger
 }
 
 // Server serves the API.
@@ -45,6 +58,10 @@ type Server struct {
 	presignTTL time.Duration
 	publicURL  string
 	signingKey []byte
+	apiToken   string
+	onFly      bool
+	metrics    *Metrics
+	draining   atomic.Bool
 	log        *slog.Logger
 	mux        *http.ServeMux
 }
@@ -52,7 +69,8 @@ type Server struct {
 // New returns the API handler.
 func New(o Options) *Server {
 	s := &Server{db: o.DB, blobs: o.Blobs, maxUpload: o.MaxUploadBytes, keyPrefix: o.KeyPrefix,
-		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey, log: o.Logger, mux: http.NewServeMux()}
+		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey,
+		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, log: o.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -60,16 +78,70 @@ func New(o Options) *Server {
 		s.presignTTL = 15 * time.Minute
 	}
 	s.routes()
+	if s.metrics != nil && !o.MetricsElsewhere {
+		s.mux.Handle("GET /metrics", s.metrics.Handler())
+	}
 	return s
 }
 
-// ServeHTTP logs one line per request.
+// Drain makes /readyz answer 503, so Fly's proxy stops sending new
+// requests while in-flight ones finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ServeHTTP checks the caller may write, routes, and logs one line per
+// request with the route pattern and the request id: Fly's Fly-Request-Id
+// when the proxy sent one, so the line matches Fly's own logs.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	id := r.Header.Get("Fly-Request-Id")
+	if id == "" {
+		id = storage.NewID()
+	}
+	w.Header().Set("X-Request-Id", id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
-	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-		"bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond))
+	if err := s.authorize(r); err != nil {
+		rec.Header().Set("WWW-Authenticate", `Bearer realm="flystorage"`)
+		s.writeError(rec, r, err)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
+	route := r.Pattern // set by the mux
+	if route == "" {
+		route = "unmatched"
+	}
+	d := time.Since(start)
+	if s.metrics != nil {
+		s.metrics.observeRequest(route, r.Method, rec.status, d)
+	}
+	s.log.Info("request", "method", r.Method, "route", route, "path", r.URL.Path, "status", rec.status,
+		"bytes", rec.bytes, "duration", d.Round(time.Microsecond), "request_id", id)
+}
+
+// authorize lets reads through and checks writes under /api/ for the
+// bearer token.
+func (s *Server) authorize(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		return nil // /signed/... carries its own signature
+	}
+	if s.apiToken == "" {
+		if s.onFly {
+			return errorf(http.StatusUnauthorized, "unauthorized",
+				"writes are off on Fly until you set a token: fly secrets set API_TOKEN=$(openssl rand -hex 32), then send Authorization: Bearer <token>")
+		}
+		return nil
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	// Comparing digests keeps the comparison constant-time whatever the
+	// lengths.
+	want, have := sha256.Sum256([]byte(s.apiToken)), sha256.Sum256([]byte(strings.TrimSpace(got)))
+	if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+		return errorf(http.StatusUnauthorized, "unauthorized", "this write needs Authorization: Bearer <API_TOKEN>")
+	}
+	return nil
 }
 
 type statusRecorder struct {

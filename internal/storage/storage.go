@@ -216,6 +216,23 @@ type Presigner interface {
 	PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (string, map[string]string, error)
 }
 
+// PoolReporter is a Database that reports on its connection pools, for
+// metrics.
+type PoolReporter interface {
+	PoolStats() []PoolStats
+}
+
+// PoolStats describes one connection pool at one moment.
+type PoolStats struct {
+	Name      string // e.g. "postgres", "sqlite_writer"
+	Max       int64  // most connections it may open
+	InUse     int64
+	Idle      int64
+	Acquires  int64         // connections handed out, all time (0 if unknown)
+	Waits     int64         // times a caller had to wait for one, all time
+	WaitTotal time.Duration // time callers spent acquiring, all time
+}
+
 // FileKey returns the blob key of the file with that id: prefix (the
 // configured BUCKET_PREFIX) and the id, never the name its uploader sent.
 func FileKey(prefix, id string) string { return prefix + id }

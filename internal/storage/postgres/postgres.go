@@ -217,6 +217,17 @@ func OpenDB(url string) (*sql.DB, error) {
 	return stdlib.OpenDB(*cfg), nil
 }
 
+var _ storage.PoolReporter = (*Store)(nil)
+
+// PoolStats reports the pgxpool.
+func (s *Store) PoolStats() []storage.PoolStats {
+	st := s.pool.Stat()
+	return []storage.PoolStats{{
+		Name: "postgres", Max: int64(st.MaxConns()), InUse: int64(st.AcquiredConns()), Idle: int64(st.IdleConns()),
+		Acquires: st.AcquireCount(), Waits: st.EmptyAcquireCount(), WaitTotal: st.AcquireDuration(),
+	}}
+}
+
 // Close closes the pool.
 func (s *Store) Close() error { s.pool.Close(); return nil }
 

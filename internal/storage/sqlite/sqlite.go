@@ -105,6 +105,18 @@ func (s *Store) Close() error {
 	return errors.Join(s.readers.Close(), s.writer.Close())
 }
 
+var _ storage.PoolReporter = (*Store)(nil)
+
+// PoolStats reports the writer connection and the reader pool.
+func (s *Store) PoolStats() []storage.PoolStats {
+	stats := func(name string, db *sql.DB) storage.PoolStats {
+		st := db.Stats()
+		return storage.PoolStats{Name: name, Max: int64(st.MaxOpenConnections), InUse: int64(st.InUse), Idle: int64(st.Idle),
+			Waits: st.WaitCount, WaitTotal: st.WaitDuration}
+	}
+	return []storage.PoolStats{stats("sqlite_writer", s.writer), stats("sqlite_readers", s.readers)}
+}
+
 // Describe returns the backend name and the file's path.
 func (s *Store) Describe() map[string]string {
 	return map[string]string{"backend": "sqlite", "path": s.path}
