@@ -1,0 +1,192 @@
+// Package deploy holds no code, only tests: they read the files that deploy
+// flystorage (Dockerfile, fly.toml, fly.sqlite.toml, docker-compose.yml,
+// scripts/docker-entrypoint.sh) and check that they agree with the code, so
+// that a route, a port, a variable or a binary renamed in Go fails here
+// instead of on Fly. No Docker is needed: the Dockerfile's `go build` lines
+// run on the host.
+package deploy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/server"
+	"github.com/example/flystorage/internal/storage/backend"
+)
+
+// root is the repository's root, where the deploy files live.
+var root = filepath.Join("..", "..")
+
+func readRepoFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// flySecrets are the variables Fly's own commands set as secrets: `fly
+// postgres attach` (DATABASE_URL) and `fly storage create` (the rest).
+// Deploy files never set them, but the config must read them.
+var flySecrets = map[string]string{
+	"DATABASE_URL":          "postgres://flystorage:secret@flystorage-db.flycast:5432/flystorage?sslmode=disable",
+	"BUCKET_NAME":           "flystorage",
+	"AWS_ENDPOINT_URL_S3":   "https://fly.storage.tigris.dev",
+	"AWS_ACCESS_KEY_ID":     "tid_test",
+	"AWS_SECRET_ACCESS_KEY": "tsec_test",
+}
+
+// configVars returns every variable internal/config reads. It runs
+// config.Load with a getenv that records each name asked for, once in each
+// mode (SQLite with local files, Postgres with a bucket), and adds the names
+// that config's source passes to env(...) or lists in a table of
+// variables, which covers names read only under a condition the two runs do
+// not meet.
+func configVars(t *testing.T) map[string]bool {
+	t.Helper()
+	vars := map[string]bool{}
+	for _, env := range []map[string]string{{}, flySecrets} {
+		getenv := func(name string) string {
+			vars[name] = true
+			return env[name]
+		}
+		if _, err := config.Load(getenv); err != nil {
+			t.Fatalf("config.Load(%v): %v", slices.Sorted(maps.Keys(env)), err)
+		}
+	}
+
+	srcs, err := filepath.Glob(filepath.Join(root, "internal", "config", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?:\benv\(|\(env, |\{)"([A-Z][A-Z0-9_]*)"[,)]`)
+	for _, src := range srcs {
+		if strings.HasSuffix(src, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			vars[m[1]] = true
+		}
+	}
+	for name := range flySecrets {
+		if !vars[name] {
+			t.Errorf("Fly's commands set %s, but internal/config does not read it", name)
+		}
+	}
+	return vars
+}
+
+// checkVarsRead fails for each variable in env that the config does not
+// read: a misspelt or removed variable in a deploy file is silently ignored
+// by the app, so it is caught here.
+func checkVarsRead(t *testing.T, where string, env map[string]string, read map[string]bool) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		if !read[name] {
+			t.Errorf("%s sets %s, which internal/config never reads (a typo, or a variable that was removed?)", where, name)
+		}
+	}
+}
+
+// loadConfig runs config.Load on env as the app would see it.
+func loadConfig(t *testing.T, where string, env map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(name string) string { return env[name] })
+	if err != nil {
+		t.Fatalf("%s: the app would refuse to start: %v", where, err)
+	}
+	return cfg
+}
+
+// newHandler returns the app's real HTTP handler on SQLite and a local
+// directory in a temporary directory, opened the way cmd/app opens them.
+func newHandler(t *testing.T) http.Handler {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := loadConfig(t, "test", map[string]string{
+		"DATABASE_PATH": filepath.Join(dir, "app.db"),
+		"BLOB_DIR":      filepath.Join(dir, "blobs"),
+	})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := backend.Open(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return server.New(server.Options{DB: st.DB, Blobs: st.Blobs, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log})
+}
+
+// get sends GET path with headers through h and returns the status.
+func get(h http.Handler, path string, headers map[string]string) int {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+func TestHandlerTellsRoutesApart(t *testing.T) {
+	// The checks below trust get to answer 404 for a path that is no route;
+	// this proves it does, on both sides of the /api/ catch-all.
+	h := newHandler(t)
+	for _, path := range []string{"/no-such-route", "/api/no-such-route"} {
+		if code := get(h, path, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", path, code)
+		}
+	}
+	if code := get(h, "/healthz", nil); code != http.StatusOK {
+		t.Errorf("GET /healthz = %d, want 200", code)
+	}
+}
+
+// appShutdownTimeout reads the app's graceful shutdown timeout from the
+// source: the largest `...ShutdownTimeout = N * time.Unit` in cmd/app or
+// internal/config. It is a constant in cmd/app today (shutdownTimeout); a
+// SHUTDOWN_TIMEOUT default in internal/config would be found too.
+func appShutdownTimeout(t *testing.T) time.Duration {
+	t.Helper()
+	re := regexp.MustCompile(`(?i)\b\w*shutdownTimeout\s*=\s*(\d+)\s*\*\s*time\.(Millisecond|Second|Minute)\b`)
+	unit := map[string]time.Duration{"Millisecond": time.Millisecond, "Second": time.Second, "Minute": time.Minute}
+	var found time.Duration
+	for _, dir := range []string{filepath.Join("cmd", "app"), filepath.Join("internal", "config")} {
+		srcs, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		for _, src := range srcs {
+			if strings.HasSuffix(src, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				n, _ := time.ParseDuration(m[1] + "ns")
+				if d := time.Duration(n) * unit[m[2]]; d > found {
+					found = d
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("found no `shutdownTimeout = N * time.Second` in cmd/app or internal/config: update appShutdownTimeout to where the app keeps its shutdown timeout now")
+	}
+	return found
+}
