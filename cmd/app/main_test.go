@@ -35,8 +35,9 @@ import (
 
 // app is the whole binary, started through run on a free port.
 type app struct {
-	url  string
-	logs *logSink
+	url   string
+	logs  *logSink
+	token string // sent as a bearer token when set
 }
 
 // startApp runs the app with exactly env as its environment (plus PORT=0)
@@ -58,7 +59,7 @@ func startApp(t *testing.T, env map[string]string) *app {
 	select {
 	case addr := <-logs.listening:
 		_, port, _ := net.SplitHostPort(addr)
-		return &app{url: "http://127.0.0.1:" + port, logs: logs}
+		return &app{url: "http://127.0.0.1:" + port, logs: logs, token: env["API_TOKEN"]}
 	case err := <-done:
 		t.Fatalf("app exited before listening: %v\nlogs:\n%s", err, logs)
 	case <-time.After(30 * time.Second):
@@ -83,11 +84,17 @@ func (l *logSink) Write(p []byte) (int, error) {
 	sc := bufio.NewScanner(bytes.NewReader(p))
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.Contains(line, "msg=listening") {
+		switch {
+		case strings.Contains(line, "msg=listening"):
 			for _, f := range strings.Fields(line) {
 				if addr, ok := strings.CutPrefix(f, "addr="); ok {
 					l.listening <- addr
 				}
+			}
+		case strings.Contains(line, `"msg":"listening"`):
+			var v struct{ Addr string }
+			if json.Unmarshal([]byte(line), &v) == nil {
+				l.listening <- v.Addr
 			}
 		}
 	}
@@ -144,6 +151,9 @@ func (a *app) do(t *testing.T, method, path, contentType string, body io.Reader,
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if a.token != "" && strings.HasPrefix(target, a.url) {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -167,6 +177,9 @@ func (a *app) try(method, path, body string) (response, error) {
 		return response{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	res, err := client.Do(req)
 	if err != nil {
 		return response{}, err
@@ -455,6 +468,9 @@ func exerciseAPI(t *testing.T, a *app, be stores) {
 		mw.Close()
 		req, _ := http.NewRequest("POST", a.url+"/api/files", io.MultiReader(&buf)) // no Content-Length
 		req.Header.Set("Content-Type", mw.FormDataContentType())
+		if a.token != "" {
+			req.Header.Set("Authorization", "Bearer "+a.token)
+		}
 		res, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("streamed oversized upload: %v", err)
@@ -524,6 +540,9 @@ func TestPostgresAndMinIO(t *testing.T) {
 	env["DATABASE_URL"] = dbURL
 	env["MIGRATE_ON_START"] = "true"
 	env["MAX_UPLOAD_BYTES"] = fmt.Sprint(uploadLimit)
+	// As on Fly: JSON logs, and writes need the token.
+	env["FLY_APP_NAME"] = "flystorage-test"
+	env["API_TOKEN"] = apiToken
 	a := startApp(t, env)
 
 	ctx := context.Background()
@@ -569,8 +588,15 @@ func TestPostgresAndMinIO(t *testing.T) {
 			return n + len(uploads.Uploads)
 		},
 	})
-	assertNoSecrets(t, a, pgPassword, s3env.SecretAccessKey)
+	assertNoSecrets(t, a, pgPassword, s3env.SecretAccessKey, apiToken)
+	for _, line := range strings.Split(strings.TrimSpace(a.logs.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("on Fly every log line must be JSON; got %q", line)
+		}
+	}
 }
+
+const apiToken = "token-Of-The-Test-6630-abcdef"
 
 const pgPassword = "pg-Secret-7781"
 

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMetrics exercises the app, then reads /metrics: requests by route
+// pattern, method and status, the SQLite pools, blob operations and the
+// build are all there.
+func TestMetrics(t *testing.T) {
+	a := localApp(t, nil)
+	expect(t, "create note", a.sendJSON(t, "POST", "/api/notes", `{"title":"counted"}`), 201)
+	expect(t, "upload", a.upload(t, "m.txt", "text/plain", []byte("measured")), 201)
+	expectError(t, "missing note", a.get(t, "/api/notes/01a20f9f-09cd-7584-a6ae-16e2b0ac4721"), 404, "not_found")
+	r := a.get(t, "/metrics")
+	expect(t, "metrics", r, 200)
+	body := string(r.body)
+	for _, want := range []string{
+		`flystorage_http_requests_total{method="POST",route="POST /api/notes",status="201"} 1`,
+		`flystorage_http_requests_total{method="GET",route="GET /api/notes/{id}",status="404"} 1`,
+		`flystorage_http_request_duration_seconds_count{method="POST",route="POST /api/files"} 1`,
+		`flystorage_db_pool_max_connections{pool="sqlite_writer"} 1`,
+		`flystorage_db_pool_connections{pool="sqlite_readers",state="idle"}`,
+		`flystorage_blob_operations_total{op="put",result="ok"} 1`,
+		`flystorage_blob_operation_duration_seconds_count{op="put"} 1`,
+		`go_build_info{`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestMetricsPort moves /metrics to METRICS_PORT, off the public port.
+func TestMetricsPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	a := localApp(t, map[string]string{"METRICS_PORT": fmt.Sprint(port)})
+	expect(t, "/metrics on the public port", a.get(t, "/metrics"), 404)
+	if r := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); r.status != 200 || !strings.Contains(string(r.body), "flystorage_http_requests_total") {
+		t.Errorf("/metrics on METRICS_PORT: %d", r.status)
+	}
+}
+
+// TestRequestLog checks the one line per request: JSON on Fly, with the
+// route, status, bytes, duration and Fly's request id.
+func TestRequestLog(t *testing.T) {
+	a := localApp(t, map[string]string{"FLY_APP_NAME": "flystorage-test", "API_TOKEN": apiToken})
+	r := a.do(t, "GET", "/api/notes?limit=1", "", nil, "Fly-Request-Id", "01TESTREQUEST-ord")
+	expect(t, "list", r, 200)
+	if r.header.Get("X-Request-Id") != "01TESTREQUEST-ord" {
+		t.Errorf("X-Request-Id = %q, want Fly's request id back", r.header.Get("X-Request-Id"))
+	}
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(a.logs.String()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("a log line on Fly is not JSON: %q", line)
+		}
+		if v["msg"] == "request" && v["request_id"] == "01TESTREQUEST-ord" {
+			found = true
+			if v["route"] != "GET /api/notes" || v["status"] != float64(200) || v["method"] != "GET" || v["bytes"] == nil || v["duration"] == nil {
+				t.Errorf("request line %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no request line with the request id in:\n%s", a.logs)
+	}
+}
+
+// TestAPIToken: with API_TOKEN, writes need it and reads do not.
+func TestAPIToken(t *testing.T) {
+	a := localApp(t, map[string]string{"API_TOKEN": apiToken})
+	anon := &app{url: a.url, logs: a.logs}
+	for name, r := range map[string]response{
+		"no token":    anon.sendJSON(t, "POST", "/api/notes", `{"title":"x"}`),
+		"wrong token": anon.do(t, "POST", "/api/notes", "application/json", strings.NewReader(`{"title":"x"}`), "Authorization", "Bearer "+apiToken+"x"),
+		"not bearer":  anon.do(t, "DELETE", "/api/notes/01a20f9f-09cd-7584-a6ae-16e2b0ac4721", "", nil, "Authorization", apiToken),
+		"upload":      anon.upload(t, "a.txt", "text/plain", []byte("x")),
+	} {
+		expectError(t, name, r, 401, "unauthorized")
+		if r.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", name)
+		}
+	}
+	expect(t, "write with the token", a.sendJSON(t, "POST", "/api/notes", `{"title":"allowed"}`), 201)
+	expect(t, "read without a token", anon.get(t, "/api/notes"), 200)
+	expect(t, "file list without a token", anon.get(t, "/api/files"), 200)
+	assertNoSecrets(t, a, apiToken)
+}
+
+// TestWritesNeedTokenOnFly: on Fly without API_TOKEN, writes are refused
+// with a message saying how to set one; reads work.
+func TestWritesNeedTokenOnFly(t *testing.T) {
+	a := startApp(t, map[string]string{"DATABASE_PATH": filepath.Join(t.TempDir(), "app.db"), "FLY_APP_NAME": "flystorage-test"})
+	r := a.sendJSON(t, "POST", "/api/notes", `{"title":"x"}`)
+	expectError(t, "write on Fly without API_TOKEN", r, 401, "unauthorized")
+	if !strings.Contains(string(r.body), "fly secrets set API_TOKEN") {
+		t.Errorf("401 on Fly does not say how to set the token: %s", r.body)
+	}
+	expect(t, "read on Fly without API_TOKEN", a.get(t, "/api/notes"), 200)
+}
