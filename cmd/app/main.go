@@ -1,12 +1,15 @@
 // Command app serves flystorage: notes in Postgres or SQLite, files in an S3
 // bucket or a local directory, chosen by the environment (see the README).
 //
-//	app [serve]   serve HTTP (the default)
-//	app sweep     remove file objects that no row names, then exit
+//	app [serve]                                   serve HTTP (the default)
+//	app sweep                                     remove file objects that no row names
+//	app backup                                    back the SQLite database up to the bucket
+//	app restore [KEY|latest] [--force|--if-missing]   restore it from there
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,10 +17,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/example/flystorage/internal/backup"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/storage"
@@ -43,10 +50,10 @@ const drainDelay = time.Second
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	command := "serve"
 	if len(args) > 0 {
-		command = args[0]
+		command, args = args[0], args[1:]
 	}
-	if (command != "serve" && command != "sweep") || len(args) > 1 {
-		return config.UsageError(fmt.Sprintf("usage: app [serve|sweep], not %q", args))
+	if command != "restore" && len(args) > 0 || !slices.Contains([]string{"serve", "sweep", "backup", "restore"}, command) {
+		return config.UsageError("usage: app [serve | sweep | backup | restore [KEY|latest] [--force|--if-missing]]")
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -55,22 +62,116 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := newLogger(cfg, stderr)
 	log.Info("starting", "command", command, "config", cfg)
 
+	if command == "restore" {
+		// Restore runs before the app: it must not open, and so create or
+		// migrate, the database it is about to replace.
+		return restore(ctx, cfg, args, stdout, stderr)
+	}
 	st, err := backend.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	if command == "sweep" {
+	switch command {
+	case "sweep":
 		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.KeyPrefix, storage.SweepGrace, log)
 		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names\n", res.Expired, res.Checked, res.Removed)
 		return err
+	case "backup":
+		key, err := backUp(ctx, cfg, st, progressTo(stdout, stderr), log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, key)
+		return nil
 	}
 	return serve(ctx, cfg, st, log)
 }
 
-// serve answers HTTP on cfg.Port and sweeps orphans every cfg.SweepInterval
-// until ctx is cancelled, then lets in-flight requests finish.
+// backUp snapshots the SQLite database into the bucket and prunes old
+// backups down to BACKUP_KEEP.
+func backUp(ctx context.Context, cfg config.Config, st *backend.Storage, progress func(done, total int64), log *slog.Logger) (string, error) {
+	db, ok := st.DB.(backup.Snapshotter)
+	if !ok || cfg.S3 == nil {
+		return "", config.UsageError("app backup backs up SQLite (DATABASE_PATH) to a bucket (BUCKET_NAME); with Postgres, use Managed Postgres's snapshots")
+	}
+	key, err := backup.Create(ctx, db, cfg.DatabasePath, st.Blobs, progress)
+	if err != nil {
+		return "", err
+	}
+	log.Info("backed up", "key", key)
+	if cfg.BackupKeep > 0 {
+		n, err := backup.Prune(ctx, st.Blobs, cfg.BackupKeep)
+		if err != nil {
+			return key, fmt.Errorf("pruning old backups: %w", err)
+		}
+		if n > 0 {
+			log.Info("pruned old backups", "removed", n, "kept", cfg.BackupKeep)
+		}
+	}
+	return key, nil
+}
+
+// restore runs `app restore [KEY|latest] [--force|--if-missing]`.
+func restore(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	var opts backup.RestoreOptions
+	flags.BoolVar(&opts.Force, "force", false, "replace the database at DATABASE_PATH")
+	flags.BoolVar(&opts.IfMissing, "if-missing", false, "do nothing if the database exists (for a machine's boot command)")
+	key := "latest"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		key, args = args[0], args[1:]
+	}
+	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || (opts.Force && opts.IfMissing) {
+		return config.UsageError("usage: app restore [KEY|latest] [--force | --if-missing]")
+	}
+	if cfg.Database != config.SQLite || cfg.S3 == nil {
+		return config.UsageError("app restore restores SQLite (DATABASE_PATH) from a bucket (BUCKET_NAME)")
+	}
+	blobs, err := backend.OpenBlobs(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	restored, err := backup.Restore(ctx, blobs, key, cfg.DatabasePath, opts, progressTo(stdout, stderr))
+	switch {
+	case err != nil:
+		return err
+	case restored == "":
+		fmt.Fprintf(stdout, "%s exists; nothing restored\n", cfg.DatabasePath)
+	default:
+		fmt.Fprintf(stdout, "restored %s to %s\n", restored, cfg.DatabasePath)
+	}
+	return nil
+}
+
+// progressTo reports progress on stderr when stdout is a terminal, and
+// stays quiet in logs and scripts.
+func progressTo(stdout, stderr io.Writer) func(done, total int64) {
+	f, ok := stdout.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	var last time.Time
+	return func(done, total int64) {
+		if time.Since(last) < 200*time.Millisecond && done < total {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(stderr, "\r%d of %d MiB", done>>20, total>>20)
+		if done >= total {
+			fmt.Fprintln(stderr)
+		}
+	}
+}
+
+// serve answers HTTP on cfg.Port, and runs the periodic jobs, until ctx is
+// cancelled; then it lets in-flight requests finish.
 func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)) // every interface: Fly's proxy uses IPv4, its private network IPv6
 	if err != nil {
@@ -121,10 +222,10 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 		log.Info("serving metrics", "addr", mln.Addr().String())
 		go func() { serveErr <- msrv.Serve(mln) }()
 	}
-	sweepDone := make(chan struct{})
+	jobsDone := make(chan struct{})
 	go func() {
-		defer close(sweepDone)
-		sweepEvery(ctx, cfg.SweepInterval, cfg.KeyPrefix, st, log)
+		defer close(jobsDone)
+		jobs(ctx, cfg, st, log)
 	}()
 
 	select {
@@ -136,7 +237,7 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	case <-ctx.Done():
 		err = shutdown(ctx, cfg.ShutdownTimeout, handler, servers, log)
 	}
-	<-sweepDone
+	<-jobsDone
 	return err
 }
 
@@ -177,25 +278,40 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// sweepEvery runs storage.Sweep every interval until ctx is cancelled; an
-// interval of 0 turns it off.
-func sweepEvery(ctx context.Context, interval time.Duration, prefix string, st *backend.Storage, log *slog.Logger) {
-	if interval <= 0 {
-		return
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// jobs runs the periodic work, each every its interval until ctx is
+// cancelled: the orphan sweep (SWEEP_INTERVAL) and SQLite backups
+// (BACKUP_INTERVAL). An interval of 0 turns a job off.
+func jobs(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) {
+	var wg sync.WaitGroup
+	every := func(interval time.Duration, name string, job func() error) {
+		if interval <= 0 {
 			return
-		case <-tick.C:
-			res, err := storage.Sweep(ctx, st.DB, st.Blobs, prefix, storage.SweepGrace, log)
-			if err != nil && ctx.Err() == nil {
-				log.Error("orphan sweep failed", "err", err)
-				continue
+		}
+		wg.Go(func() {
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if err := job(); err != nil && ctx.Err() == nil {
+						log.Error(name+" failed", "err", err)
+					}
+				}
 			}
+		})
+	}
+	every(cfg.SweepInterval, "orphan sweep", func() error {
+		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.KeyPrefix, storage.SweepGrace, log)
+		if err == nil {
 			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed)
 		}
-	}
+		return err
+	})
+	every(cfg.BackupInterval, "backup", func() error {
+		_, err := backUp(ctx, cfg, st, nil, log)
+		return err
+	})
+	wg.Wait()
 }

@@ -24,6 +24,7 @@ const (
 	DefaultMaxUploadBytes = 100 << 20
 	DefaultRegion         = "auto"
 	DefaultSweepInterval  = time.Hour
+	DefaultBackupKeep     = 14
 	// DefaultShutdownTimeout is just under fly.toml's kill_timeout (30s),
 	// after which Fly kills the machine.
 	DefaultShutdownTimeout = 25 * time.Second
@@ -94,6 +95,12 @@ type Config struct {
 	// MetricsPort (METRICS_PORT) serves /metrics on a port of its own; 0
 	// serves it on PORT.
 	MetricsPort int
+
+	// BackupInterval (BACKUP_INTERVAL) is how often the server backs the
+	// SQLite database up to the bucket; 0 turns it off. BackupKeep
+	// (BACKUP_KEEP) is how many backups to keep; 0 keeps all.
+	BackupInterval time.Duration
+	BackupKeep     int
 }
 
 // Pool settings for Postgres. Each comes from its DB_* variable if set,
@@ -286,6 +293,25 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, &Error{Var: "METRICS_PORT", Msg: fmt.Sprintf("%q is not a port number (1-65535)", v)}
 		}
 		cfg.MetricsPort = p
+	}
+	if v := env("BACKUP_INTERVAL"); v != "" {
+		if cfg.BackupInterval, err = parseDuration("BACKUP_INTERVAL", v); err != nil {
+			return Config{}, err
+		}
+	}
+	if cfg.BackupInterval > 0 && cfg.Database != SQLite {
+		return Config{}, &Error{Var: "BACKUP_INTERVAL", Msg: "backs up SQLite only; with Postgres, use Managed Postgres's daily snapshots (README, Operations)"}
+	}
+	if cfg.BackupInterval > 0 && cfg.S3 == nil {
+		return Config{}, &Error{Var: "BACKUP_INTERVAL", Msg: "needs a bucket to back up to: set BUCKET_NAME (fly storage create)"}
+	}
+	cfg.BackupKeep = DefaultBackupKeep
+	if v := env("BACKUP_KEEP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return Config{}, &Error{Var: "BACKUP_KEEP", Msg: fmt.Sprintf("%q is not a whole number (0 keeps every backup)", v)}
+		}
+		cfg.BackupKeep = n
 	}
 	if v := env("SWEEP_INTERVAL"); v != "" {
 		if cfg.SweepInterval, err = parseDuration("SWEEP_INTERVAL", v); err != nil {

@@ -725,3 +725,48 @@ func TestLoadTigrisOptions(t *testing.T) {
 		wantError(t, err, "BUCKET_PREFIX")
 	}
 }
+
+func TestLoadBackups(t *testing.T) {
+	cfg := load(t, map[string]string{"BUCKET_NAME": "b", "BACKUP_INTERVAL": "6h", "BACKUP_KEEP": "3"})
+	if cfg.BackupInterval != 6*time.Hour || cfg.BackupKeep != 3 {
+		t.Errorf("BackupInterval %v, BackupKeep %d", cfg.BackupInterval, cfg.BackupKeep)
+	}
+	if d := load(t, nil); d.BackupInterval != 0 || d.BackupKeep != config.DefaultBackupKeep {
+		t.Errorf("defaults: BackupInterval %v, BackupKeep %d", d.BackupInterval, d.BackupKeep)
+	}
+	for name, vars := range map[string]map[string]string{
+		"no bucket":     {"BACKUP_INTERVAL": "1h"},
+		"postgres":      {"BACKUP_INTERVAL": "1h", "BUCKET_NAME": "b", "DATABASE_URL": "postgres://app@db.internal/app"},
+		"not duration":  {"BACKUP_INTERVAL": "daily", "BUCKET_NAME": "b"},
+		"negative keep": {"BACKUP_KEEP": "-1"},
+	} {
+		_, err := config.Load(env(vars))
+		v := "BACKUP_INTERVAL"
+		if name == "negative keep" {
+			v = "BACKUP_KEEP"
+		}
+		if err == nil || !strings.Contains(err.Error(), v) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, v)
+		}
+	}
+}
+
+func TestLoadOperations(t *testing.T) {
+	fly := load(t, map[string]string{"FLY_APP_NAME": "app"})
+	if !fly.OnFly || fly.LogFormat != "json" || fly.ShutdownTimeout != config.DefaultShutdownTimeout {
+		t.Errorf("on Fly: OnFly %v, LogFormat %q, ShutdownTimeout %v", fly.OnFly, fly.LogFormat, fly.ShutdownTimeout)
+	}
+	local := load(t, map[string]string{"LOG_LEVEL": "debug", "METRICS_PORT": "9091", "SHUTDOWN_TIMEOUT": "3s", "API_TOKEN": "0123456789abcdef"})
+	if local.OnFly || local.LogFormat != "text" || local.LogLevel != slog.LevelDebug || local.MetricsPort != 9091 || local.ShutdownTimeout != 3*time.Second || local.APIToken != "0123456789abcdef" {
+		t.Errorf("local: %+v", local)
+	}
+	for name, value := range map[string]string{"LOG_FORMAT": "xml", "LOG_LEVEL": "loud", "METRICS_PORT": "0", "SHUTDOWN_TIMEOUT": "soon", "API_TOKEN": "short"} {
+		_, err := config.Load(env(map[string]string{name: value}))
+		wantError(t, err, name)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("starting", "config", local)
+	if strings.Contains(logged.String(), "0123456789abcdef") {
+		t.Errorf("the logged configuration shows API_TOKEN: %s", logged.String())
+	}
+}

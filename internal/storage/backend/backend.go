@@ -65,10 +65,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, e
 		return nil, fmt.Errorf("no database configured: set DATABASE_URL or DATABASE_PATH")
 	}
 
-	var blobs storage.Blobs
+	blobs, err := OpenBlobs(ctx, cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Storage{DB: db, Blobs: blobs}, nil
+}
+
+// OpenBlobs opens the blob store that cfg names: the bucket, or the
+// directory.
+func OpenBlobs(ctx context.Context, cfg config.Config) (storage.Blobs, error) {
 	switch {
 	case cfg.S3 != nil: // BUCKET_NAME
-		blobs, err = s3.New(ctx, s3.Options{
+		b, err := s3.New(ctx, s3.Options{
 			Bucket:          cfg.S3.Bucket,
 			Endpoint:        cfg.S3.Endpoint,
 			Region:          cfg.S3.Region,
@@ -81,19 +91,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, e
 			PublicEndpoint:  cfg.S3.PublicEndpoint,
 		})
 		if err != nil {
-			err = fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)
+			return nil, fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)
 		}
+		return b, nil
 	default: // BLOB_DIR, or a blobs directory beside the database
-		blobs, err = localfs.New(cfg.BlobDir)
+		d, err := localfs.New(cfg.BlobDir)
 		if err != nil {
-			err = fmt.Errorf("opening blob directory: %w", err)
+			return nil, fmt.Errorf("opening blob directory: %w", err)
 		}
+		return d, nil
 	}
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &Storage{DB: db, Blobs: blobs}, nil
 }
 
 // OpenSQL opens the configured database as a database/sql handle for goose,

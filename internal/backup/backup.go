@@ -1,0 +1,217 @@
+// Package backup copies a SQLite database to the bucket and back: a
+// consistent snapshot taken while the app keeps writing, compressed, under
+// backups/ with a timestamped key. Postgres needs none of this: Managed
+// Postgres takes daily snapshots (see the README, "Operations").
+package backup
+
+import (
+	"cmp"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // checks restored files
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+// Prefix is where backups go in the bucket, apart from the files.
+const Prefix = "backups/"
+
+// keyFormat sorts as text in time order.
+const keyFormat = "20060102T150405.000Z"
+
+// Snapshotter writes a consistent copy of a live database to a new file.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, dst string) error
+}
+
+// Create snapshots db into a temporary file beside dbPath (on the same
+// volume, which has room for it), gzips it into the bucket, and returns the
+// key. progress, if not nil, hears how many bytes have gone.
+func Create(ctx context.Context, db Snapshotter, dbPath string, blobs storage.Blobs, progress func(done, total int64)) (string, error) {
+	tmp := filepath.Join(filepath.Dir(dbPath), fmt.Sprintf(".backup-%d.db", time.Now().UnixNano()))
+	defer os.Remove(tmp)
+	if err := db.Snapshot(ctx, tmp); err != nil {
+		return "", fmt.Errorf("snapshotting the database: %w", err)
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+
+	key := Prefix + "app-" + time.Now().UTC().Format(keyFormat) + ".db.gz"
+	pr, pw := io.Pipe()
+	go func() {
+		zw := gzip.NewWriter(pw)
+		_, err := io.Copy(zw, &counter{r: f, total: fi.Size(), report: progress})
+		pw.CloseWithError(errors.Join(err, zw.Close()))
+	}()
+	if err := blobs.Put(ctx, key, pr, -1, "application/gzip"); err != nil {
+		pr.CloseWithError(err)
+		return "", fmt.Errorf("uploading %s: %w", key, err)
+	}
+	return key, nil
+}
+
+// List returns the backups in the bucket, newest first.
+func List(ctx context.Context, blobs storage.Blobs) ([]storage.BlobEntry, error) {
+	var out []storage.BlobEntry
+	for e, err := range blobs.List(ctx, Prefix) {
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasSuffix(e.Key, ".db.gz") {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.BlobEntry) int { return cmp.Compare(b.Key, a.Key) })
+	return out, nil
+}
+
+// Prune deletes all but the keep newest backups and returns how many it
+// deleted.
+func Prune(ctx context.Context, blobs storage.Blobs, keep int) (int, error) {
+	all, err := List(ctx, blobs)
+	if err != nil || len(all) <= keep {
+		return 0, err
+	}
+	for i, e := range all[keep:] {
+		if err := blobs.Delete(ctx, e.Key); err != nil {
+			return i, fmt.Errorf("deleting %s: %w", e.Key, err)
+		}
+	}
+	return len(all) - keep, nil
+}
+
+// RestoreOptions say what to do about an existing database.
+type RestoreOptions struct {
+	Force     bool // replace it
+	IfMissing bool // leave it, and do nothing
+}
+
+// ErrExists is returned by Restore when the database exists and neither
+// option says what to do.
+var ErrExists = errors.New("the database exists: pass --force to replace it, or --if-missing to keep it")
+
+// Restore writes the backup at key ("latest" for the newest) to dbPath and
+// returns the key it restored, or "" when IfMissing found a database. It
+// downloads to a temporary file, checks it with PRAGMA integrity_check,
+// and only then renames it into place, so a failure leaves dbPath as it
+// was. The app must not be running on dbPath.
+func Restore(ctx context.Context, blobs storage.Blobs, key, dbPath string, opts RestoreOptions, progress func(done, total int64)) (string, error) {
+	switch _, err := os.Stat(dbPath); {
+	case err == nil && opts.IfMissing:
+		return "", nil
+	case err == nil && !opts.Force:
+		return "", fmt.Errorf("%s: %w", dbPath, ErrExists)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	}
+	if key == "" || key == "latest" {
+		all, err := List(ctx, blobs)
+		if err != nil {
+			return "", fmt.Errorf("listing backups: %w", err)
+		}
+		if len(all) == 0 {
+			return "", fmt.Errorf("there are no backups under %s in the bucket", Prefix)
+		}
+		key = all[0].Key
+	}
+
+	body, info, err := blobs.Get(ctx, key, nil)
+	if err != nil {
+		return "", fmt.Errorf("downloading %s: %w", key, err)
+	}
+	defer body.Close()
+	zr, err := gzip.NewReader(&counter{r: body, total: info.Size, report: progress})
+	if err != nil {
+		return "", fmt.Errorf("%s is not a gzip file: %w", key, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
+		return "", err
+	}
+	tmp := dbPath + ".restoring"
+	defer os.Remove(tmp)
+	if err := writeFile(tmp, zr); err != nil {
+		return "", fmt.Errorf("restoring %s: %w", key, err)
+	}
+	if err := checkIntegrity(ctx, tmp); err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	// The old database's write-ahead log belongs to it, not to the restored
+	// file: it must not be replayed into it.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+	}
+	if err := os.Rename(tmp, dbPath); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+func writeFile(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// checkIntegrity runs PRAGMA integrity_check on a database file.
+func checkIntegrity(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var result string
+	if err := db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&result); err != nil {
+		return fmt.Errorf("checking the restored database: %w", err)
+	}
+	if result != "ok" {
+		return fmt.Errorf("the restored database fails PRAGMA integrity_check: %s", result)
+	}
+	return nil
+}
+
+// counter reports the bytes read through it.
+type counter struct {
+	r      io.Reader
+	done   int64
+	total  int64
+	report func(done, total int64)
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.done += int64(n)
+	if c.report != nil && (n > 0 || err == io.EOF) {
+		c.report(c.done, c.total)
+	}
+	return n, err
+}
