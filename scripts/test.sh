@@ -6,7 +6,8 @@
 # are set. Otherwise it uses the Postgres on 127.0.0.1:5432 (database
 # flystorage_test, created if missing), and starts a PgBouncer in transaction
 # mode in front of it (installing Debian's pgbouncer package if missing) and
-# a throwaway MinIO, each on a free port and removed on exit.
+# a throwaway MinIO, each on a free port and removed on exit. The page's
+# tests need Chromium: Debian's chromium package, installed if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,6 +71,17 @@ INI
   cleanups+=('kill "$(cat "$pgb_dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$pgb_dir"')
   for _ in $(seq 40); do pg_isready -q -h 127.0.0.1 -p "$pgb_port" && break; sleep 0.25; done
   export TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$pgb_port/flystorage_test?sslmode=disable"
+fi
+
+# The page's tests drive Debian's headless Chromium.
+if [ -z "${CHROMIUM_BIN:-}" ] && ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "chromium is not installed: apt-get install chromium, or set CHROMIUM_BIN" >&2
+    exit 1
+  fi
+  echo "installing chromium..." >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi
 
 # Tests that stop MinIO start their own from this binary.

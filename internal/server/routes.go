@@ -4,6 +4,9 @@ import "net/http"
 
 // routes lists every endpoint of the app.
 func (s *Server) routes() {
+	s.mux.Handle("GET /{$}", s.handle(s.page))
+	s.mux.Handle("GET /static/", staticFiles)
+
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /api/storage", s.handle(s.describeStorage))
