@@ -14,20 +14,13 @@ import (
 
 	"github.com/example/flystorage/internal/backup"
 	"github.com/example/flystorage/internal/storage"
-	"github.com/example/flystorage/internal/storage/s3"
 	"github.com/example/flystorage/internal/storage/sqlite"
 	"github.com/example/flystorage/internal/testenv"
 )
 
 func bucket(t *testing.T) storage.Blobs {
 	t.Helper()
-	env := testenv.S3Bucket(t)
-	b, err := s3.New(context.Background(), s3.Options{Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
-		AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testenv.S3Bucket(t).Blobs(t)
 }
 
 // TestBackupWhileWriting backs up while four writers keep inserting, then

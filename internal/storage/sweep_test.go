@@ -12,7 +12,6 @@ import (
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/localfs"
 	"github.com/example/flystorage/internal/storage/postgres"
-	"github.com/example/flystorage/internal/storage/s3"
 	"github.com/example/flystorage/internal/storage/sqlite"
 	"github.com/example/flystorage/internal/testenv"
 )
@@ -39,13 +38,7 @@ func TestSweepPostgresAndS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	env := testenv.S3Bucket(t)
-	blobs, err := s3.New(ctx, s3.Options{Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
-		AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testSweep(t, db, blobs)
+	testSweep(t, db, testenv.S3Bucket(t).Blobs(t))
 }
 
 // testSweep stores a file with its row, an orphan object, and objects that

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
+
+	s3store "github.com/example/flystorage/internal/storage/s3"
 )
 
 // need returns the value of name, or skips (fails under CI) naming it.
@@ -117,6 +119,26 @@ func S3Bucket(t testing.TB) S3 {
 		}
 	})
 	return s
+}
+
+// Options returns the s3 backend's options for the bucket.
+func (s S3) Options() s3store.Options {
+	return s3store.Options{Bucket: s.Bucket, Endpoint: s.Endpoint, Region: s.Region,
+		AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, PathStyle: true}
+}
+
+// Blobs opens the s3 backend on the bucket with o's changes applied.
+func (s S3) Blobs(t testing.TB, change ...func(*s3store.Options)) *s3store.Bucket {
+	t.Helper()
+	o := s.Options()
+	for _, c := range change {
+		c(&o)
+	}
+	b, err := s3store.New(context.Background(), o)
+	if err != nil {
+		t.Fatalf("opening bucket %s: %v", s.Bucket, err)
+	}
+	return b
 }
 
 // Client returns an S3 client for the store, with path-style URLs.

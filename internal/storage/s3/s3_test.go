@@ -19,15 +19,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	storagetest.RunBlobs(t, func(t *testing.T) storage.Blobs {
-		env := testenv.S3Bucket(t)
-		b, err := s3.New(context.Background(), s3.Options{
-			Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
-			AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true,
-		})
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		return b
+		return testenv.S3Bucket(t).Blobs(t)
 	})
 }
 
@@ -37,14 +29,7 @@ func TestConformance(t *testing.T) {
 func TestLargeUploadIsMultipart(t *testing.T) {
 	env := testenv.S3Bucket(t)
 	ctx := context.Background()
-	b, err := s3.New(ctx, s3.Options{
-		Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
-		AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true,
-		PartSize: 5 << 20,
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	b := env.Blobs(t, func(o *s3.Options) { o.PartSize = 5 << 20 })
 	key := "s3test/" + storage.NewID()
 	if err := b.Put(ctx, key, io.LimitReader(zeros{}, 12<<20), -1, "application/octet-stream"); err != nil {
 		t.Fatalf("Put: %v", err)
@@ -68,14 +53,7 @@ func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 func TestFailedMultipartUploadIsAborted(t *testing.T) {
 	env := testenv.S3Bucket(t)
 	ctx := context.Background()
-	b, err := s3.New(ctx, s3.Options{
-		Bucket: env.Bucket, Endpoint: env.Endpoint, Region: env.Region,
-		AccessKeyID: env.AccessKeyID, SecretAccessKey: env.SecretAccessKey, PathStyle: true,
-		PartSize: 5 << 20,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := env.Blobs(t, func(o *s3.Options) { o.PartSize = 5 << 20 })
 	boom := errors.New("client went away")
 	key := "s3test/" + storage.NewID()
 	if err := b.Put(ctx, key, io.MultiReader(io.LimitReader(zeros{}, 11<<20), iotest.ErrReader(boom)), -1, ""); !errors.Is(err, boom) {
