@@ -9,6 +9,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -17,15 +18,25 @@ import (
 //go:embed postgres/*.sql sqlite/*.sql
 var files embed.FS
 
+// Lock says how migrations on Postgres keep out of each other's way, so
+// that several `migrate up` runs at once apply each migration once.
+type Lock int
+
+const (
+	// SessionLock holds a session advisory lock: the lightest, but it lives
+	// on one server connection, so it needs a direct connection
+	// (DIRECT_DATABASE_URL). Behind PgBouncer in transaction mode it may be
+	// taken on one server connection and released on another.
+	SessionLock Lock = iota
+	// TableLock holds a row in goose_lock, renewed by a heartbeat, which
+	// works through any pooler: for when the only URL may be a pooled one.
+	TableLock
+)
+
 // NewProvider returns a goose provider for db, which must be a Postgres or
-// SQLite database matching dialect.
-//
-// On Postgres, the provider holds a session advisory lock while it migrates,
-// so that several `migrate up` runs at once apply each migration once. Such a
-// lock needs a direct connection: behind PgBouncer in transaction mode, point
-// cmd/migrate at the direct URL, DIRECT_DATABASE_URL (see the README,
-// "Postgres").
-func NewProvider(dialect goose.Dialect, db *sql.DB) (*goose.Provider, error) {
+// SQLite database matching dialect. On Postgres it takes lock while it
+// migrates; SQLite serialises writers itself.
+func NewProvider(dialect goose.Dialect, db *sql.DB, lock Lock) (*goose.Provider, error) {
 	var (
 		dir  string
 		opts []goose.ProviderOption
@@ -33,15 +44,12 @@ func NewProvider(dialect goose.Dialect, db *sql.DB) (*goose.Provider, error) {
 	switch dialect {
 	case goose.DialectPostgres:
 		dir = "postgres"
-		// Retry the lock every second for up to five minutes: a deploy
-		// waiting on another's migrations should go on as soon as it can.
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		opt, err := lockOption(lock)
 		if err != nil {
-			return nil, fmt.Errorf("creating migration lock: %w", err)
+			return nil, fmt.Errorf("creating the migration lock: %w", err)
 		}
-		opts = append(opts, goose.WithSessionLocker(locker))
+		opts = append(opts, opt)
 	case goose.DialectSQLite3:
-		// SQLite serialises writers itself; one app owns the file.
 		dir = "sqlite"
 	default:
 		return nil, fmt.Errorf("no migrations for dialect %q", dialect)
@@ -51,4 +59,16 @@ func NewProvider(dialect goose.Dialect, db *sql.DB) (*goose.Provider, error) {
 		return nil, err
 	}
 	return goose.NewProvider(dialect, db, sub, opts...)
+}
+
+// lockOption makes the lock. Both retry every second for up to five
+// minutes: a deploy waiting on another's migrations should go on as soon as
+// it can.
+func lockOption(l Lock) (goose.ProviderOption, error) {
+	if l == TableLock {
+		locker, err := lock.NewPostgresTableLocker(lock.WithTableLockTimeout(time.Second, 300))
+		return goose.WithLocker(locker), err
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	return goose.WithSessionLocker(locker), err
 }

@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		command, args = args[0], args[1:]
 	}
-	if command != "restore" && len(args) > 0 || !slices.Contains([]string{"serve", "sweep", "backup", "restore"}, command) {
+	if !slices.Contains([]string{"serve", "sweep", "backup", "restore"}, command) || (command != "restore" && len(args) > 0) {
 		return config.UsageError("usage: app [serve | sweep | backup | restore [KEY|latest] [--force|--if-missing]]")
 	}
 	cfg, err := config.Load(getenv)
@@ -204,28 +204,34 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "database", st.DB.Describe()["backend"], "files", st.Blobs.Describe()["backend"])
-
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- srv.Serve(ln) }()
 	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
 	if cfg.MetricsPort != 0 {
 		mln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.MetricsPort))
 		if err != nil {
-			srv.Close()
+			ln.Close()
 			return fmt.Errorf("listening on METRICS_PORT %d: %w", cfg.MetricsPort, err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler())
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, msrv)
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, mln)
 		log.Info("serving metrics", "addr", mln.Addr().String())
-		go func() { serveErr <- msrv.Serve(mln) }()
 	}
+	// Every listener is open before the app says it listens.
+	log.Info("listening", "addr", ln.Addr().String(), "database", st.DB.Describe()["backend"], "files", st.Blobs.Describe()["backend"])
+	serveErr := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { serveErr <- s.Serve(listeners[i]) }()
+	}
+
+	// The jobs stop with the server, whether a signal or a failure ends it.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
-		jobs(ctx, cfg, st, log)
+		jobs(jobsCtx, cfg, st, log)
 	}()
 
 	select {
@@ -237,6 +243,7 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	case <-ctx.Done():
 		err = shutdown(ctx, cfg.ShutdownTimeout, handler, servers, log)
 	}
+	stopJobs()
 	<-jobsDone
 	return err
 }

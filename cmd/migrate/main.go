@@ -57,12 +57,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	db, dialect, err := backend.OpenSQL(cfg)
+	db, dialect, lock, err := backend.OpenSQL(cfg)
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
 	}
 	defer db.Close()
-	p, err := migrations.NewProvider(dialect, db)
+	p, err := migrations.NewProvider(dialect, db, lock)
 	if err != nil {
 		return err
 	}

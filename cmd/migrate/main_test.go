@@ -309,16 +309,43 @@ func TestMain(m *testing.M) {
 }
 
 // TestConcurrentUp starts four `migrate up` processes at once against one
-// empty database, as overlapping deploys could: all succeed, and the
-// advisory lock makes each migration apply exactly once.
+// empty database, as overlapping deploys could: all succeed, and the lock
+// makes each migration apply exactly once. It runs with a direct URL alone
+// (a table lock), with Managed Postgres's pair of a pooled and a direct URL
+// (a session lock over the direct one), and with only a URL through
+// PgBouncer in transaction mode (a table lock through the pooler), where a
+// second up and a status must work too.
 func TestConcurrentUp(t *testing.T) {
-	dbURL := testenv.PostgresURL(t)
+	t.Run("direct URL", func(t *testing.T) {
+		url := testenv.PostgresURL(t)
+		concurrentUp(t, url, []string{"DATABASE_URL=" + url})
+	})
+	t.Run("pooled and direct URLs", func(t *testing.T) {
+		db := testenv.PgBouncerDatabase(t)
+		concurrentUp(t, db.Direct, []string{"DATABASE_URL=" + db.Pooled, "DIRECT_DATABASE_URL=" + db.Direct})
+	})
+	t.Run("pooled URL only", func(t *testing.T) {
+		db := testenv.PgBouncerDatabase(t)
+		concurrentUp(t, db.Direct, []string{"DATABASE_URL=" + db.Pooled})
+		vars := map[string]string{"DATABASE_URL": db.Pooled}
+		for range 3 {
+			if out := mustMigrate(t, vars, "up"); !strings.Contains(out, "no pending migrations") {
+				t.Errorf("another up through PgBouncer applied something:\n%s", out)
+			}
+		}
+		wantApplied(t, vars, len(schema))
+	})
+}
+
+// concurrentUp runs four `migrate up` processes at once with env and checks
+// through directURL that each migration was applied once.
+func concurrentUp(t *testing.T, directURL string, env []string) {
 	const processes = 4
 	cmds := make([]*exec.Cmd, processes)
 	outs := make([]bytes.Buffer, processes)
 	for i := range cmds {
 		cmds[i] = exec.Command(os.Args[0], "up")
-		cmds[i].Env = []string{"FLYSTORAGE_RUN_MIGRATE=1", "DATABASE_URL=" + dbURL}
+		cmds[i].Env = append([]string{"FLYSTORAGE_RUN_MIGRATE=1"}, env...)
 		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
 	}
 	for i, c := range cmds {
@@ -331,7 +358,7 @@ func TestConcurrentUp(t *testing.T) {
 			t.Errorf("migrate up #%d: %v\n%s", i, err, outs[i].String())
 		}
 	}
-	conn, err := pgx.Connect(t.Context(), dbURL)
+	conn, err := pgx.Connect(t.Context(), directURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/example/flystorage/internal/storage/postgres"
 	"github.com/example/flystorage/internal/storage/s3"
 	"github.com/example/flystorage/internal/storage/sqlite"
+	"github.com/example/flystorage/migrations"
 )
 
 // Storage is the database and the blob store the app runs on.
@@ -104,20 +105,21 @@ func OpenBlobs(ctx context.Context, cfg config.Config) (storage.Blobs, error) {
 }
 
 // OpenSQL opens the configured database as a database/sql handle for goose,
-// without migrating it. With Postgres it prefers DIRECT_DATABASE_URL, which
-// bypasses PgBouncer, so goose's session advisory lock holds.
-func OpenSQL(cfg config.Config) (*sql.DB, goose.Dialect, error) {
+// without migrating it, and says how to lock it. With Postgres it prefers
+// DIRECT_DATABASE_URL, which bypasses PgBouncer, and a session advisory
+// lock over it; with only DATABASE_URL, which may be pooled, a table lock.
+func OpenSQL(cfg config.Config) (*sql.DB, goose.Dialect, migrations.Lock, error) {
 	switch cfg.Database {
 	case config.Postgres:
-		url := cfg.DatabaseURL
+		url, lock := cfg.DatabaseURL, migrations.TableLock
 		if cfg.DirectDatabaseURL != "" {
-			url = cfg.DirectDatabaseURL
+			url, lock = cfg.DirectDatabaseURL, migrations.SessionLock
 		}
-		db, err := postgres.OpenDB(url)
-		return db, goose.DialectPostgres, err
+		db, err := postgres.OpenDB(url, cfg.Pool.QueryExecMode)
+		return db, goose.DialectPostgres, lock, err
 	case config.SQLite:
 		db, err := sqlite.OpenDB(cfg.DatabasePath)
-		return db, goose.DialectSQLite3, err
+		return db, goose.DialectSQLite3, migrations.SessionLock, err
 	}
-	return nil, "", fmt.Errorf("no database configured: set DATABASE_URL or DATABASE_PATH")
+	return nil, "", 0, fmt.Errorf("no database configured: set DATABASE_URL or DATABASE_PATH")
 }

@@ -177,15 +177,21 @@ func privateHost(host string) bool {
 }
 
 func (s *Store) checkSchema(ctx context.Context, opts Options) error {
-	db := stdlib.OpenDBFromPool(s.pool)
+	// With a direct URL, a session lock over it; otherwise the pool may go
+	// through PgBouncer, and only a table lock holds there.
+	var db *sql.DB
+	lock := migrations.TableLock
 	if opts.Migrate && opts.DirectURL != "" {
 		var err error
-		if db, err = OpenDB(opts.DirectURL); err != nil {
+		if db, err = OpenDB(opts.DirectURL, opts.QueryExecMode); err != nil {
 			return fmt.Errorf("opening DIRECT_DATABASE_URL: %w", err)
 		}
+		lock = migrations.SessionLock
+	} else {
+		db = stdlib.OpenDBFromPool(s.pool)
 	}
 	defer db.Close()
-	p, err := migrations.NewProvider(goose.DialectPostgres, db)
+	p, err := migrations.NewProvider(goose.DialectPostgres, db, lock)
 	if err != nil {
 		return err
 	}
@@ -205,14 +211,23 @@ func (s *Store) checkSchema(ctx context.Context, opts Options) error {
 	return nil
 }
 
-// OpenDB opens url as a database/sql handle, for goose.
-func OpenDB(url string) (*sql.DB, error) {
+// OpenDB opens url as a database/sql handle, for goose, in the query exec
+// mode the app uses (empty: the URL's or pgx's), so that migrations work
+// through PgBouncer as the app does.
+func OpenDB(url, queryExecMode string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = defaultConnectTimeout
+	}
+	if queryExecMode != "" {
+		mode, ok := execModes[queryExecMode]
+		if !ok {
+			return nil, fmt.Errorf("unknown query exec mode %q", queryExecMode)
+		}
+		cfg.DefaultQueryExecMode = mode
 	}
 	return stdlib.OpenDB(*cfg), nil
 }

@@ -60,7 +60,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
 	s := &Store{writer: writer, readers: readers, path: path}
 
-	p, err := migrations.NewProvider(goose.DialectSQLite3, writer)
+	p, err := migrations.NewProvider(goose.DialectSQLite3, writer, migrations.SessionLock)
 	if err == nil {
 		_, err = p.Up(ctx)
 	}
