@@ -174,6 +174,14 @@ func TestPublicURL(t *testing.T) {
 // directUpload runs the browser's side of a direct upload: ask, PUT, complete.
 func directUpload(t *testing.T, a *app, name, contentType string, data []byte) response {
 	t.Helper()
+	r, _ := directUploadURL(t, a, name, contentType, data)
+	return r
+}
+
+// directUploadURL is directUpload that also returns the URL the bytes went
+// to, with its headers.
+func directUploadURL(t *testing.T, a *app, name, contentType string, data []byte) (response, []string) {
+	t.Helper()
 	r := a.sendJSON(t, "POST", "/api/files/uploads", fmt.Sprintf(`{"name":%q,"content_type":%q,"size":%d}`, name, contentType, len(data)))
 	expect(t, "start upload", r, 201)
 	intent := r.json(t)
@@ -186,14 +194,21 @@ func directUpload(t *testing.T, a *app, name, contentType string, data []byte) r
 	}
 	put := a.do(t, "PUT", intent["url"].(string), "", bytes.NewReader(data), headers...)
 	expect(t, "PUT to the upload URL", put, 200)
-	return a.sendJSON(t, "POST", "/api/files/uploads/"+intent["id"].(string)+"/complete", "")
+	return a.sendJSON(t, "POST", "/api/files/uploads/"+intent["id"].(string)+"/complete", ""), append([]string{intent["url"].(string)}, headers...)
 }
 
 func testDirectUpload(t *testing.T, a *app) {
 	data := randomData(900 << 10)
 	sum := sha256.Sum256(data)
-	r := directUpload(t, a, "clip.mp4", "video/mp4", data)
+	r, put := directUploadURL(t, a, "clip.mp4", "video/mp4", data)
 	expect(t, "complete", r, 201)
+	// The upload URL works until it expires, but a PUT after completion
+	// must not replace the file's bytes (S3 takes it at a staging key; the
+	// app refuses it for local files).
+	a.do(t, "PUT", put[0], "", bytes.NewReader(randomData(len(data))), put[1:]...)
+	if d := a.get(t, "/api/files/"+r.id()+"/content"); !bytes.Equal(d.body, data) {
+		t.Errorf("a PUT to the upload URL after completion replaced the file's bytes")
+	}
 	f := r.json(t)
 	if f["size"] != float64(len(data)) || f["sha256"] != hex.EncodeToString(sum[:]) || f["content_type"] != "video/mp4" || f["name"] != "clip.mp4" {
 		t.Errorf("completed file %s", r.body)

@@ -105,6 +105,9 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 
 	out := uploadJSON{ID: u.ID, Method: http.MethodPut, ExpiresAt: u.ExpiresAt}
 	if presigner, ok := s.blobs.(storage.Presigner); ok {
+		// The presigned PUT works until it expires, whatever happens: it
+		// writes a staging key, which completeUpload copies to the file's.
+		u.Key = storage.StagingKey(s.keyPrefix, u.ID)
 		var err error
 		if out.URL, out.Headers, err = presigner.PresignPut(r.Context(), u.Key, u.ContentType, u.Size, s.presignTTL); err != nil {
 			return fromStore(err, "the file store")
@@ -171,11 +174,26 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	f := storage.File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size,
-		SHA256: hex.EncodeToString(h.Sum(nil)), Key: u.Key, CreatedAt: storage.Now()}
+		SHA256: hex.EncodeToString(h.Sum(nil)), Key: storage.FileKey(s.keyPrefix, u.ID), CreatedAt: storage.Now()}
 	ctx, cancel = context.WithTimeout(context.WithoutCancel(r.Context()), opTimeout)
 	defer cancel()
-	if err := s.db.CompleteUpload(ctx, f); err != nil {
-		return dbError(err, "upload", id)
+	staged := u.Key != f.Key
+	if staged {
+		if err := s.blobs.(storage.Presigner).Copy(ctx, u.Key, f.Key); err != nil {
+			return fromStore(err, "the file store")
+		}
+	}
+	err = s.recordFile(ctx, f, func() error { return s.db.CompleteUpload(ctx, f, time.Now()) })
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "not_found", "upload %q expired or was completed meanwhile", id)
+	}
+	if err != nil {
+		return err
+	}
+	if staged {
+		if err := s.blobs.Delete(ctx, u.Key); err != nil {
+			s.log.Warn("removing a completed upload's staging object; the orphan sweep removes it", "key", u.Key, "err", err)
+		}
 	}
 	w.Header().Set("Location", "/api/files/"+f.ID)
 	writeJSON(w, http.StatusCreated, toFileJSON(f))

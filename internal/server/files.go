@@ -75,7 +75,7 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 	// The bytes are stored: record them even if the client leaves now.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), opTimeout)
 	defer cancel()
-	if err := s.recordFile(ctx, f); err != nil {
+	if err := s.recordFile(ctx, f, func() error { return s.db.CreateFile(ctx, f) }); err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/api/files/"+f.ID)
@@ -83,12 +83,12 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// recordFile inserts the row of a stored object. When the insert's outcome
-// is unknown (the database went away after the statement was sent) it looks
-// for the row, and it deletes the object only when the row surely does not
-// exist.
-func (s *Server) recordFile(ctx context.Context, f storage.File) error {
-	err := s.db.CreateFile(ctx, f)
+// recordFile runs insert, which writes the row of f, whose object is
+// stored. When the insert's outcome is unknown (the database went away
+// after the statement was sent) it looks for the row, and it deletes the
+// object only when the row surely does not exist.
+func (s *Server) recordFile(ctx context.Context, f storage.File, insert func() error) error {
+	err := insert()
 	if err == nil {
 		return nil
 	}

@@ -175,6 +175,13 @@ func (b *instrumentedPresigner) PresignGet(ctx context.Context, key string, ttl 
 	return u, err
 }
 
+func (b *instrumentedPresigner) Copy(ctx context.Context, src, dst string) error {
+	start := time.Now()
+	err := b.p.Copy(ctx, src, dst)
+	b.m.observeBlob("copy", start, err)
+	return err
+}
+
 func (b *instrumentedPresigner) PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (string, map[string]string, error) {
 	start := time.Now()
 	u, h, err := b.p.PresignPut(ctx, key, contentType, size, ttl)

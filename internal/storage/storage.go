@@ -144,8 +144,9 @@ type Database interface {
 	GetUpload(ctx context.Context, id string) (Upload, error)
 	// CompleteUpload, in one transaction, removes the intent whose ID is
 	// f.ID and records f. It returns an error matching ErrNotFound if there
-	// is no such intent (never made, completed already, or swept).
-	CompleteUpload(ctx context.Context, f File) error
+	// is no such intent unexpired at now (never made, completed already,
+	// expired or swept).
+	CompleteUpload(ctx context.Context, f File, now time.Time) error
 	// DeleteUpload returns an error matching ErrNotFound if no intent has
 	// that id.
 	DeleteUpload(ctx context.Context, id string) error
@@ -212,8 +213,11 @@ type Presigner interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration, filename string) (string, error)
 	// PresignPut returns a URL that uploads exactly size bytes of
 	// contentType to key until ttl passes, and the headers the request
-	// must carry.
+	// must carry. The URL works until then, whatever happens to the key, so
+	// callers point it at a staging key (StagingKey) rather than a file's.
 	PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (string, map[string]string, error)
+	// Copy copies the blob at src to dst inside the store.
+	Copy(ctx context.Context, src, dst string) error
 }
 
 // PoolReporter is a Database that reports on its connection pools, for
@@ -236,6 +240,13 @@ type PoolStats struct {
 // FileKey returns the blob key of the file with that id: prefix (the
 // configured BUCKET_PREFIX) and the id, never the name its uploader sent.
 func FileKey(prefix, id string) string { return prefix + id }
+
+// StagingKey is where a presigned upload of the file with that id lands
+// until it is completed and copied to FileKey: a presigned PUT stays valid
+// until it expires, and must not be able to replace a file's bytes.
+func StagingKey(prefix, id string) string { return prefix + stagingDir + id }
+
+const stagingDir = "incoming/"
 
 // FileID returns the id a key made by FileKey holds.
 func FileID(prefix, key string) (string, bool) {

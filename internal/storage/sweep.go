@@ -23,10 +23,12 @@ type SweepResult struct {
 // Sweep cleans the blob store of what no file names, in two passes.
 //
 // First, upload intents that expired are removed with whatever object the
-// client put. Then every object under prefix whose key FileKey made is
-// looked up: one older than grace with neither a file row nor an upload
-// intent is removed. That is what a crash between an upload's two steps
-// leaves, or a delete whose second step failed. Other keys are left alone.
+// client put. Then every object under prefix whose key FileKey or
+// StagingKey made is looked up: one older than grace with neither a file
+// row nor an upload intent of its id is removed. That is what a crash
+// between an upload's two steps leaves, a delete whose second step failed,
+// or a presigned PUT repeated after its upload completed. Other keys are
+// left alone.
 func Sweep(ctx context.Context, db Database, blobs Blobs, prefix string, grace time.Duration, log *slog.Logger) (SweepResult, error) {
 	var res SweepResult
 	for {
@@ -35,11 +37,16 @@ func Sweep(ctx context.Context, db Database, blobs Blobs, prefix string, grace t
 			return res, fmt.Errorf("listing expired uploads: %w", err)
 		}
 		for _, u := range expired {
+			// The intent goes first: a completion racing the sweep either
+			// takes it (and the sweep leaves the object) or finds it gone.
+			switch err := db.DeleteUpload(ctx, u.ID); {
+			case errors.Is(err, ErrNotFound):
+				continue
+			case err != nil:
+				return res, fmt.Errorf("removing expired upload %s: %w", u.ID, err)
+			}
 			if err := blobs.Delete(ctx, u.Key); err != nil {
 				return res, fmt.Errorf("removing the object of expired upload %s: %w", u.ID, err)
-			}
-			if err := db.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, ErrNotFound) {
-				return res, fmt.Errorf("removing expired upload %s: %w", u.ID, err)
 			}
 			res.Expired++
 			log.Info("removed an expired upload", "id", u.ID, "key", u.Key, "expired", u.ExpiresAt)
@@ -54,7 +61,12 @@ func Sweep(ctx context.Context, db Database, blobs Blobs, prefix string, grace t
 		if err != nil {
 			return res, fmt.Errorf("listing %s: %w", prefix, err)
 		}
+		// A file's key, or a staging key that a presigned PUT may have
+		// written after its upload was completed.
 		id, ok := FileID(prefix, entry.Key)
+		if !ok {
+			id, ok = FileID(prefix+stagingDir, entry.Key)
+		}
 		if !ok {
 			continue
 		}

@@ -60,6 +60,16 @@ func testSweep(t *testing.T, db storage.Database, blobs storage.Blobs) {
 	}
 	orphan := storage.FileKey("files/", storage.NewID())
 	put(orphan)
+	// A staging object no intent names (a presigned PUT repeated after its
+	// upload completed), and one whose upload is still open.
+	strayStaged := storage.StagingKey("files/", storage.NewID())
+	put(strayStaged)
+	open := storage.Upload{ID: storage.NewID(), Name: "open", ContentType: "text/plain", Size: 4, CreatedAt: storage.Now(), ExpiresAt: storage.Now().Add(time.Hour)}
+	open.Key = storage.StagingKey("files/", open.ID)
+	put(open.Key)
+	if err := db.CreateUpload(ctx, open); err != nil {
+		t.Fatal(err)
+	}
 	notOurs := []string{"files/not-an-id", "backups/app.db.gz"}
 	for _, k := range notOurs {
 		put(k)
@@ -67,17 +77,19 @@ func testSweep(t *testing.T, db storage.Database, blobs storage.Blobs) {
 	log := slog.New(slog.DiscardHandler)
 
 	res, err := storage.Sweep(ctx, db, blobs, "files/", storage.SweepGrace, log)
-	if err != nil || res.Removed != 0 || res.Checked != 2 {
-		t.Errorf("Sweep with a grace period = %+v, %v; want 2 checked and none removed (the orphan is new)", res, err)
+	if err != nil || res.Removed != 0 || res.Checked != 4 {
+		t.Errorf("Sweep with a grace period = %+v, %v; want 4 checked and none removed (the orphans are new)", res, err)
 	}
 	res, err = storage.Sweep(ctx, db, blobs, "files/", -time.Minute, log)
-	if err != nil || res.Removed != 1 {
-		t.Errorf("Sweep = %+v, %v; want the orphan removed", res, err)
+	if err != nil || res.Removed != 2 {
+		t.Errorf("Sweep = %+v, %v; want the orphan and the stray staging object removed", res, err)
 	}
-	if _, err := blobs.Stat(ctx, orphan); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("orphan still stored: %v", err)
+	for _, k := range []string{orphan, strayStaged} {
+		if _, err := blobs.Stat(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s still stored: %v", k, err)
+		}
 	}
-	for _, k := range append(notOurs, kept.Key) {
+	for _, k := range append(notOurs, kept.Key, open.Key) {
 		if _, err := blobs.Stat(ctx, k); err != nil {
 			t.Errorf("Sweep removed %s, which it must keep: %v", k, err)
 		}

@@ -354,9 +354,9 @@ func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error
 	return u, translate(err)
 }
 
-func (s *Store) CompleteUpload(ctx context.Context, f storage.File) error {
+func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Time) error {
 	return translate(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, f.ID)
+		tag, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1 AND expires_at > $2`, f.ID, now)
 		if err != nil {
 			return err
 		}

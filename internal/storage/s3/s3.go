@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -267,6 +268,17 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[storage.Blob
 			}
 		}
 	}
+}
+
+// Copy copies src to dst on the store's side, without the bytes passing
+// through the app (one CopyObject: up to 5 GiB).
+func (b *Bucket) Copy(ctx context.Context, src, dst string) error {
+	_, err := b.client.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket:     &b.bucket,
+		Key:        &dst,
+		CopySource: aws.String(b.bucket + "/" + url.PathEscape(src)),
+	})
+	return translate(err)
 }
 
 // progressConn fails a read or write once the connection has moved no byte

@@ -271,9 +271,9 @@ func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error
 	return u, translate(err)
 }
 
-func (s *Store) CompleteUpload(ctx context.Context, f storage.File) error {
+func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Time) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, f.ID)
+		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ? AND expires_at > ?`, f.ID, now.UTC().Format(timeFormat))
 		if err != nil {
 			return err
 		}

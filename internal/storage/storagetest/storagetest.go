@@ -261,7 +261,10 @@ func RunDatabase(t *testing.T, open func(t *testing.T) storage.Database) {
 
 		// Completing turns the intent into a file, once.
 		f := storage.File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: strings.Repeat("cd", 32), Key: u.Key, CreatedAt: storage.Now()}
-		if err := db.CompleteUpload(ctx, f); err != nil {
+		if err := db.CompleteUpload(ctx, f, u.ExpiresAt.Add(time.Second)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("CompleteUpload after the intent expired = %v, want ErrNotFound", err)
+		}
+		if err := db.CompleteUpload(ctx, f, now); err != nil {
 			t.Fatalf("CompleteUpload: %v", err)
 		}
 		if _, err := db.GetUpload(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
@@ -270,7 +273,7 @@ func RunDatabase(t *testing.T, open func(t *testing.T) storage.Database) {
 		if got, err := db.GetFile(ctx, u.ID); err != nil || got.SHA256 != f.SHA256 {
 			t.Errorf("GetFile after CompleteUpload = %+v, %v", got, err)
 		}
-		if err := db.CompleteUpload(ctx, f); !errors.Is(err, storage.ErrNotFound) {
+		if err := db.CompleteUpload(ctx, f, now); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("CompleteUpload(again) = %v, want ErrNotFound", err)
 		}
 	})
