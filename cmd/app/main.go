@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	switch command {
 	case "sweep":
-		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.KeyPrefix, storage.SweepGrace, log)
+		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.FileKeyPrefix(), storage.SweepGrace, log)
 		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names\n", res.Expired, res.Checked, res.Removed)
 		return err
 	case "backup":
@@ -96,13 +97,13 @@ func backUp(ctx context.Context, cfg config.Config, st *backend.Storage, progres
 	if !ok || cfg.S3 == nil {
 		return "", config.UsageError("app backup backs up SQLite (DATABASE_PATH) to a bucket (BUCKET_NAME); with Postgres, use Managed Postgres's snapshots")
 	}
-	key, err := backup.Create(ctx, db, cfg.DatabasePath, st.Blobs, progress)
+	key, err := backup.Create(ctx, db, cfg.DatabasePath, st.Blobs, cfg.BackupPrefix(), progress)
 	if err != nil {
 		return "", err
 	}
 	log.Info("backed up", "key", key)
 	if cfg.BackupKeep > 0 {
-		n, err := backup.Prune(ctx, st.Blobs, cfg.BackupKeep)
+		n, err := backup.Prune(ctx, st.Blobs, cfg.BackupPrefix(), cfg.BackupKeep)
 		if err != nil {
 			return key, fmt.Errorf("pruning old backups: %w", err)
 		}
@@ -135,8 +136,11 @@ func restore(ctx context.Context, cfg config.Config, args []string, stdout, stde
 		return err
 	}
 	defer blobs.Close()
-	restored, err := backup.Restore(ctx, blobs, key, cfg.DatabasePath, opts, progressTo(stdout, stderr))
+	restored, err := backup.Restore(ctx, blobs, cfg.BackupPrefix(), key, cfg.DatabasePath, opts, progressTo(stdout, stderr))
 	switch {
+	case errors.Is(err, backup.ErrNoBackups) && opts.IfMissing:
+		// A machine's first boot, before it has backed anything up.
+		fmt.Fprintf(stdout, "no backups under %s; starting with an empty database\n", cfg.BackupPrefix())
 	case err != nil:
 		return err
 	case restored == "":
@@ -182,7 +186,7 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 		DB:               st.DB,
 		Blobs:            metrics.InstrumentBlobs(st.Blobs),
 		MaxUploadBytes:   cfg.MaxUploadBytes,
-		KeyPrefix:        cfg.KeyPrefix,
+		KeyPrefix:        cfg.FileKeyPrefix(),
 		PresignTTL:       cfg.PresignTTL,
 		APIToken:         cfg.APIToken,
 		OnFly:            cfg.OnFly,
@@ -310,7 +314,7 @@ func jobs(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog
 		})
 	}
 	every(cfg.SweepInterval, "orphan sweep", func() error {
-		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.KeyPrefix, storage.SweepGrace, log)
+		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.FileKeyPrefix(), storage.SweepGrace, log)
 		if err == nil {
 			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed)
 		}

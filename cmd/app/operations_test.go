@@ -193,3 +193,52 @@ func TestBackupInterval(t *testing.T) {
 		t.Errorf("%d backups in the bucket after 4 or more, want BACKUP_KEEP (2), or 3 mid-prune", n)
 	}
 }
+
+// TestSQLiteMachinesShareABucket runs two SQLite machines on one bucket, as
+// one machine per region with Tigris would: each keeps its files and
+// backups under its own machine id, and neither's sweep looks at the
+// other's; a new machine with no backups yet boots empty.
+func TestSQLiteMachinesShareABucket(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	machine := func(id string) (map[string]string, *app) {
+		env := bucket.Env()
+		env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
+		env["FLY_MACHINE_ID"] = id
+		env["FLY_APP_NAME"] = "flystorage-test"
+		env["API_TOKEN"] = apiToken
+		return env, startApp(t, env)
+	}
+	envA, a := machine("machine-a")
+	_, b := machine("machine-b")
+	expect(t, "upload on a", a.upload(t, "a.txt", "text/plain", []byte("from a")), 201)
+	expect(t, "upload on b", b.upload(t, "b.txt", "text/plain", []byte("from b")), 201)
+	keys := map[string]bool{}
+	out, err := bucket.Client().ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: &bucket.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		keys[strings.Join(strings.Split(aws.ToString(o.Key), "/")[:2], "/")] = true
+	}
+	if !keys["files/machine-a"] || !keys["files/machine-b"] || len(keys) != 2 {
+		t.Errorf("objects under %v, want files/machine-a/ and files/machine-b/", keys)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"sweep"}, func(k string) string { return envA[k] }, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "checked 1 objects") {
+		t.Errorf("machine a's sweep: %q, want it to look at its one object only", stdout.String())
+	}
+
+	fresh := bucket.Env()
+	fresh["DATABASE_PATH"] = filepath.Join(t.TempDir(), "new", "app.db")
+	fresh["FLY_MACHINE_ID"] = "machine-c"
+	stdout.Reset()
+	if err := run(context.Background(), []string{"restore", "latest", "--if-missing"}, func(k string) string { return fresh[k] }, &stdout, io.Discard); err != nil {
+		t.Errorf("first boot of a machine with no backups: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "starting with an empty database") {
+		t.Errorf("restore --if-missing with no backups printed %q", stdout.String())
+	}
+}

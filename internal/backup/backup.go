@@ -25,7 +25,8 @@ import (
 	"github.com/example/flystorage/internal/storage"
 )
 
-// Prefix is where backups go in the bucket, apart from the files.
+// Prefix is where backups go in the bucket by default, apart from the
+// files (config.BackupPrefix scopes it per machine with SQLite on Fly).
 const Prefix = "backups/"
 
 // keyFormat sorts as text in time order.
@@ -37,9 +38,9 @@ type Snapshotter interface {
 }
 
 // Create snapshots db into a temporary file beside dbPath (on the same
-// volume, which has room for it), gzips it into the bucket, and returns the
-// key. progress, if not nil, hears how many bytes have gone.
-func Create(ctx context.Context, db Snapshotter, dbPath string, blobs storage.Blobs, progress func(done, total int64)) (string, error) {
+// volume, which has room for it), gzips it into the bucket under prefix,
+// and returns the key. progress, if not nil, hears how many bytes have gone.
+func Create(ctx context.Context, db Snapshotter, dbPath string, blobs storage.Blobs, prefix string, progress func(done, total int64)) (string, error) {
 	tmp := filepath.Join(filepath.Dir(dbPath), fmt.Sprintf(".backup-%d.db", time.Now().UnixNano()))
 	defer os.Remove(tmp)
 	if err := db.Snapshot(ctx, tmp); err != nil {
@@ -55,7 +56,7 @@ func Create(ctx context.Context, db Snapshotter, dbPath string, blobs storage.Bl
 		return "", err
 	}
 
-	key := Prefix + "app-" + time.Now().UTC().Format(keyFormat) + ".db.gz"
+	key := prefix + "app-" + time.Now().UTC().Format(keyFormat) + ".db.gz"
 	pr, pw := io.Pipe()
 	go func() {
 		zw := gzip.NewWriter(pw)
@@ -69,14 +70,15 @@ func Create(ctx context.Context, db Snapshotter, dbPath string, blobs storage.Bl
 	return key, nil
 }
 
-// List returns the backups in the bucket, newest first.
-func List(ctx context.Context, blobs storage.Blobs) ([]storage.BlobEntry, error) {
+// List returns the backups directly under prefix, newest first.
+func List(ctx context.Context, blobs storage.Blobs, prefix string) ([]storage.BlobEntry, error) {
 	var out []storage.BlobEntry
-	for e, err := range blobs.List(ctx, Prefix) {
+	for e, err := range blobs.List(ctx, prefix) {
 		if err != nil {
 			return nil, err
 		}
-		if strings.HasSuffix(e.Key, ".db.gz") {
+		name := strings.TrimPrefix(e.Key, prefix)
+		if strings.HasSuffix(name, ".db.gz") && !strings.Contains(name, "/") {
 			out = append(out, e)
 		}
 	}
@@ -84,10 +86,10 @@ func List(ctx context.Context, blobs storage.Blobs) ([]storage.BlobEntry, error)
 	return out, nil
 }
 
-// Prune deletes all but the keep newest backups and returns how many it
-// deleted.
-func Prune(ctx context.Context, blobs storage.Blobs, keep int) (int, error) {
-	all, err := List(ctx, blobs)
+// Prune deletes all but the keep newest backups under prefix and returns
+// how many it deleted.
+func Prune(ctx context.Context, blobs storage.Blobs, prefix string, keep int) (int, error) {
+	all, err := List(ctx, blobs, prefix)
 	if err != nil || len(all) <= keep {
 		return 0, err
 	}
@@ -109,12 +111,16 @@ type RestoreOptions struct {
 // option says what to do.
 var ErrExists = errors.New("the database exists: pass --force to replace it, or --if-missing to keep it")
 
-// Restore writes the backup at key ("latest" for the newest) to dbPath and
+// ErrNoBackups is returned by Restore when there is no backup to restore.
+var ErrNoBackups = errors.New("there are no backups")
+
+// Restore writes the backup at key ("latest" for the newest under prefix)
+// to dbPath and
 // returns the key it restored, or "" when IfMissing found a database. It
 // downloads to a temporary file, checks it with PRAGMA integrity_check,
 // and only then renames it into place, so a failure leaves dbPath as it
 // was. The app must not be running on dbPath.
-func Restore(ctx context.Context, blobs storage.Blobs, key, dbPath string, opts RestoreOptions, progress func(done, total int64)) (string, error) {
+func Restore(ctx context.Context, blobs storage.Blobs, prefix, key, dbPath string, opts RestoreOptions, progress func(done, total int64)) (string, error) {
 	switch _, err := os.Stat(dbPath); {
 	case err == nil && opts.IfMissing:
 		return "", nil
@@ -124,12 +130,12 @@ func Restore(ctx context.Context, blobs storage.Blobs, key, dbPath string, opts 
 		return "", err
 	}
 	if key == "" || key == "latest" {
-		all, err := List(ctx, blobs)
+		all, err := List(ctx, blobs, prefix)
 		if err != nil {
 			return "", fmt.Errorf("listing backups: %w", err)
 		}
 		if len(all) == 0 {
-			return "", fmt.Errorf("there are no backups under %s in the bucket", Prefix)
+			return "", fmt.Errorf("%w under %s in the bucket", ErrNoBackups, prefix)
 		}
 		key = all[0].Key
 	}

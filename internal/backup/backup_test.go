@@ -68,7 +68,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	mu.Lock()
 	before := append([]string(nil), acked...)
 	mu.Unlock()
-	key, err := backup.Create(ctx, db, dbPath, blobs, nil)
+	key, err := backup.Create(ctx, db, dbPath, blobs, backup.Prefix, nil)
 	during := writes.Load()
 	close(stop)
 	wg.Wait()
@@ -78,7 +78,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	t.Logf("backed up %s with %d notes acknowledged before it began and %d writes by its end", key, len(before), during)
 
 	restored := filepath.Join(t.TempDir(), "restored", "app.db")
-	got, err := backup.Restore(ctx, blobs, "latest", restored, backup.RestoreOptions{}, nil)
+	got, err := backup.Restore(ctx, blobs, backup.Prefix, "latest", restored, backup.RestoreOptions{}, nil)
 	if err != nil || got != key {
 		t.Fatalf("Restore(latest) = %q, %v; want %q", got, err, key)
 	}
@@ -130,10 +130,10 @@ func TestRestoreOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	blobs := bucket(t)
-	if _, err := backup.Restore(ctx, blobs, "latest", filepath.Join(dir, "none.db"), backup.RestoreOptions{}, nil); err == nil {
-		t.Error("Restore from an empty bucket succeeded")
+	if _, err := backup.Restore(ctx, blobs, backup.Prefix, "latest", filepath.Join(dir, "none.db"), backup.RestoreOptions{}, nil); !errors.Is(err, backup.ErrNoBackups) {
+		t.Errorf("Restore from an empty bucket = %v, want ErrNoBackups", err)
 	}
-	key, err := backup.Create(ctx, db, src, blobs, nil)
+	key, err := backup.Create(ctx, db, src, blobs, backup.Prefix, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,10 +142,10 @@ func TestRestoreOptions(t *testing.T) {
 	if err := os.WriteFile(target, []byte("not a database"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backup.Restore(ctx, blobs, key, target, backup.RestoreOptions{}, nil); !errors.Is(err, backup.ErrExists) {
+	if _, err := backup.Restore(ctx, blobs, backup.Prefix, key, target, backup.RestoreOptions{}, nil); !errors.Is(err, backup.ErrExists) {
 		t.Errorf("Restore over an existing file = %v, want ErrExists", err)
 	}
-	if got, err := backup.Restore(ctx, blobs, key, target, backup.RestoreOptions{IfMissing: true}, nil); got != "" || err != nil {
+	if got, err := backup.Restore(ctx, blobs, backup.Prefix, key, target, backup.RestoreOptions{IfMissing: true}, nil); got != "" || err != nil {
 		t.Errorf("Restore --if-missing over an existing file = %q, %v; want a no-op", got, err)
 	}
 	if b, _ := os.ReadFile(target); string(b) != "not a database" {
@@ -154,13 +154,13 @@ func TestRestoreOptions(t *testing.T) {
 	if err := blobs.Put(ctx, backup.Prefix+"app-99991231T000000.000Z.db.gz", bytesReader("garbage"), 7, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backup.Restore(ctx, blobs, "latest", target, backup.RestoreOptions{Force: true}, nil); err == nil {
+	if _, err := backup.Restore(ctx, blobs, backup.Prefix, "latest", target, backup.RestoreOptions{Force: true}, nil); err == nil {
 		t.Error("Restore of a corrupt backup succeeded")
 	}
 	if b, _ := os.ReadFile(target); string(b) != "not a database" {
 		t.Error("a failed restore changed the existing file")
 	}
-	if _, err := backup.Restore(ctx, blobs, key, target, backup.RestoreOptions{Force: true}, nil); err != nil {
+	if _, err := backup.Restore(ctx, blobs, backup.Prefix, key, target, backup.RestoreOptions{Force: true}, nil); err != nil {
 		t.Fatalf("Restore --force: %v", err)
 	}
 	restored, err := sqlite.Open(ctx, target)
@@ -182,11 +182,19 @@ func TestPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := backup.Prune(ctx, blobs, 2); n != 2 || err != nil {
+	// Another machine's backups, under its own prefix, are not this one's.
+	other := backup.Prefix + "machine-2/app-20270101T000000.000Z.db.gz"
+	if err := blobs.Put(ctx, other, bytesReader("x"), 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := backup.Prune(ctx, blobs, backup.Prefix, 2); n != 2 || err != nil {
 		t.Errorf("Prune(2) = %d, %v; want 2 removed", n, err)
 	}
-	left, err := backup.List(ctx, blobs)
+	left, err := backup.List(ctx, blobs, backup.Prefix)
 	if err != nil || len(left) != 2 || left[0].Key != backup.Prefix+keys[3]+".db.gz" || left[1].Key != backup.Prefix+keys[2]+".db.gz" {
 		t.Errorf("after Prune(2): %+v, %v; want the two newest", left, err)
+	}
+	if _, err := blobs.Stat(ctx, other); err != nil {
+		t.Errorf("Prune removed another machine's backup: %v", err)
 	}
 }

@@ -85,6 +85,9 @@ type Config struct {
 	// OnFly is true on a Fly machine (FLY_APP_NAME is set): writes without
 	// an API_TOKEN are refused there, and logs default to JSON.
 	OnFly bool
+	// MachineID (FLY_MACHINE_ID, set by Fly) scopes what a SQLite machine
+	// keeps in a shared bucket; see FileKeyPrefix.
+	MachineID string
 	// LogFormat (LOG_FORMAT) is "json" or "text"; LogLevel (LOG_LEVEL) one
 	// of slog's levels.
 	LogFormat string
@@ -186,6 +189,7 @@ func Load(getenv func(string) string) (Config, error) {
 		URLSigningKey:   env("URL_SIGNING_KEY"),
 		APIToken:        env("API_TOKEN"),
 		OnFly:           env("FLY_APP_NAME") != "",
+		MachineID:       env("FLY_MACHINE_ID"),
 		ShutdownTimeout: DefaultShutdownTimeout,
 	}
 	var err error
@@ -319,6 +323,31 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// scoped reports whether this machine's files and backups need a prefix
+// of their own in the bucket: with SQLite every machine has its own
+// database on its own volume, and a bucket they share must not mix their
+// files (each machine's sweep would delete the others') or backups.
+func (c Config) scoped() bool {
+	return c.Database == SQLite && c.S3 != nil && c.MachineID != ""
+}
+
+// FileKeyPrefix is where this machine's files go: BUCKET_PREFIX, and with
+// SQLite on Fly with a bucket, the machine's id after it.
+func (c Config) FileKeyPrefix() string {
+	if c.scoped() {
+		return c.KeyPrefix + c.MachineID + "/"
+	}
+	return c.KeyPrefix
+}
+
+// BackupPrefix is where this machine's SQLite backups go in the bucket.
+func (c Config) BackupPrefix() string {
+	if c.scoped() {
+		return "backups/" + c.MachineID + "/"
+	}
+	return "backups/"
 }
 
 // checkPostgresURL accepts postgres:// and postgresql:// URLs that pgx can

@@ -770,3 +770,21 @@ func TestLoadOperations(t *testing.T) {
 		t.Errorf("the logged configuration shows API_TOKEN: %s", logged.String())
 	}
 }
+
+func TestScopedPrefixes(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		vars           map[string]string
+		files, backups string
+	}{
+		{"SQLite on Fly with a bucket", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b"}, "files/3d8d9/", "backups/3d8d9/"},
+		{"SQLite on Fly, local files", map[string]string{"FLY_MACHINE_ID": "3d8d9"}, "files/", "backups/"},
+		{"Postgres on Fly: one database for all", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b", "DATABASE_URL": "postgres://app@db.internal/app"}, "files/", "backups/"},
+		{"SQLite locally", map[string]string{"BUCKET_NAME": "b"}, "files/", "backups/"},
+	} {
+		cfg := load(t, tc.vars)
+		if cfg.FileKeyPrefix() != tc.files || cfg.BackupPrefix() != tc.backups {
+			t.Errorf("%s: FileKeyPrefix %q, BackupPrefix %q; want %q, %q", tc.name, cfg.FileKeyPrefix(), cfg.BackupPrefix(), tc.files, tc.backups)
+		}
+	}
+}
