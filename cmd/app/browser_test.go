@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +174,12 @@ func exercisePage(t *testing.T, a *app, database, files string, size int) {
 	}
 	if status := p.text(t, "#upload-status"); progress != 100 || !strings.HasPrefix(status, "100%") {
 		t.Errorf("after the upload the progress bar is at %v and says %q, want 100%%", progress, status)
+	}
+	// The bar followed the browser's own progress events up to the last byte
+	// (a multipart body is a little larger than the file).
+	sent, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.getElementById("upload-progress").dataset.sent || ""`))
+	if n, _ := strconv.Atoi(sent); err != nil || n < size {
+		t.Errorf("the browser's progress events reported %q bytes sent, want at least the file's %d", sent, size)
 	}
 
 	// The download button follows the file's link; the bytes must match.

@@ -294,11 +294,16 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // (BACKUP_INTERVAL). An interval of 0 turns a job off.
 func jobs(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) {
 	var wg sync.WaitGroup
-	every := func(interval time.Duration, name string, job func() error) {
+	every := func(interval time.Duration, name string, job func() error, dueNow bool) {
 		if interval <= 0 {
 			return
 		}
 		wg.Go(func() {
+			if dueNow {
+				if err := job(); err != nil && ctx.Err() == nil {
+					log.Error(name+" failed", "err", err)
+				}
+			}
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
@@ -319,10 +324,22 @@ func jobs(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog
 			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed)
 		}
 		return err
-	})
+	}, false)
 	every(cfg.BackupInterval, "backup", func() error {
 		_, err := backUp(ctx, cfg, st, nil, log)
 		return err
-	})
+	}, cfg.BackupInterval > 0 && backupDue(ctx, cfg, st, log))
 	wg.Wait()
+}
+
+// backupDue reports whether the newest backup is older than
+// BACKUP_INTERVAL. A machine that Fly stops when idle may never stay up for
+// a whole interval, so the server backs up at start when one is due.
+func backupDue(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) bool {
+	all, err := backup.List(ctx, st.Blobs, cfg.BackupPrefix())
+	if err != nil {
+		log.Warn("listing backups to see if one is due", "err", err)
+		return false
+	}
+	return len(all) == 0 || time.Since(all[0].Modified) > cfg.BackupInterval
 }

@@ -242,3 +242,26 @@ func TestSQLiteMachinesShareABucket(t *testing.T) {
 		t.Errorf("restore --if-missing with no backups printed %q", stdout.String())
 	}
 }
+
+// TestBackupDueAtStart: a machine that starts with no recent backup backs up
+// at once, since Fly may stop it again before an interval passes.
+func TestBackupDueAtStart(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := bucket.Env()
+	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
+	env["BACKUP_INTERVAL"] = "24h"
+	a := startApp(t, env)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(a.logs.String(), `msg="backed up"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no backup at start with none in the bucket; logs:\n%s", a.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A second machine start finds it recent and does not back up again.
+	b := startApp(t, env)
+	time.Sleep(time.Second)
+	if strings.Contains(b.logs.String(), `msg="backed up"`) {
+		t.Errorf("a start with a recent backup backed up again")
+	}
+}

@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,7 +138,15 @@ func TestPublicEndpoint(t *testing.T) {
 }
 
 func TestSignedLocalDownload(t *testing.T) {
-	testLink(t, localApp(t, map[string]string{"PRESIGN_TTL": "2s"}), "signature")
+	a := localApp(t, map[string]string{"PRESIGN_TTL": "2s"})
+	// A HEAD on the link answers what its GET would, without the body.
+	data := randomData(1234)
+	_, link := fileLink(t, a, data)
+	head := a.do(t, "HEAD", link["url"].(string), "", nil)
+	if head.status != 200 || head.header.Get("Content-Length") != "1234" || len(head.body) != 0 {
+		t.Errorf("HEAD on a signed link: %d, Content-Length %q, %d bytes of body", head.status, head.header.Get("Content-Length"), len(head.body))
+	}
+	testLink(t, a, "signature")
 }
 
 // TestPublicURL makes a bucket readable by anyone, as `fly storage create
@@ -258,6 +268,9 @@ func TestExpiredUploadIsSwept(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "removed 1 expired uploads;") {
 		t.Errorf("app sweep printed %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(env["DATABASE_PATH"]), "blobs", "files", intent["id"].(string))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the expired upload's object is still stored: %v", err)
 	}
 	expectError(t, "complete after the sweep", a.sendJSON(t, "POST", "/api/files/uploads/"+intent["id"].(string)+"/complete", ""), 404, "not_found")
 }

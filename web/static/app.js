@@ -251,7 +251,10 @@ function send(method, url, headers, payload) {
     xhr.open(method, url);
     for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
     xhr.upload.addEventListener("progress", (e) => {
-      if (e.lengthComputable) setProgress(e.loaded, e.total);
+      if (!e.lengthComputable) return;
+      setProgress(e.loaded, e.total);
+      // What the browser itself last reported sending.
+      $("upload-progress").dataset.sent = e.loaded;
     });
     xhr.addEventListener("load", () => {
       let json = null;
