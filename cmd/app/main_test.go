@@ -521,16 +521,27 @@ func TestSQLiteAndLocalFiles(t *testing.T) {
 			err := db.QueryRow("SELECT title FROM notes WHERE id = ?", id).Scan(&title)
 			return title, err == nil
 		},
-		blob: func(id string) ([]byte, bool) {
-			b, err := os.ReadFile(filepath.Join(blobDir, "files", id))
-			return b, err == nil
-		},
-		blobCount: func() int {
-			entries, _ := os.ReadDir(filepath.Join(blobDir, "files"))
-			tmp, _ := os.ReadDir(filepath.Join(blobDir, ".tmp"))
-			return len(entries) + len(tmp)
-		},
+		blob:      localBlob(blobDir),
+		blobCount: localBlobCount(blobDir),
 	})
+}
+
+// localBlob reads a file's bytes from a blob directory, as ls and cat would.
+func localBlob(blobDir string) func(id string) ([]byte, bool) {
+	return func(id string) ([]byte, bool) {
+		b, err := os.ReadFile(filepath.Join(blobDir, "files", id))
+		return b, err == nil
+	}
+}
+
+// localBlobCount counts the files and the uploads in progress in a blob
+// directory.
+func localBlobCount(blobDir string) func() int {
+	return func() int {
+		entries, _ := os.ReadDir(filepath.Join(blobDir, "files"))
+		tmp, _ := os.ReadDir(filepath.Join(blobDir, ".tmp"))
+		return len(entries) + len(tmp)
+	}
 }
 
 func TestPostgresAndMinIO(t *testing.T) {

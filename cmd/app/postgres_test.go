@@ -33,14 +33,8 @@ func pgStores(t *testing.T, dbURL, blobDir string) stores {
 			err := conn.QueryRow(ctx, "SELECT title FROM notes WHERE id = $1", id).Scan(&title)
 			return title, err == nil
 		},
-		blob: func(id string) ([]byte, bool) {
-			b, err := os.ReadFile(filepath.Join(blobDir, "files", id))
-			return b, err == nil
-		},
-		blobCount: func() int {
-			entries, _ := os.ReadDir(filepath.Join(blobDir, "files"))
-			return len(entries)
-		},
+		blob:      localBlob(blobDir),
+		blobCount: localBlobCount(blobDir),
 	}
 }
 

@@ -7,13 +7,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/storage"
-	"github.com/example/flystorage/internal/storage/localfs"
-	"github.com/example/flystorage/internal/storage/sqlite"
+	"github.com/example/flystorage/internal/testenv"
 )
 
 // flakyInsert is a real SQLite database whose CreateFile fails as if the
@@ -60,17 +58,7 @@ func TestUploadWhoseInsertOutcomeIsUnknown(t *testing.T) {
 		{"cannot tell", false, false, 503, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			db, err := sqlite.Open(context.Background(), filepath.Join(dir, "app.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			blobs, err := localfs.New(filepath.Join(dir, "blobs"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer blobs.Close()
+			db, blobs := testenv.LocalStores(t)
 			srv := httptest.NewServer(server.New(server.Options{
 				DB: &flakyInsert{Database: db, applied: tc.applied, reachable: tc.reachable}, Blobs: blobs, MaxUploadBytes: 1 << 20, KeyPrefix: "files/",
 			}))

@@ -4,30 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/example/flystorage/internal/storage"
-	"github.com/example/flystorage/internal/storage/localfs"
 	"github.com/example/flystorage/internal/storage/postgres"
-	"github.com/example/flystorage/internal/storage/sqlite"
 	"github.com/example/flystorage/internal/testenv"
 )
 
 func TestSweepSQLiteAndLocalFiles(t *testing.T) {
-	dir := t.TempDir()
-	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "app.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	blobs, err := localfs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blobs.Close()
+	db, blobs := testenv.LocalStores(t)
 	testSweep(t, db, blobs)
 }
 
