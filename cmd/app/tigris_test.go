@@ -248,6 +248,14 @@ func testDirectUpload(t *testing.T, a *app) {
 func TestDirectUploadS3(t *testing.T) {
 	a, _ := s3App(t, nil)
 	testDirectUpload(t, a)
+
+	// Past S3's 5 GiB copy limit, a direct upload is refused up front.
+	big, _ := s3App(t, map[string]string{"MAX_UPLOAD_BYTES": fmt.Sprint(int64(8 << 30))})
+	r := big.sendJSON(t, "POST", "/api/files/uploads", fmt.Sprintf(`{"name":"huge","content_type":"video/mp4","size":%d}`, int64(6<<30)))
+	expectError(t, "a 6 GiB direct upload", r, 413, "too_large")
+	if !strings.Contains(string(r.body), "POST /api/files") {
+		t.Errorf("413 for a 6 GiB direct upload does not say what to do instead: %s", r.body)
+	}
 }
 
 func TestDirectUploadLocal(t *testing.T) { testDirectUpload(t, localApp(t, nil)) }

@@ -64,6 +64,9 @@ func escapeKey(key string) string {
 	return strings.Join(parts, "/")
 }
 
+// maxDirectUpload is S3's limit for one CopyObject.
+const maxDirectUpload = 5 << 30
+
 type uploadInput struct {
 	Name        string `json:"name"`
 	ContentType string `json:"content_type"`
@@ -91,6 +94,12 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "invalid", "size is required: the exact number of bytes to upload")
 	case *in.Size > s.maxUpload:
 		return s.tooLarge()
+	}
+	if _, ok := s.blobs.(storage.Presigner); ok && *in.Size > maxDirectUpload {
+		// complete copies the staged object in one CopyObject, which S3
+		// caps at 5 GiB: refuse before the client sends a byte.
+		return errorf(http.StatusRequestEntityTooLarge, "too_large",
+			"direct uploads to the bucket are limited to %d bytes (5 GiB); send larger files to POST /api/files", int64(maxDirectUpload))
 	}
 	now := storage.Now()
 	u := storage.Upload{
