@@ -63,6 +63,9 @@ func (n Note) Validate() error {
 	switch chars := utf8.RuneCountInString(n.Title); {
 	case !utf8.ValidString(n.Title) || !utf8.ValidString(n.Body):
 		return fmt.Errorf("%w: title and body must be valid UTF-8", ErrInvalid)
+	case strings.ContainsRune(n.Title, 0) || strings.ContainsRune(n.Body, 0):
+		// Postgres's text cannot hold NUL; refuse it on every engine alike.
+		return fmt.Errorf("%w: title and body must not contain the NUL character (\\u0000)", ErrInvalid)
 	case chars == 0:
 		return fmt.Errorf("%w: title is required", ErrInvalid)
 	case chars > MaxTitleChars:
@@ -97,6 +100,29 @@ type Upload struct {
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
 }
+
+// Session is a browser signed in with the API token (POST /api/session).
+// ID is the SHA-256, in hex, of the secret the cookie holds, so the
+// database never holds a usable cookie.
+type Session struct {
+	ID        string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// IdempotencyKey records the first request made with an Idempotency-Key
+// header: a fingerprint of what it asked (method, path and body) and the id
+// of the note, file or upload it creates. A retry with the same key finds
+// the id, and answers with what that id names instead of creating another.
+type IdempotencyKey struct {
+	Key         string // at most MaxIdempotencyKey bytes
+	Fingerprint string // hex SHA-256 of the request
+	ResourceID  string
+	CreatedAt   time.Time
+}
+
+// MaxIdempotencyKey is the longest Idempotency-Key accepted.
+const MaxIdempotencyKey = 255
 
 // Page asks for one page of a listing, newest first. Cursor is empty for the
 // first page and the previous page's next cursor after that.
@@ -152,6 +178,28 @@ type Database interface {
 	DeleteUpload(ctx context.Context, id string) error
 	// ExpiredUploads returns up to limit intents that expired before t.
 	ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]Upload, error)
+
+	// CreateSession records s. It returns an error matching ErrConflict if
+	// a session with that ID exists.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns an error matching ErrNotFound if no session has
+	// that id, or it expired at or before now.
+	GetSession(ctx context.Context, id string, now time.Time) (Session, error)
+	// DeleteSession removes the session. Deleting a missing one is not an
+	// error.
+	DeleteSession(ctx context.Context, id string) error
+
+	// ClaimIdempotencyKey records k unless a key of that name is recorded
+	// already, and returns the record that stands: k itself, or the earlier
+	// one, which the caller compares with k (same Fingerprint: a retry; a
+	// different one: the key was reused for another request). Two
+	// concurrent claims of one key both return the same record.
+	ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey) (IdempotencyKey, error)
+
+	// PurgeExpired removes sessions that expired at or before now and
+	// idempotency keys created before keysBefore, and returns how many rows
+	// it removed.
+	PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error)
 
 	// Ping returns nil when the database answers a query.
 	Ping(ctx context.Context) error

@@ -445,3 +445,49 @@ func translate(err error) error {
 	}
 	return err
 }
+
+func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (id, created_at, expires_at) VALUES ($1, $2, $3)`, se.ID, se.CreatedAt, se.ExpiresAt)
+	return translate(err)
+}
+
+func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (storage.Session, error) {
+	var se storage.Session
+	err := s.pool.QueryRow(ctx, `SELECT id, created_at, expires_at FROM sessions WHERE id = $1 AND expires_at > $2`, id, now).
+		Scan(&se.ID, &se.CreatedAt, &se.ExpiresAt)
+	se.CreatedAt, se.ExpiresAt = se.CreatedAt.UTC(), se.ExpiresAt.UTC()
+	return se, translate(err)
+}
+
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+	return translate(err)
+}
+
+// ClaimIdempotencyKey inserts unless the key exists, then reads the row
+// that stands. Two statements, not one: under READ COMMITTED the second
+// sees a row that a concurrent claim committed while the first waited.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKey) (storage.IdempotencyKey, error) {
+	if _, err := s.pool.Exec(ctx,
+		`INSERT INTO idempotency_keys (key, fingerprint, resource_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING`,
+		k.Key, k.Fingerprint, k.ResourceID, k.CreatedAt); err != nil {
+		return storage.IdempotencyKey{}, translate(err)
+	}
+	var got storage.IdempotencyKey
+	err := s.pool.QueryRow(ctx, `SELECT key, fingerprint, resource_id, created_at FROM idempotency_keys WHERE key = $1`, k.Key).
+		Scan(&got.Key, &got.Fingerprint, &got.ResourceID, &got.CreatedAt)
+	got.CreatedAt = got.CreatedAt.UTC()
+	return got, translate(err)
+}
+
+func (s *Store) PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error) {
+	a, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, now)
+	if err != nil {
+		return 0, translate(err)
+	}
+	b, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, keysBefore)
+	if err != nil {
+		return a.RowsAffected(), translate(err)
+	}
+	return a.RowsAffected() + b.RowsAffected(), nil
+}

@@ -384,3 +384,77 @@ func translate(err error) error {
 	}
 	return err
 }
+
+func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, created_at, expires_at) VALUES (?, ?, ?)`,
+			se.ID, se.CreatedAt.Format(timeFormat), se.ExpiresAt.Format(timeFormat))
+		return err
+	})
+}
+
+func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (storage.Session, error) {
+	var se storage.Session
+	var created, expires string
+	err := s.readers.QueryRowContext(ctx, `SELECT id, created_at, expires_at FROM sessions WHERE id = ? AND expires_at > ?`,
+		id, now.UTC().Format(timeFormat)).Scan(&se.ID, &created, &expires)
+	if err != nil {
+		return se, translate(err)
+	}
+	var err1, err2 error
+	se.CreatedAt, err1 = time.Parse(timeFormat, created)
+	se.ExpiresAt, err2 = time.Parse(timeFormat, expires)
+	return se, errors.Join(err1, err2)
+}
+
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+		return err
+	})
+}
+
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKey) (storage.IdempotencyKey, error) {
+	var got storage.IdempotencyKey
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO idempotency_keys (key, fingerprint, resource_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+			k.Key, k.Fingerprint, k.ResourceID, k.CreatedAt.Format(timeFormat)); err != nil {
+			return err
+		}
+		var created string
+		if err := tx.QueryRowContext(ctx, `SELECT key, fingerprint, resource_id, created_at FROM idempotency_keys WHERE key = ?`, k.Key).
+			Scan(&got.Key, &got.Fingerprint, &got.ResourceID, &created); err != nil {
+			return err
+		}
+		var err error
+		got.CreatedAt, err = time.Parse(timeFormat, created)
+		return err
+	})
+	return got, err
+}
+
+func (s *Store) PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range []struct {
+			sql string
+			t   time.Time
+		}{
+			{`DELETE FROM sessions WHERE expires_at <= ?`, now},
+			{`DELETE FROM idempotency_keys WHERE created_at < ?`, keysBefore},
+		} {
+			res, err := tx.ExecContext(ctx, q.sql, q.t.UTC().Format(timeFormat))
+			if err != nil {
+				return err
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
+	})
+	return n, err
+}

@@ -278,6 +278,112 @@ func RunDatabase(t *testing.T, open func(t *testing.T) storage.Database) {
 		}
 	})
 
+	t.Run("Sessions", func(t *testing.T) {
+		db := open(t)
+		now := storage.Now()
+		s := storage.Session{ID: strings.Repeat("a1", 32), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.CreateSession(ctx, s); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+		if err := db.CreateSession(ctx, s); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("CreateSession(same id) = %v, want ErrConflict", err)
+		}
+		got, err := db.GetSession(ctx, s.ID, now)
+		if err != nil || got.ID != s.ID || !got.CreatedAt.Equal(s.CreatedAt) || !got.ExpiresAt.Equal(s.ExpiresAt) {
+			t.Errorf("GetSession = %+v, %v; want %+v", got, err, s)
+		}
+		if _, err := db.GetSession(ctx, s.ID, s.ExpiresAt); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetSession at its expiry = %v, want ErrNotFound", err)
+		}
+		if _, err := db.GetSession(ctx, strings.Repeat("b2", 32), now); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetSession(missing) = %v, want ErrNotFound", err)
+		}
+		if err := db.DeleteSession(ctx, s.ID); err != nil {
+			t.Errorf("DeleteSession: %v", err)
+		}
+		if _, err := db.GetSession(ctx, s.ID, now); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetSession after DeleteSession = %v, want ErrNotFound", err)
+		}
+		if err := db.DeleteSession(ctx, s.ID); err != nil {
+			t.Errorf("DeleteSession(again) = %v, want nil", err)
+		}
+	})
+
+	t.Run("IdempotencyKeys", func(t *testing.T) {
+		db := open(t)
+		now := storage.Now()
+		k := storage.IdempotencyKey{Key: "retry-" + storage.NewID(), Fingerprint: strings.Repeat("0f", 32), ResourceID: storage.NewID(), CreatedAt: now}
+		got, err := db.ClaimIdempotencyKey(ctx, k)
+		if err != nil || got != k {
+			t.Fatalf("ClaimIdempotencyKey = %+v, %v; want %+v", got, err, k)
+		}
+		// A second claim of the key gets the first record, whatever it asks.
+		other := k
+		other.Fingerprint, other.ResourceID, other.CreatedAt = strings.Repeat("f0", 32), storage.NewID(), now.Add(time.Second)
+		if got, err := db.ClaimIdempotencyKey(ctx, other); err != nil || got != k {
+			t.Errorf("ClaimIdempotencyKey(again) = %+v, %v; want the first %+v", got, err, k)
+		}
+		long := storage.IdempotencyKey{Key: strings.Repeat("k", storage.MaxIdempotencyKey), Fingerprint: k.Fingerprint, ResourceID: storage.NewID(), CreatedAt: now}
+		if got, err := db.ClaimIdempotencyKey(ctx, long); err != nil || got != long {
+			t.Errorf("ClaimIdempotencyKey(%d-byte key) = %+v, %v", storage.MaxIdempotencyKey, got, err)
+		}
+
+		// Concurrent claims of one key agree on one record.
+		race := storage.IdempotencyKey{Key: "race-" + storage.NewID(), Fingerprint: k.Fingerprint, CreatedAt: now}
+		var wg sync.WaitGroup
+		ids := make([]string, 8)
+		errs := make([]error, 8)
+		for i := range ids {
+			wg.Go(func() {
+				c := race
+				c.ResourceID = storage.NewID()
+				got, err := db.ClaimIdempotencyKey(ctx, c)
+				ids[i], errs[i] = got.ResourceID, err
+			})
+		}
+		wg.Wait()
+		for i := range ids {
+			if errs[i] != nil || ids[i] != ids[0] {
+				t.Errorf("concurrent claim %d = %s, %v; want %s as claim 0 got", i, ids[i], errs[i], ids[0])
+			}
+		}
+	})
+
+	t.Run("PurgeExpired", func(t *testing.T) {
+		db := open(t)
+		now := storage.Now()
+		live := storage.Session{ID: strings.Repeat("c3", 32), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		dead := storage.Session{ID: strings.Repeat("d4", 32), CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+		oldKey := storage.IdempotencyKey{Key: "old-" + storage.NewID(), Fingerprint: "x", ResourceID: storage.NewID(), CreatedAt: now.Add(-25 * time.Hour)}
+		newKey := storage.IdempotencyKey{Key: "new-" + storage.NewID(), Fingerprint: "x", ResourceID: storage.NewID(), CreatedAt: now}
+		for _, s := range []storage.Session{live, dead} {
+			if err := db.CreateSession(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range []storage.IdempotencyKey{oldKey, newKey} {
+			if _, err := db.ClaimIdempotencyKey(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := db.PurgeExpired(ctx, now, now.Add(-24*time.Hour))
+		if err != nil || n != 2 {
+			t.Errorf("PurgeExpired = %d, %v; want 2 (one session, one key)", n, err)
+		}
+		if _, err := db.GetSession(ctx, live.ID, now); err != nil {
+			t.Errorf("the live session was purged: %v", err)
+		}
+		// The old key is gone, so claiming it again records the new claim.
+		again := oldKey
+		again.ResourceID, again.CreatedAt = storage.NewID(), now
+		if got, err := db.ClaimIdempotencyKey(ctx, again); err != nil || got != again {
+			t.Errorf("claiming a purged key = %+v, %v; want the new claim", got, err)
+		}
+		if got, err := db.ClaimIdempotencyKey(ctx, storage.IdempotencyKey{Key: newKey.Key, ResourceID: storage.NewID(), CreatedAt: now}); err != nil || got != newKey {
+			t.Errorf("the recent key was purged: %+v, %v", got, err)
+		}
+	})
+
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(ctx); err != nil {
 			t.Errorf("Ping: %v", err)
