@@ -54,7 +54,7 @@ type Config struct {
 	// hold a session advisory lock, which transaction pooling cannot keep.
 	DirectDatabaseURL string
 	// Pool tunes the Postgres connection pool.
-	Pool Pool
+	Pool PostgresPool
 	// MigrateOnStart makes the app apply pending Postgres migrations itself.
 	// SQLite always migrates at start (see the README, "Migrations").
 	MigrateOnStart bool
@@ -106,10 +106,10 @@ type Config struct {
 	BackupKeep     int
 }
 
-// Pool settings for Postgres. Each comes from its DB_* variable if set,
+// PostgresPool is the pool settings for Postgres. Each comes from its DB_* variable if set,
 // else from pgx's own parameter in DATABASE_URL (a zero value here leaves
 // that one in force), else from the default.
-type Pool struct {
+type PostgresPool struct {
 	MaxConns        int32         // DB_MAX_CONNS, URL pool_max_conns
 	MinConns        int32         // DB_MIN_CONNS, URL pool_min_conns
 	MaxConnLifetime time.Duration // DB_MAX_CONN_LIFETIME, URL pool_max_conn_lifetime
@@ -127,12 +127,8 @@ type Pool struct {
 // works through PgBouncer in transaction mode, where pgx's own default,
 // cache_statement, fails with "prepared statement ... already exists".
 const (
-	DefaultMaxConns        = 20
-	DefaultMaxConnLifetime = 10 * time.Minute
-	DefaultMaxConnIdleTime = 5 * time.Minute
-	DefaultConnectTimeout  = 5 * time.Second
-	DefaultQueryExecMode   = "exec"
-	DefaultSlowQuery       = 200 * time.Millisecond
+	DefaultQueryExecMode = "exec"
+	DefaultSlowQuery     = 200 * time.Millisecond
 )
 
 // QueryExecModes are pgx's query execution modes.
@@ -382,10 +378,10 @@ func password(u *url.URL) string {
 
 // loadPool resolves each pool setting: the variable, else the URL's own
 // parameter (left to pgx, so zero here), else the default.
-func loadPool(env func(string) string, rawURL string) (Pool, error) {
+func loadPool(env func(string) string, rawURL string) (PostgresPool, error) {
 	u, _ := url.Parse(rawURL) // checked already
 	inURL := func(param string) bool { return u.Query().Has(param) }
-	p := Pool{}
+	p := PostgresPool{}
 	var err error
 	ints := []struct {
 		name, param string
@@ -400,7 +396,7 @@ func loadPool(env func(string) string, rawURL string) (Pool, error) {
 		case v != "":
 			n, perr := strconv.ParseInt(v, 10, 32)
 			if perr != nil || int32(n) < f.min {
-				return Pool{}, &Error{Var: f.name, Msg: fmt.Sprintf("%q is not a whole number of at least %d", v, f.min)}
+				return PostgresPool{}, &Error{Var: f.name, Msg: fmt.Sprintf("%q is not a whole number of at least %d", v, f.min)}
 			}
 			*f.dst = int32(n)
 		case !inURL(f.param):
@@ -408,7 +404,7 @@ func loadPool(env func(string) string, rawURL string) (Pool, error) {
 		}
 	}
 	if p.MaxConns > 0 && p.MinConns > p.MaxConns {
-		return Pool{}, &Error{Var: "DB_MIN_CONNS", Msg: fmt.Sprintf("%d is more than DB_MAX_CONNS (%d)", p.MinConns, p.MaxConns)}
+		return PostgresPool{}, &Error{Var: "DB_MIN_CONNS", Msg: fmt.Sprintf("%d is more than DB_MAX_CONNS (%d)", p.MinConns, p.MaxConns)}
 	}
 	durations := []struct {
 		name, param string
@@ -424,7 +420,7 @@ func loadPool(env func(string) string, rawURL string) (Pool, error) {
 		switch v := env(f.name); {
 		case v != "":
 			if *f.dst, err = parseDuration(f.name, v); err != nil {
-				return Pool{}, err
+				return PostgresPool{}, err
 			}
 		case f.param == "" || !inURL(f.param):
 			*f.dst = f.def
@@ -433,7 +429,7 @@ func loadPool(env func(string) string, rawURL string) (Pool, error) {
 	switch v := env("DB_QUERY_EXEC_MODE"); {
 	case v != "":
 		if !slices.Contains(QueryExecModes, v) {
-			return Pool{}, &Error{Var: "DB_QUERY_EXEC_MODE", Msg: fmt.Sprintf("%q is not one of %s", v, strings.Join(QueryExecModes, ", "))}
+			return PostgresPool{}, &Error{Var: "DB_QUERY_EXEC_MODE", Msg: fmt.Sprintf("%q is not one of %s", v, strings.Join(QueryExecModes, ", "))}
 		}
 		p.QueryExecMode = v
 	case !inURL("default_query_exec_mode"):

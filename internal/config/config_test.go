@@ -609,7 +609,7 @@ func TestFormatMasksSecrets(t *testing.T) {
 
 func TestLoadPool(t *testing.T) {
 	const url = "postgres://app@db.internal/app"
-	defaults := config.Pool{
+	defaults := config.PostgresPool{
 		MaxConns:        config.DefaultMaxConns,
 		MaxConnLifetime: config.DefaultMaxConnLifetime,
 		MaxConnIdleTime: config.DefaultMaxConnIdleTime,
@@ -617,7 +617,7 @@ func TestLoadPool(t *testing.T) {
 		QueryExecMode:   config.DefaultQueryExecMode,
 		SlowQuery:       config.DefaultSlowQuery,
 	}
-	with := func(change func(*config.Pool)) config.Pool {
+	with := func(change func(*config.PostgresPool)) config.PostgresPool {
 		p := defaults
 		change(&p)
 		return p
@@ -625,22 +625,22 @@ func TestLoadPool(t *testing.T) {
 	tests := []struct {
 		name string
 		vars map[string]string
-		want config.Pool
+		want config.PostgresPool
 	}{
 		{"defaults", map[string]string{"DATABASE_URL": url}, defaults},
 		{"variables", map[string]string{
 			"DATABASE_URL": url, "DB_MAX_CONNS": "7", "DB_MIN_CONNS": "2", "DB_MAX_CONN_LIFETIME": "30m",
 			"DB_MAX_CONN_IDLE_TIME": "90s", "DB_CONNECT_TIMEOUT": "2s", "DB_QUERY_EXEC_MODE": "cache_describe", "DB_SLOW_QUERY": "1s",
-		}, config.Pool{MaxConns: 7, MinConns: 2, MaxConnLifetime: 30 * time.Minute, MaxConnIdleTime: 90 * time.Second,
+		}, config.PostgresPool{MaxConns: 7, MinConns: 2, MaxConnLifetime: 30 * time.Minute, MaxConnIdleTime: 90 * time.Second,
 			ConnectTimeout: 2 * time.Second, QueryExecMode: "cache_describe", SlowQuery: time.Second}},
 		// A URL parameter is left to pgx (zero here) unless the variable is set.
 		{"URL parameters", map[string]string{"DATABASE_URL": url + "?pool_max_conns=3&pool_max_conn_lifetime=1h&pool_max_conn_idle_time=1m&connect_timeout=9&default_query_exec_mode=simple_protocol&pool_min_conns=1"},
-			with(func(p *config.Pool) {
+			with(func(p *config.PostgresPool) {
 				p.MaxConns, p.MaxConnLifetime, p.MaxConnIdleTime, p.ConnectTimeout, p.QueryExecMode = 0, 0, 0, 0, ""
 			})},
 		{"variable beats URL parameter", map[string]string{"DATABASE_URL": url + "?pool_max_conns=3&default_query_exec_mode=simple_protocol", "DB_MAX_CONNS": "5", "DB_QUERY_EXEC_MODE": "exec"},
-			with(func(p *config.Pool) { p.MaxConns = 5 })},
-		{"slow query log off", map[string]string{"DATABASE_URL": url, "DB_SLOW_QUERY": "0"}, with(func(p *config.Pool) { p.SlowQuery = 0 })},
+			with(func(p *config.PostgresPool) { p.MaxConns = 5 })},
+		{"slow query log off", map[string]string{"DATABASE_URL": url, "DB_SLOW_QUERY": "0"}, with(func(p *config.PostgresPool) { p.SlowQuery = 0 })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
