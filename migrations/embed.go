@@ -1,7 +1,8 @@
-// Package migrations embeds the goose migrations of both engines. The files
-// in postgres/ and sqlite/ share version numbers and describe the same
-// logical schema; goose records progress in its default goose_db_version
-// table, so the stock goose CLI can read it too.
+// Package migrations embeds the goose migrations of every SQL engine, one
+// folder each (postgres/, sqlite/, mysql/). The folders share version
+// numbers and describe the same logical schema; goose records progress in
+// its default goose_db_version table, so the stock goose CLI can read it
+// too.
 package migrations
 
 import (
@@ -15,8 +16,16 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
-//go:embed postgres/*.sql sqlite/*.sql
+//go:embed */*.sql
 var files embed.FS
+
+// Dir returns the migrations of one engine: the folder named after it.
+func Dir(engine string) (fs.FS, error) {
+	if _, err := fs.Stat(files, engine); err != nil {
+		return nil, fmt.Errorf("no migrations for %q", engine)
+	}
+	return fs.Sub(files, engine)
+}
 
 // Lock says how migrations on Postgres keep out of each other's way, so
 // that several `migrate up` runs at once apply each migration once.
