@@ -56,19 +56,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !slices.Contains([]string{"serve", "sweep", "backup", "restore"}, command) || (command != "restore" && len(args) > 0) {
 		return config.UsageError("usage: app [serve | sweep | backup | restore [KEY|latest] [--force|--if-missing]]")
 	}
-	cfg, err := config.Load(getenv)
+	setup, err := backend.Load(getenv)
 	if err != nil {
 		return err
 	}
+	cfg := setup.Config
 	log := newLogger(cfg, stderr)
-	log.Info("starting", "command", command, "config", cfg)
+	log.Info("starting", "command", command, "config", setup)
 
 	if command == "restore" {
 		// Restore runs before the app: it must not open, and so create or
 		// migrate, the database it is about to replace.
-		return restore(ctx, cfg, args, stdout, stderr)
+		return restore(ctx, setup, args, stdout, stderr)
 	}
-	st, err := backend.Open(ctx, cfg, log)
+	st, err := backend.Open(ctx, setup, log)
 	if err != nil {
 		return err
 	}
@@ -80,24 +81,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names\n", res.Expired, res.Checked, res.Removed)
 		return err
 	case "backup":
-		key, err := backUp(ctx, cfg, st, progressTo(stdout, stderr), log)
+		key, err := backUp(ctx, setup, st, progressTo(stdout, stderr), log)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, key)
 		return nil
 	}
-	return serve(ctx, cfg, st, log)
+	return serve(ctx, setup, st, log)
 }
 
 // backUp snapshots the SQLite database into the bucket and prunes old
 // backups down to BACKUP_KEEP.
-func backUp(ctx context.Context, cfg config.Config, st *backend.Storage, progress func(done, total int64), log *slog.Logger) (string, error) {
+func backUp(ctx context.Context, setup backend.Setup, st *backend.Storage, progress func(done, total int64), log *slog.Logger) (string, error) {
+	cfg := setup.Config
 	db, ok := st.DB.(backup.Snapshotter)
-	if !ok || cfg.S3 == nil {
-		return "", config.UsageError("app backup backs up SQLite (DATABASE_PATH) to a bucket (BUCKET_NAME); with Postgres, use Managed Postgres's snapshots")
+	file, isFile := setup.DB.(interface{ File() string })
+	if !ok || !isFile || cfg.S3 == nil {
+		return "", config.UsageError(fmt.Sprintf("app backup backs up SQLite (DATABASE_PATH) to a bucket (BUCKET_NAME); the database is %s: use its provider's backups", setup.Driver.Name))
 	}
-	key, err := backup.Create(ctx, db, cfg.DatabasePath, st.Blobs, cfg.BackupPrefix(), progress)
+	key, err := backup.Create(ctx, db, file.File(), st.Blobs, cfg.BackupPrefix(), progress)
 	if err != nil {
 		return "", err
 	}
@@ -115,7 +118,8 @@ func backUp(ctx context.Context, cfg config.Config, st *backend.Storage, progres
 }
 
 // restore runs `app restore [KEY|latest] [--force|--if-missing]`.
-func restore(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) error {
+func restore(ctx context.Context, setup backend.Setup, args []string, stdout, stderr io.Writer) error {
+	cfg := setup.Config
 	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	var opts backup.RestoreOptions
@@ -128,15 +132,17 @@ func restore(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || (opts.Force && opts.IfMissing) {
 		return config.UsageError("usage: app restore [KEY|latest] [--force | --if-missing]")
 	}
-	if cfg.Database != config.SQLite || cfg.S3 == nil {
+	file, isFile := setup.DB.(interface{ File() string })
+	if !isFile || cfg.S3 == nil {
 		return config.UsageError("app restore restores SQLite (DATABASE_PATH) from a bucket (BUCKET_NAME)")
 	}
+	path := file.File()
 	blobs, err := backend.OpenBlobs(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer blobs.Close()
-	restored, err := backup.Restore(ctx, blobs, cfg.BackupPrefix(), key, cfg.DatabasePath, opts, progressTo(stdout, stderr))
+	restored, err := backup.Restore(ctx, blobs, cfg.BackupPrefix(), key, path, opts, progressTo(stdout, stderr))
 	switch {
 	case errors.Is(err, backup.ErrNoBackups) && opts.IfMissing:
 		// A machine's first boot, before it has backed anything up.
@@ -144,9 +150,9 @@ func restore(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	case err != nil:
 		return err
 	case restored == "":
-		fmt.Fprintf(stdout, "%s exists; nothing restored\n", cfg.DatabasePath)
+		fmt.Fprintf(stdout, "%s exists; nothing restored\n", path)
 	default:
-		fmt.Fprintf(stdout, "restored %s to %s\n", restored, cfg.DatabasePath)
+		fmt.Fprintf(stdout, "restored %s to %s\n", restored, path)
 	}
 	return nil
 }
@@ -176,7 +182,8 @@ func progressTo(stdout, stderr io.Writer) func(done, total int64) {
 
 // serve answers HTTP on cfg.Port, and runs the periodic jobs, until ctx is
 // cancelled; then it lets in-flight requests finish.
-func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) error {
+func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, log *slog.Logger) error {
+	cfg := setup.Config
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)) // every interface: Fly's proxy uses IPv4, its private network IPv6
 	if err != nil {
 		return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
@@ -235,7 +242,7 @@ func serve(ctx context.Context, cfg config.Config, st *backend.Storage, log *slo
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
-		jobs(jobsCtx, cfg, st, log)
+		jobs(jobsCtx, setup, st, log)
 	}()
 
 	select {
@@ -292,7 +299,8 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // jobs runs the periodic work, each every its interval until ctx is
 // cancelled: the orphan sweep (SWEEP_INTERVAL) and SQLite backups
 // (BACKUP_INTERVAL). An interval of 0 turns a job off.
-func jobs(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) {
+func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, log *slog.Logger) {
+	cfg := setup.Config
 	var wg sync.WaitGroup
 	every := func(interval time.Duration, name string, job func() error, dueNow bool) {
 		if interval <= 0 {
@@ -326,7 +334,7 @@ func jobs(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog
 		return err
 	}, false)
 	every(cfg.BackupInterval, "backup", func() error {
-		_, err := backUp(ctx, cfg, st, nil, log)
+		_, err := backUp(ctx, setup, st, nil, log)
 		return err
 	}, cfg.BackupInterval > 0 && backupDue(ctx, cfg, st, log))
 	wg.Wait()

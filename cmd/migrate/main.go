@@ -1,25 +1,25 @@
-// Command migrate applies the embedded goose migrations to the database the
-// environment names. It is fly.toml's release_command for Postgres. SQLite
-// apps migrate themselves at start, since the release machine has no volume.
+// Command migrate applies the schema migrations of the database the
+// environment names (goose SQL for Postgres, MySQL and SQLite; versioned
+// steps for MongoDB). It is fly.toml's release_command for a database
+// server. SQLite apps migrate themselves at start, since the release
+// machine has no volume.
 //
 //	migrate [up|down|down-to VERSION|status|version]   (default: up)
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path"
 	"strconv"
 	"syscall"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/backend"
-	"github.com/example/flystorage/migrations"
 )
 
 func main() {
@@ -53,31 +53,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return config.UsageError(fmt.Sprintf("unknown command %q: use up, down, down-to VERSION, status or version", command))
 	}
 
-	cfg, err := config.Load(getenv)
+	setup, err := backend.Load(getenv)
 	if err != nil {
 		return err
 	}
-	db, dialect, lock, err := backend.OpenSQL(cfg)
+	m, err := setup.DB.Migrations(ctx)
 	if err != nil {
-		return fmt.Errorf("opening the database: %w", err)
+		return fmt.Errorf("opening %s: %w", setup.DB.Redacted(), err)
 	}
-	defer db.Close()
-	p, err := migrations.NewProvider(dialect, db, lock)
-	if err != nil {
-		return err
-	}
+	defer m.Close()
 
-	where := cfg.DatabasePath
-	switch {
-	case cfg.DirectDatabaseURL != "":
-		where = config.RedactURL(cfg.DirectDatabaseURL)
-	case cfg.Database == config.Postgres:
-		where = config.RedactURL(cfg.DatabaseURL)
-	}
+	where := m.Where()
 	switch command {
 	case "up":
-		results, err := p.Up(ctx)
-		printResults(stdout, results)
+		results, err := m.Up(ctx)
+		printResults(stdout, "up", results)
 		if err != nil {
 			return fmt.Errorf("migrating %s up: %w", where, err)
 		}
@@ -85,33 +75,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintln(stdout, "no pending migrations")
 		}
 	case "down":
-		result, err := p.Down(ctx)
-		if result != nil {
-			printResults(stdout, []*goose.MigrationResult{result})
+		result, err := m.Down(ctx)
+		if errors.Is(err, storage.ErrNothingToRollBack) {
+			fmt.Fprintln(stdout, "nothing to roll back: no migration is applied")
+			return nil
+		}
+		if result.Version != 0 {
+			printResults(stdout, "down", []storage.MigrationResult{result})
 		}
 		if err != nil {
 			return fmt.Errorf("migrating %s down: %w", where, err)
 		}
 	case "down-to":
-		results, err := p.DownTo(ctx, target)
-		printResults(stdout, results)
+		results, err := m.DownTo(ctx, target)
+		printResults(stdout, "down", results)
 		if err != nil {
 			return fmt.Errorf("migrating %s down to %d: %w", where, target, err)
 		}
+		if len(results) == 0 {
+			fmt.Fprintf(stdout, "nothing to roll back: the schema is at or below version %d\n", target)
+		}
 	case "status":
-		statuses, err := p.Status(ctx)
+		statuses, err := m.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("reading the status of %s: %w", where, err)
 		}
 		for _, s := range statuses {
 			applied := "pending"
-			if s.State == goose.StateApplied {
+			if s.Applied {
 				applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02 15:04:05")
 			}
-			fmt.Fprintf(stdout, "%5d  %-32s %s\n", s.Source.Version, path.Base(s.Source.Path), applied)
+			fmt.Fprintf(stdout, "%5d  %-40s %s\n", s.Version, s.Name, applied)
 		}
 	case "version":
-		v, err := p.GetDBVersion(ctx)
+		v, err := m.Version(ctx)
 		if err != nil {
 			return fmt.Errorf("reading the version of %s: %w", where, err)
 		}
@@ -127,12 +124,8 @@ func argOrEmpty(args []string, i int) string {
 	return ""
 }
 
-func printResults(w io.Writer, results []*goose.MigrationResult) {
+func printResults(w io.Writer, direction string, results []storage.MigrationResult) {
 	for _, r := range results {
-		if r.Error != nil {
-			fmt.Fprintf(w, "FAILED %s %s: %v\n", r.Direction, path.Base(r.Source.Path), r.Error)
-			continue
-		}
-		fmt.Fprintf(w, "%-4s %s (%s)\n", r.Direction, path.Base(r.Source.Path), r.Duration.Round(100_000))
+		fmt.Fprintf(w, "%-4s %s (%s)\n", direction, r.Name, r.Duration.Round(100_000))
 	}
 }

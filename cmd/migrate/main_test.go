@@ -81,6 +81,7 @@ var schema = []struct{ file, table string }{
 	{"00001_create_notes.sql", "notes"},
 	{"00002_create_files.sql", "files"},
 	{"00003_create_uploads.sql", "uploads"},
+	{"00004_create_sessions_and_idempotency_keys.sql", "idempotency_keys"},
 }
 
 func TestSchemaListsEveryMigration(t *testing.T) {
@@ -156,6 +157,14 @@ func testCycle(t *testing.T, vars map[string]string, tables func(t *testing.T) [
 	mustMigrate(t, vars, "down-to", "0")
 	wantApplied(t, vars, 0)
 	wantTables(t, tables, 0)
+
+	// At version 0 there is nothing to roll back: said in words, and not a
+	// failure.
+	for _, args := range [][]string{{"down"}, {"down-to", "0"}} {
+		if out := mustMigrate(t, vars, args...); !strings.Contains(out, "nothing to roll back") {
+			t.Errorf("migrate %s at version 0 printed %q, want it to say there is nothing to roll back", strings.Join(args, " "), out)
+		}
+	}
 
 	mustMigrate(t, vars, "up")
 	wantApplied(t, vars, all)

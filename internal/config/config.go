@@ -1,65 +1,30 @@
-// Package config reads flystorage's configuration from the environment,
-// exactly as Fly sets it, and validates it before anything is opened.
+// Package config reads flystorage's app-wide configuration from the
+// environment, exactly as Fly sets it, from one declarative table (table.go).
+// Each database driver reads its own variables (storage.Driver.Load), and
+// package backend joins the two; this package imports no driver.
 package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Defaults that make `go run ./cmd/app` work on a fresh machine.
-const (
-	DefaultDatabasePath   = "data/app.db"
-	DefaultPort           = 8080
-	DefaultMaxUploadBytes = 100 << 20
-	DefaultRegion         = "auto"
-	DefaultSweepInterval  = time.Hour
-	DefaultBackupKeep     = 14
-	// DefaultShutdownTimeout is just under fly.toml's kill_timeout (30s),
-	// after which Fly kills the machine.
-	DefaultShutdownTimeout = 25 * time.Second
-	DefaultKeyPrefix       = "files/"
-	DefaultPresignTTL      = 15 * time.Minute
-	DefaultPartSize        = 8 << 20
-	DefaultConcurrency     = 3
-	// MinPartSize is S3's smallest part but the last.
-	MinPartSize = 5 << 20
-)
-
-// Database engines.
-const (
-	Postgres = "postgres"
-	SQLite   = "sqlite"
-)
-
-// Config is the effective configuration. Its String and LogValue mask every
-// password and secret key.
+// Config is the effective app-wide configuration. Its String and LogValue
+// mask every secret.
 type Config struct {
-	// Database is Postgres when DATABASE_URL is set, SQLite otherwise.
-	Database     string
-	DatabaseURL  string // DATABASE_URL; holds a password
-	DatabasePath string // DATABASE_PATH, or DefaultDatabasePath
-	// DirectDatabaseURL (DIRECT_DATABASE_URL) bypasses a connection pooler
-	// such as Managed Postgres's PgBouncer. Migrations use it when set: they
-	// hold a session advisory lock, which transaction pooling cannot keep.
-	DirectDatabaseURL string
-	// Pool tunes the Postgres connection pool.
-	Pool PostgresPool
-	// MigrateOnStart makes the app apply pending Postgres migrations itself.
-	// SQLite always migrates at start (see the README, "Migrations").
+	// MigrateOnStart (MIGRATE_ON_START) makes the app apply pending
+	// migrations of a database server itself; SQLite always migrates at
+	// start (docs/sqlite.md).
 	MigrateOnStart bool
+	// DatabaseLocal is set by backend.Load when the database is a file on
+	// this machine's volume (SQLite): see FileKeyPrefix.
+	DatabaseLocal bool
 
-	// BlobDir is where files go when S3 is nil.
+	// BlobDir (BLOB_DIR) is where files go when S3 is nil. Empty until
+	// backend.Load sets the default, which depends on the database.
 	BlobDir string
 	// S3 is set when BUCKET_NAME is.
 	S3 *S3
@@ -79,8 +44,8 @@ type Config struct {
 	// objects no row names; 0 turns the periodic sweep off.
 	SweepInterval time.Duration
 
-	// APIToken (API_TOKEN), when set, is required as a bearer token by
-	// every write under /api/. Never logged.
+	// APIToken (API_TOKEN), when set, is required by every write under
+	// /api/, as a bearer token or through a session. Never logged.
 	APIToken string
 	// OnFly is true on a Fly machine (FLY_APP_NAME is set): writes without
 	// an API_TOKEN are refused there, and logs default to JSON.
@@ -104,35 +69,13 @@ type Config struct {
 	// (BACKUP_KEEP) is how many backups to keep; 0 keeps all.
 	BackupInterval time.Duration
 	BackupKeep     int
+
+	forcePathStyle bool // S3_FORCE_PATH_STYLE
+
+	// effective holds every variable of the table as it took effect (its
+	// value, or its default), for LogValue.
+	effective map[string]string
 }
-
-// PostgresPool is the pool settings for Postgres. Each comes from its DB_* variable if set,
-// else from pgx's own parameter in DATABASE_URL (a zero value here leaves
-// that one in force), else from the default.
-type PostgresPool struct {
-	MaxConns        int32         // DB_MAX_CONNS, URL pool_max_conns
-	MinConns        int32         // DB_MIN_CONNS, URL pool_min_conns
-	MaxConnLifetime time.Duration // DB_MAX_CONN_LIFETIME, URL pool_max_conn_lifetime
-	MaxConnIdleTime time.Duration // DB_MAX_CONN_IDLE_TIME, URL pool_max_conn_idle_time
-	ConnectTimeout  time.Duration // DB_CONNECT_TIMEOUT, URL connect_timeout
-	QueryExecMode   string        // DB_QUERY_EXEC_MODE, URL default_query_exec_mode
-	// SlowQuery (DB_SLOW_QUERY) is the duration above which a statement is
-	// logged; 0 logs none.
-	SlowQuery time.Duration
-}
-
-// Pool defaults. The pool size follows the Fly guide's pooling example; the
-// lifetimes follow Managed Postgres's advice (its proxy drains connections,
-// so recycle them within 10 minutes and drop idle ones after 5); exec
-// works through PgBouncer in transaction mode, where pgx's own default,
-// cache_statement, fails with "prepared statement ... already exists".
-const (
-	DefaultQueryExecMode = "exec"
-	DefaultSlowQuery     = 200 * time.Millisecond
-)
-
-// QueryExecModes are pgx's query execution modes.
-var QueryExecModes = []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"}
 
 // S3 locates a bucket: Tigris on Fly, MinIO locally.
 type S3 struct {
@@ -143,7 +86,7 @@ type S3 struct {
 	SecretAccessKey string // never logged
 	PathStyle       bool
 	// Timeout (S3_TIMEOUT) fails a request whose connection moves no byte
-	// for this long; 0 leaves the s3 package's default.
+	// for this long.
 	Timeout time.Duration
 	// PartSize (S3_PART_SIZE) and Concurrency (S3_CONCURRENCY) shape
 	// multipart uploads: an upload holds Concurrency+1 parts in memory.
@@ -161,7 +104,7 @@ type S3 struct {
 }
 
 // Error is a configuration error. It names the variable at fault and never
-// holds a secret. cmd/app exits with status 2 on it.
+// holds a secret. Commands exit with status 2 on it.
 type Error struct {
 	Var string
 	Msg string
@@ -169,156 +112,64 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Var + ": " + e.Msg }
 
-// Load reads the configuration through getenv and validates it. The error,
-// if any, is an *Error.
+// Load reads the app-wide configuration through getenv and validates it.
+// The error, if any, is an *Error.
 func Load(getenv func(string) string) (Config, error) {
-	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
-	cfg := Config{
-		DatabaseURL:     env("DATABASE_URL"),
-		DatabasePath:    env("DATABASE_PATH"),
-		BlobDir:         env("BLOB_DIR"),
-		Port:            DefaultPort,
-		MaxUploadBytes:  DefaultMaxUploadBytes,
-		SweepInterval:   DefaultSweepInterval,
-		KeyPrefix:       DefaultKeyPrefix,
-		PresignTTL:      DefaultPresignTTL,
-		URLSigningKey:   env("URL_SIGNING_KEY"),
-		APIToken:        env("API_TOKEN"),
-		OnFly:           env("FLY_APP_NAME") != "",
-		MachineID:       env("FLY_MACHINE_ID"),
-		ShutdownTimeout: DefaultShutdownTimeout,
+	env := NewEnv(getenv)
+	cfg := Config{effective: map[string]string{}}
+	if env("BUCKET_NAME") != "" {
+		cfg.S3 = &S3{}
 	}
-	var err error
+	for _, v := range table {
+		value := env(v.Name)
+		if value == "" {
+			value = v.Default
+		}
+		if v.s3 && cfg.S3 == nil {
+			continue // the bucket's settings, without a bucket
+		}
+		if value == "" {
+			continue
+		}
+		cfg.effective[v.Name] = value
+		if err := v.set(&cfg, value); err != nil {
+			// A secret, or a URL that may hold credentials, is not repeated.
+			var plain plainError
+			if v.Secret || errors.As(err, &plain) {
+				return Config{}, &Error{Var: v.Name, Msg: err.Error()}
+			}
+			return Config{}, &Error{Var: v.Name, Msg: fmt.Sprintf("%q %s", value, err)}
+		}
+	}
+	return cfg, cfg.check()
+}
 
-	switch {
-	case cfg.DatabaseURL != "" && cfg.DatabasePath != "":
-		return Config{}, &Error{Var: "DATABASE_URL and DATABASE_PATH",
-			Msg: "both are set, but the app uses one database: remove DATABASE_PATH to use Postgres at DATABASE_URL (to keep SQLite instead, unset DATABASE_URL: fly secrets unset DATABASE_URL)"}
-	case cfg.DatabaseURL != "":
-		cfg.Database = Postgres
-		if err := checkPostgresURL("DATABASE_URL", cfg.DatabaseURL); err != nil {
-			return Config{}, err
-		}
-		if cfg.Pool, err = loadPool(env, cfg.DatabaseURL); err != nil {
-			return Config{}, err
-		}
-	default:
-		cfg.Database = SQLite
-		if cfg.DatabasePath == "" {
-			cfg.DatabasePath = DefaultDatabasePath
+// check holds the rules that span variables.
+func (c *Config) check() error {
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+		if c.OnFly {
+			c.LogFormat = "json" // Fly's log shipping parses JSON lines
 		}
 	}
-	if cfg.DirectDatabaseURL = env("DIRECT_DATABASE_URL"); cfg.DirectDatabaseURL != "" {
-		if cfg.Database != Postgres {
-			return Config{}, &Error{Var: "DIRECT_DATABASE_URL", Msg: "is set but DATABASE_URL is not: set DATABASE_URL too (the app's pooled connection), or remove DIRECT_DATABASE_URL"}
-		}
-		if err := checkPostgresURL("DIRECT_DATABASE_URL", cfg.DirectDatabaseURL); err != nil {
-			return Config{}, err
-		}
+	if c.BackupInterval > 0 && c.S3 == nil {
+		return &Error{Var: "BACKUP_INTERVAL", Msg: "needs a bucket to back up to: set BUCKET_NAME (fly storage create)"}
 	}
-	if cfg.MigrateOnStart, err = parseBool(env, "MIGRATE_ON_START"); err != nil {
-		return Config{}, err
-	}
-
-	if bucket := env("BUCKET_NAME"); bucket != "" {
-		if cfg.S3, err = loadS3(env, bucket); err != nil {
-			return Config{}, err
+	if s := c.S3; s != nil {
+		if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
+			return &Error{Var: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", Msg: "set both or neither"}
 		}
-	} else if cfg.BlobDir == "" {
-		// Files sit beside the SQLite file, on the same volume. With Postgres
-		// there is no such file, so they go under ./data.
-		cfg.BlobDir = filepath.Join(filepath.Dir(DefaultDatabasePath), "blobs")
-		if cfg.Database == SQLite {
-			cfg.BlobDir = filepath.Join(filepath.Dir(cfg.DatabasePath), "blobs")
+		// MinIO on localhost or an IP address cannot serve bucket
+		// subdomains, so it gets path-style URLs; Tigris wants
+		// virtual-hosted ones.
+		s.PathStyle = c.forcePathStyle || localEndpoint(s.Endpoint)
+		if s.PublicURL == "" {
+			// Tigris serves public buckets here; older buckets also answer
+			// at https://<bucket>.fly.storage.tigris.dev.
+			s.PublicURL = "https://" + s.Bucket + ".t3.tigrisfiles.io"
 		}
 	}
-
-	if v := env("PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			return Config{}, &Error{Var: "PORT", Msg: fmt.Sprintf("%q is not a port number (0-65535)", v)}
-		}
-		cfg.Port = p
-	}
-	if v := env("MAX_UPLOAD_BYTES"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			return Config{}, &Error{Var: "MAX_UPLOAD_BYTES", Msg: fmt.Sprintf("%q is not a positive number of bytes", v)}
-		}
-		cfg.MaxUploadBytes = n
-	}
-	if v := env("BUCKET_PREFIX"); v != "" {
-		if err := checkKeyPrefix(v); err != nil {
-			return Config{}, err
-		}
-		cfg.KeyPrefix = v
-	}
-	if v := env("PRESIGN_TTL"); v != "" {
-		if cfg.PresignTTL, err = parseDuration("PRESIGN_TTL", v); err != nil {
-			return Config{}, err
-		}
-		if cfg.PresignTTL < time.Second || cfg.PresignTTL > 7*24*time.Hour {
-			return Config{}, &Error{Var: "PRESIGN_TTL", Msg: fmt.Sprintf("%s is outside 1s to 168h (S3's limit for presigned URLs)", v)}
-		}
-	}
-	if k := cfg.URLSigningKey; k != "" && len(k) < 32 {
-		return Config{}, &Error{Var: "URL_SIGNING_KEY", Msg: "is shorter than 32 characters; make one with: openssl rand -hex 32"}
-	}
-	if t := cfg.APIToken; t != "" && len(t) < 16 {
-		return Config{}, &Error{Var: "API_TOKEN", Msg: "is shorter than 16 characters; make one with: openssl rand -hex 32"}
-	}
-	switch cfg.LogFormat = strings.ToLower(env("LOG_FORMAT")); cfg.LogFormat {
-	case "":
-		cfg.LogFormat = "text"
-		if cfg.OnFly {
-			cfg.LogFormat = "json" // Fly's log shipping parses JSON lines
-		}
-	case "json", "text":
-	default:
-		return Config{}, &Error{Var: "LOG_FORMAT", Msg: fmt.Sprintf("%q is not json or text", env("LOG_FORMAT"))}
-	}
-	if v := env("LOG_LEVEL"); v != "" {
-		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return Config{}, &Error{Var: "LOG_LEVEL", Msg: fmt.Sprintf("%q is not debug, info, warn or error", v)}
-		}
-	}
-	if v := env("SHUTDOWN_TIMEOUT"); v != "" {
-		if cfg.ShutdownTimeout, err = parseDuration("SHUTDOWN_TIMEOUT", v); err != nil {
-			return Config{}, err
-		}
-	}
-	if v := env("METRICS_PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 || p > 65535 {
-			return Config{}, &Error{Var: "METRICS_PORT", Msg: fmt.Sprintf("%q is not a port number (1-65535)", v)}
-		}
-		cfg.MetricsPort = p
-	}
-	if v := env("BACKUP_INTERVAL"); v != "" {
-		if cfg.BackupInterval, err = parseDuration("BACKUP_INTERVAL", v); err != nil {
-			return Config{}, err
-		}
-	}
-	if cfg.BackupInterval > 0 && cfg.Database != SQLite {
-		return Config{}, &Error{Var: "BACKUP_INTERVAL", Msg: "backs up SQLite only; with Postgres, use Managed Postgres's daily snapshots (README, Operations)"}
-	}
-	if cfg.BackupInterval > 0 && cfg.S3 == nil {
-		return Config{}, &Error{Var: "BACKUP_INTERVAL", Msg: "needs a bucket to back up to: set BUCKET_NAME (fly storage create)"}
-	}
-	cfg.BackupKeep = DefaultBackupKeep
-	if v := env("BACKUP_KEEP"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return Config{}, &Error{Var: "BACKUP_KEEP", Msg: fmt.Sprintf("%q is not a whole number (0 keeps every backup)", v)}
-		}
-		cfg.BackupKeep = n
-	}
-	if v := env("SWEEP_INTERVAL"); v != "" {
-		if cfg.SweepInterval, err = parseDuration("SWEEP_INTERVAL", v); err != nil {
-			return Config{}, err
-		}
-	}
-	return cfg, nil
+	return nil
 }
 
 // scoped reports whether this machine's files and backups need a prefix
@@ -326,7 +177,7 @@ func Load(getenv func(string) string) (Config, error) {
 // database on its own volume, and a bucket they share must not mix their
 // files (each machine's sweep would delete the others') or backups.
 func (c Config) scoped() bool {
-	return c.Database == SQLite && c.S3 != nil && c.MachineID != ""
+	return c.DatabaseLocal && c.S3 != nil && c.MachineID != ""
 }
 
 // FileKeyPrefix is where this machine's files go: BUCKET_PREFIX, and with
@@ -346,274 +197,26 @@ func (c Config) BackupPrefix() string {
 	return "backups/"
 }
 
-// checkPostgresURL accepts postgres:// and postgresql:// URLs that pgx can
-// parse. Errors never repeat the URL, which holds the password.
-func checkPostgresURL(name, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// The parser's message can quote any part of the URL, the password
-		// included (a password with a '/' or '#' reads as a port), so it is
-		// not repeated.
-		return &Error{Var: name, Msg: "is not a valid URL; percent-encode any special characters in the user name or password"}
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return &Error{Var: name, Msg: fmt.Sprintf("unsupported scheme %q: use postgres:// or postgresql://", u.Scheme)}
-	}
-	if u.Host == "" {
-		return &Error{Var: name, Msg: "has no host"}
-	}
-	if _, err := pgconn.ParseConfig(raw); err != nil {
-		// pgconn masks the password in its errors; mask again to be sure.
-		return &Error{Var: name, Msg: strings.ReplaceAll(err.Error(), password(u), "xxxxx")}
-	}
-	return nil
-}
-
-func password(u *url.URL) string {
-	if p, ok := u.User.Password(); ok && p != "" {
-		return p
-	}
-	return "\x00" // matches nothing
-}
-
-// loadPool resolves each pool setting: the variable, else the URL's own
-// parameter (left to pgx, so zero here), else the default.
-func loadPool(env func(string) string, rawURL string) (PostgresPool, error) {
-	u, _ := url.Parse(rawURL) // checked already
-	inURL := func(param string) bool { return u.Query().Has(param) }
-	p := PostgresPool{}
-	var err error
-	ints := []struct {
-		name, param string
-		dst         *int32
-		def, min    int32
-	}{
-		{"DB_MAX_CONNS", "pool_max_conns", &p.MaxConns, DefaultMaxConns, 1},
-		{"DB_MIN_CONNS", "pool_min_conns", &p.MinConns, 0, 0},
-	}
-	for _, f := range ints {
-		switch v := env(f.name); {
-		case v != "":
-			n, perr := strconv.ParseInt(v, 10, 32)
-			if perr != nil || int32(n) < f.min {
-				return PostgresPool{}, &Error{Var: f.name, Msg: fmt.Sprintf("%q is not a whole number of at least %d", v, f.min)}
-			}
-			*f.dst = int32(n)
-		case !inURL(f.param):
-			*f.dst = f.def
-		}
-	}
-	if p.MaxConns > 0 && p.MinConns > p.MaxConns {
-		return PostgresPool{}, &Error{Var: "DB_MIN_CONNS", Msg: fmt.Sprintf("%d is more than DB_MAX_CONNS (%d)", p.MinConns, p.MaxConns)}
-	}
-	durations := []struct {
-		name, param string
-		dst         *time.Duration
-		def         time.Duration
-	}{
-		{"DB_MAX_CONN_LIFETIME", "pool_max_conn_lifetime", &p.MaxConnLifetime, DefaultMaxConnLifetime},
-		{"DB_MAX_CONN_IDLE_TIME", "pool_max_conn_idle_time", &p.MaxConnIdleTime, DefaultMaxConnIdleTime},
-		{"DB_CONNECT_TIMEOUT", "connect_timeout", &p.ConnectTimeout, DefaultConnectTimeout},
-		{"DB_SLOW_QUERY", "", &p.SlowQuery, DefaultSlowQuery},
-	}
-	for _, f := range durations {
-		switch v := env(f.name); {
-		case v != "":
-			if *f.dst, err = parseDuration(f.name, v); err != nil {
-				return PostgresPool{}, err
-			}
-		case f.param == "" || !inURL(f.param):
-			*f.dst = f.def
-		}
-	}
-	switch v := env("DB_QUERY_EXEC_MODE"); {
-	case v != "":
-		if !slices.Contains(QueryExecModes, v) {
-			return PostgresPool{}, &Error{Var: "DB_QUERY_EXEC_MODE", Msg: fmt.Sprintf("%q is not one of %s", v, strings.Join(QueryExecModes, ", "))}
-		}
-		p.QueryExecMode = v
-	case !inURL("default_query_exec_mode"):
-		p.QueryExecMode = DefaultQueryExecMode
-	}
-	return p, nil
-}
-
-// parseDuration reads a Go duration such as 300ms, 5s or 10m.
-func parseDuration(name, v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, &Error{Var: name, Msg: fmt.Sprintf("%q is not a duration such as 500ms, 5s or 10m", v)}
-	}
-	return d, nil
-}
-
-func loadS3(env func(string) string, bucket string) (*S3, error) {
-	s := &S3{
-		Bucket:          bucket,
-		Endpoint:        env("AWS_ENDPOINT_URL_S3"),
-		Region:          env("AWS_REGION"),
-		AccessKeyID:     env("AWS_ACCESS_KEY_ID"),
-		SecretAccessKey: env("AWS_SECRET_ACCESS_KEY"),
-	}
-	if s.Region == "" {
-		// `fly storage create` does not set AWS_REGION; Tigris wants "auto".
-		s.Region = DefaultRegion
-	}
-	if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
-		return nil, &Error{Var: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", Msg: "set both or neither"}
-	}
-	host := ""
-	if s.Endpoint != "" {
-		u, err := url.Parse(s.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, &Error{Var: "AWS_ENDPOINT_URL_S3", Msg: "is not an http(s) URL such as https://fly.storage.tigris.dev"}
-		}
-		if u.User != nil {
-			return nil, &Error{Var: "AWS_ENDPOINT_URL_S3", Msg: "must not hold credentials: use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"}
-		}
-		host = u.Hostname()
-	}
-	force, err := parseBool(env, "S3_FORCE_PATH_STYLE")
-	if err != nil {
-		return nil, err
-	}
-	if v := env("S3_TIMEOUT"); v != "" {
-		if s.Timeout, err = parseDuration("S3_TIMEOUT", v); err != nil {
-			return nil, err
-		}
-		if s.Timeout == 0 {
-			return nil, &Error{Var: "S3_TIMEOUT", Msg: "must be more than 0"}
-		}
-	}
-	// MinIO on localhost or an IP address cannot serve bucket subdomains, so
-	// it gets path-style URLs; Tigris wants virtual-hosted ones.
-	s.PathStyle = force || strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
-
-	if s.PartSize, err = parseSize(env, "S3_PART_SIZE", DefaultPartSize); err != nil {
-		return nil, err
-	}
-	if s.PartSize < MinPartSize {
-		return nil, &Error{Var: "S3_PART_SIZE", Msg: fmt.Sprintf("%d is below S3's minimum part size of %d bytes (5 MiB)", s.PartSize, MinPartSize)}
-	}
-	s.Concurrency = DefaultConcurrency
-	if v := env("S3_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 64 {
-			return nil, &Error{Var: "S3_CONCURRENCY", Msg: fmt.Sprintf("%q is not a whole number from 1 to 64", v)}
-		}
-		s.Concurrency = n
-	}
-	if s.PublicEndpoint = env("S3_PUBLIC_ENDPOINT"); s.PublicEndpoint != "" {
-		if u, err := url.Parse(s.PublicEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return nil, &Error{Var: "S3_PUBLIC_ENDPOINT", Msg: "is not an http(s) URL without credentials, such as http://localhost:9000"}
-		}
-	}
-	if s.Public, err = parseBool(env, "BUCKET_PUBLIC"); err != nil {
-		return nil, err
-	}
-	s.PublicURL = strings.TrimSuffix(env("BUCKET_PUBLIC_URL"), "/")
-	if s.PublicURL == "" {
-		// Tigris serves public buckets here; older buckets also answer at
-		// https://<bucket>.fly.storage.tigris.dev.
-		s.PublicURL = "https://" + s.Bucket + ".t3.tigrisfiles.io"
-	} else if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &Error{Var: "BUCKET_PUBLIC_URL", Msg: "is not an http(s) URL such as https://my-bucket.t3.tigrisfiles.io"}
-	}
-	return s, nil
-}
-
-// parseSize reads a byte count, with an optional KiB or MiB suffix.
-func parseSize(env func(string) string, name string, def int64) (int64, error) {
-	v := env(name)
-	if v == "" {
-		return def, nil
-	}
-	mult := int64(1)
-	num := v
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if n, ok := strings.CutSuffix(v, suffix); ok {
-			num, mult = strings.TrimSpace(n), m
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, &Error{Var: name, Msg: fmt.Sprintf("%q is not a positive size such as 16MiB or 16777216", v)}
-	}
-	return n * mult, nil
-}
-
-// checkKeyPrefix accepts a relative path ending in "/" that works as
-// both an S3 key prefix and a directory: letters, digits, . _ - and /, no
-// element starting with a dot.
-func checkKeyPrefix(p string) error {
-	bad := !strings.HasSuffix(p, "/") || strings.HasPrefix(p, "/") || strings.Contains(p, "//")
-	for _, r := range p {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/", r)) {
-			bad = true
-		}
-	}
-	for _, elem := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
-		if strings.HasPrefix(elem, ".") {
-			bad = true
-		}
-	}
-	if bad {
-		return &Error{Var: "BUCKET_PREFIX", Msg: fmt.Sprintf("%q must be a path ending in / (letters, digits, . _ - /), such as files/", p)}
-	}
-	return nil
-}
-
-func parseBool(env func(string) string, name string) (bool, error) {
-	v := env(name)
-	if v == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, &Error{Var: name, Msg: fmt.Sprintf("%q is not true or false", v)}
-	}
-	return b, nil
-}
-
-// RedactURL returns a database URL with its password, and any password in
-// its query, replaced by xxxxx.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable)"
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
-
-// LogValue logs the effective configuration with secrets masked.
+// LogValue logs every variable of the table as it took effect, secrets
+// masked.
 func (c Config) LogValue() slog.Value {
-	attrs := []slog.Attr{slog.String("database", c.Database)}
-	if c.Database == Postgres {
-		attrs = append(attrs, slog.String("database_url", RedactURL(c.DatabaseURL)))
-		if c.DirectDatabaseURL != "" {
-			attrs = append(attrs, slog.String("direct_database_url", RedactURL(c.DirectDatabaseURL)))
+	var attrs []slog.Attr
+	for _, v := range table {
+		value, ok := c.effective[v.Name]
+		if !ok {
+			continue
 		}
-		attrs = append(attrs, slog.Bool("migrate_on_start", c.MigrateOnStart), slog.Any("pool", c.Pool))
-	} else {
-		attrs = append(attrs, slog.String("database_path", c.DatabasePath))
+		switch {
+		case v.Secret:
+			value = "xxxxx"
+		case v.logAs != nil:
+			value = v.logAs(value)
+		}
+		attrs = append(attrs, slog.String(strings.ToLower(v.Name), value))
 	}
-	if c.S3 != nil {
-		attrs = append(attrs, slog.String("files", "s3"), slog.String("bucket", c.S3.Bucket),
-			slog.String("endpoint", c.S3.Endpoint), slog.String("region", c.S3.Region),
-			slog.Bool("path_style", c.S3.PathStyle), slog.String("access_key_id", maskKey(c.S3.AccessKeyID)))
-	} else {
-		attrs = append(attrs, slog.String("files", "local"), slog.String("blob_dir", c.BlobDir))
+	if c.BlobDir != "" && c.S3 == nil {
+		attrs = append(attrs, slog.String("blob_dir", c.BlobDir))
 	}
-	attrs = append(attrs, slog.Int("port", c.Port), slog.Int64("max_upload_bytes", c.MaxUploadBytes), slog.Duration("sweep_interval", c.SweepInterval),
-		slog.Bool("api_token_set", c.APIToken != ""), slog.Bool("on_fly", c.OnFly), slog.Duration("shutdown_timeout", c.ShutdownTimeout))
 	return slog.GroupValue(attrs...)
 }
 
@@ -627,7 +230,7 @@ func (c Config) GoString() string { return "config.Config" + c.String() }
 // String masks the secret key.
 func (s S3) String() string {
 	return fmt.Sprintf("{bucket:%s endpoint:%s region:%s access_key_id:%s path_style:%t}",
-		s.Bucket, s.Endpoint, s.Region, maskKey(s.AccessKeyID), s.PathStyle)
+		s.Bucket, s.Endpoint, s.Region, Mask(s.AccessKeyID), s.PathStyle)
 }
 
 // GoString covers %#v.
@@ -636,9 +239,9 @@ func (s S3) GoString() string { return "config.S3" + s.String() }
 // LogValue masks the secret key when an S3 is logged on its own.
 func (s S3) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-// maskKey keeps the first four characters of an access key id, which is
-// enough to tell keys apart in logs.
-func maskKey(k string) string {
+// Mask keeps the first four characters of an access key id, which is
+// enough to tell keys apart in logs, and hides the rest.
+func Mask(k string) string {
 	if len(k) <= 4 {
 		return strings.Repeat("x", len(k))
 	}

@@ -51,11 +51,25 @@ func (e Env) Duration(name string, def time.Duration) (time.Duration, error) {
 	if v == "" {
 		return def, nil
 	}
-	return parseDuration(name, v)
+	d, err := parseDurationValue(v)
+	if err != nil {
+		return 0, &Error{Var: name, Msg: fmt.Sprintf("%q %s", v, err)}
+	}
+	return d, nil
 }
 
 // Bool reads true or false (or 1, 0, t, f), false when unset.
-func (e Env) Bool(name string) (bool, error) { return parseBool(e, name) }
+func (e Env) Bool(name string) (bool, error) {
+	v := e(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := parseBoolValue(v)
+	if err != nil {
+		return false, &Error{Var: name, Msg: fmt.Sprintf("%q %s", v, err)}
+	}
+	return b, nil
+}
 
 // Pool is the connection pool every database server driver takes, from
 // the DB_* variables. A zero field was not set: the driver then keeps its

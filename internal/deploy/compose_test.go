@@ -165,9 +165,10 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s depends on %s with %q, want %q", app, dep, got, cond)
 		}
 	}
-	cfg := loadConfig(t, app, s.Environment)
-	if cfg.Database != config.Postgres || cfg.S3 == nil {
-		t.Errorf("%s runs on %s and %v, want Postgres and MinIO", app, cfg.Database, cfg.S3)
+	setup := loadConfig(t, app, s.Environment)
+	cfg := setup.Config
+	if setup.Driver.Name != "postgres" || cfg.S3 == nil {
+		t.Errorf("%s runs on %s and %v, want Postgres and MinIO", app, setup.Driver.Name, cfg.S3)
 	} else if !cfg.S3.PathStyle {
 		t.Errorf("%s: MinIO reached by its service name needs path-style URLs (S3_FORCE_PATH_STYLE=true)", app)
 	}

@@ -15,9 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,48 +47,33 @@ var flySecrets = map[string]string{
 	"AWS_SECRET_ACCESS_KEY": "tsec_test",
 }
 
-// configVars returns every variable internal/config reads. It runs
-// config.Load with a getenv that records each name asked for, once in each
-// mode (SQLite with local files, Postgres with a bucket), and adds the names
-// that config's source passes to env(...) or lists in a table of
-// variables, which covers names read only under a condition the two runs do
-// not meet.
+// configVars returns every variable the app reads: the ones it documents
+// (backend.Vars, the table the docs are generated from), checked against
+// the names backend.Load actually asks for in each mode (SQLite with local
+// files, Postgres with a bucket), so an undocumented read fails here.
 func configVars(t *testing.T) map[string]bool {
 	t.Helper()
-	vars := map[string]bool{}
+	documented := map[string]bool{}
+	for _, v := range backend.Vars() {
+		documented[v.Name] = true
+	}
 	for _, env := range []map[string]string{{}, flySecrets} {
 		getenv := func(name string) string {
-			vars[name] = true
+			if !documented[name] {
+				t.Errorf("the app reads %s, which no table of variables documents", name)
+			}
 			return env[name]
 		}
-		if _, err := config.Load(getenv); err != nil {
-			t.Fatalf("config.Load(%v): %v", slices.Sorted(maps.Keys(env)), err)
-		}
-	}
-
-	srcs, err := filepath.Glob(filepath.Join(root, "internal", "config", "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`(?:\benv\(|\(env, |\{)"([A-Z][A-Z0-9_]*)"[,)]`)
-	for _, src := range srcs {
-		if strings.HasSuffix(src, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-			vars[m[1]] = true
+		if _, err := backend.Load(getenv); err != nil {
+			t.Fatalf("backend.Load(%v): %v", slices.Sorted(maps.Keys(env)), err)
 		}
 	}
 	for name := range flySecrets {
-		if !vars[name] {
-			t.Errorf("Fly's commands set %s, but internal/config does not read it", name)
+		if !documented[name] {
+			t.Errorf("Fly's commands set %s, but the app does not read it", name)
 		}
 	}
-	return vars
+	return documented
 }
 
 // checkVarsRead fails for each variable in env that the config does not
@@ -105,14 +88,14 @@ func checkVarsRead(t *testing.T, where string, env map[string]string, read map[s
 	}
 }
 
-// loadConfig runs config.Load on env as the app would see it.
-func loadConfig(t *testing.T, where string, env map[string]string) config.Config {
+// loadConfig runs backend.Load on env as the app would see it.
+func loadConfig(t *testing.T, where string, env map[string]string) backend.Setup {
 	t.Helper()
-	cfg, err := config.Load(func(name string) string { return env[name] })
+	setup, err := backend.Load(func(name string) string { return env[name] })
 	if err != nil {
 		t.Fatalf("%s: the app would refuse to start: %v", where, err)
 	}
-	return cfg
+	return setup
 }
 
 // newHandler returns the app's real HTTP handler on SQLite and a local
@@ -120,12 +103,13 @@ func loadConfig(t *testing.T, where string, env map[string]string) config.Config
 func newHandler(t *testing.T) http.Handler {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := loadConfig(t, "test", map[string]string{
+	setup := loadConfig(t, "test", map[string]string{
 		"DATABASE_PATH": filepath.Join(dir, "app.db"),
 		"BLOB_DIR":      filepath.Join(dir, "blobs"),
 	})
+	cfg := setup.Config
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := backend.Open(context.Background(), cfg, log)
+	st, err := backend.Open(context.Background(), setup, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,35 +142,22 @@ func TestHandlerTellsRoutesApart(t *testing.T) {
 	}
 }
 
-// appShutdownTimeout reads the app's graceful shutdown timeout from the
-// source: the largest `...ShutdownTimeout = N * time.Unit` in cmd/app or
-// internal/config. It is a constant in cmd/app today (shutdownTimeout); a
-// SHUTDOWN_TIMEOUT default in internal/config would be found too.
+// appShutdownTimeout is the app's default graceful shutdown timeout.
 func appShutdownTimeout(t *testing.T) time.Duration {
 	t.Helper()
-	re := regexp.MustCompile(`(?i)\b\w*shutdownTimeout\s*=\s*(\d+)\s*\*\s*time\.(Millisecond|Second|Minute)\b`)
-	unit := map[string]time.Duration{"Millisecond": time.Millisecond, "Second": time.Second, "Minute": time.Minute}
-	var found time.Duration
-	for _, dir := range []string{filepath.Join("cmd", "app"), filepath.Join("internal", "config")} {
-		srcs, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
-		for _, src := range srcs {
-			if strings.HasSuffix(src, "_test.go") {
-				continue
-			}
-			b, err := os.ReadFile(src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-				n, _ := time.ParseDuration(m[1] + "ns")
-				if d := time.Duration(n) * unit[m[2]]; d > found {
-					found = d
-				}
-			}
-		}
+	d, err := time.ParseDuration(mustDefault(t, "SHUTDOWN_TIMEOUT"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if found == 0 {
-		t.Fatal("found no `shutdownTimeout = N * time.Second` in cmd/app or internal/config: update appShutdownTimeout to where the app keeps its shutdown timeout now")
+	return d
+}
+
+// mustDefault is the documented default of an app-wide variable.
+func mustDefault(t *testing.T, name string) string {
+	t.Helper()
+	v, ok := config.Default(name)
+	if !ok {
+		t.Fatalf("internal/config documents no %s", name)
 	}
-	return found
+	return v
 }

@@ -124,7 +124,7 @@ func TestFlyConfigs(t *testing.T) {
 			if hs.InternalPort != config.DefaultPort {
 				t.Errorf("internal_port = %d, but the app listens on %d by default", hs.InternalPort, config.DefaultPort)
 			}
-			if cfg := loadConfig(t, name, c.Env); cfg.Port != hs.InternalPort {
+			if cfg := loadConfig(t, name, c.Env).Config; cfg.Port != hs.InternalPort {
 				t.Errorf("with [env], the app listens on %d, not internal_port %d", cfg.Port, hs.InternalPort)
 			}
 			if !hs.ForceHTTPS {
@@ -245,9 +245,10 @@ func TestFlyPostgres(t *testing.T) {
 	for k, v := range c.Env {
 		env[k] = v
 	}
-	cfg := loadConfig(t, "fly.toml with Fly's secrets", env)
-	if cfg.Database != config.Postgres || cfg.S3 == nil {
-		t.Errorf("with Fly's secrets, the app runs on %s and %v, want Postgres and Tigris", cfg.Database, cfg.S3)
+	setup := loadConfig(t, "fly.toml with Fly's secrets", env)
+	cfg := setup.Config
+	if setup.Driver.Name != "postgres" || cfg.S3 == nil {
+		t.Errorf("with Fly's secrets, the app runs on %s and %v, want Postgres and Tigris", setup.Driver.Name, cfg.S3)
 	}
 	if cfg.S3 != nil && cfg.S3.PathStyle {
 		t.Error("fly.toml turns on path-style S3 URLs: Tigris wants virtual-hosted ones")
@@ -284,11 +285,11 @@ func TestFlySQLite(t *testing.T) {
 	if _, ok := c.Env["DATABASE_URL"]; ok {
 		t.Error("fly.sqlite.toml sets DATABASE_URL")
 	}
-	cfg := loadConfig(t, "fly.sqlite.toml", c.Env)
-	if cfg.Database != config.SQLite {
-		t.Fatalf("fly.sqlite.toml runs on %s, want SQLite", cfg.Database)
+	setup := loadConfig(t, "fly.sqlite.toml", c.Env)
+	if setup.Driver.Name != "sqlite" {
+		t.Fatalf("fly.sqlite.toml runs on %s, want SQLite", setup.Driver.Name)
 	}
-	for what, p := range map[string]string{"DATABASE_PATH": cfg.DatabasePath, "the file directory": cfg.BlobDir} {
+	for what, p := range map[string]string{"DATABASE_PATH": setup.DB.Redacted(), "the file directory": setup.Config.BlobDir} {
 		if !under(p, m.Destination) {
 			t.Errorf("%s is %s, outside the volume at %s: it would vanish at the next deploy", what, p, m.Destination)
 		}

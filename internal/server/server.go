@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -75,7 +76,7 @@ func New(o Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.presignTTL == 0 {
-		s.presignTTL = 15 * time.Minute
+		s.presignTTL = config.DefaultPresignTTL
 	}
 	s.routes()
 	if s.metrics != nil && !o.MetricsElsewhere {

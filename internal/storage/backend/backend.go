@@ -1,26 +1,154 @@
 // Package backend is the one place that chooses where data goes: it reads
-// the configuration and opens one database and one blob store. It sits apart
+// the configuration, finds the database driver in the registry
+// (registry.go), and opens one database and one blob store. It sits apart
 // from package storage because it imports every backend, and every backend
 // imports storage.
 package backend
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
-
-	"github.com/pressly/goose/v3"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/localfs"
-	"github.com/example/flystorage/internal/storage/postgres"
 	"github.com/example/flystorage/internal/storage/s3"
-	"github.com/example/flystorage/internal/storage/sqlite"
-	"github.com/example/flystorage/migrations"
 )
+
+// Setup is the whole configuration: the app-wide settings and the chosen
+// database, configured but not opened.
+type Setup struct {
+	Config config.Config
+	Driver storage.Driver
+	DB     storage.Source
+}
+
+// LogValue logs the whole configuration, every secret masked.
+func (s Setup) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("", s.Config))
+}
+
+// Load reads and checks the whole configuration through getenv. Its errors
+// are *config.Error values naming the variable at fault.
+func Load(getenv func(string) string) (Setup, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return Setup{}, err
+	}
+	env := config.NewEnv(getenv)
+	driver, value, err := Choose(env)
+	if err != nil {
+		return Setup{}, err
+	}
+	src, err := driver.Load(value, getenv)
+	if err != nil {
+		return Setup{}, err
+	}
+	if err := checkForeignVars(env, driver); err != nil {
+		return Setup{}, err
+	}
+	cfg.DatabaseLocal = driver.Local
+	if cfg.BackupInterval > 0 && !driver.Local {
+		return Setup{}, &config.Error{Var: "BACKUP_INTERVAL",
+			Msg: fmt.Sprintf("backs up SQLite only; the database is %s: use its provider's backups (Managed Postgres takes daily snapshots; docs/operations.md)", driver.Name)}
+	}
+	if cfg.BlobDir == "" {
+		cfg.BlobDir = defaultBlobDir(driver, src)
+	}
+	return Setup{Config: cfg, Driver: driver, DB: src}, nil
+}
+
+// Choose finds the driver the environment selects and the value of its
+// variable: exactly one database variable may be set; none selects
+// Default.
+func Choose(env config.Env) (storage.Driver, string, error) {
+	var set []string
+	for _, d := range Drivers {
+		if env(d.Var) != "" && !slices.Contains(set, d.Var) {
+			set = append(set, d.Var)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return Default, "", nil
+	case 1:
+	default:
+		return storage.Driver{}, "", &config.Error{Var: strings.Join(set, " and "),
+			Msg: "are all set, but the app uses one database: keep the one you mean and unset the others (fly secrets unset NAME)"}
+	}
+	name, value := set[0], env(set[0])
+	var schemes []string
+	for _, d := range Drivers {
+		if d.Var != name {
+			continue
+		}
+		if len(d.Schemes) == 0 {
+			return d, value, nil
+		}
+		for _, s := range d.Schemes {
+			schemes = append(schemes, s+"://")
+			if hasScheme(value, s) {
+				return d, value, nil
+			}
+		}
+	}
+	return storage.Driver{}, "", &config.Error{Var: name,
+		Msg: fmt.Sprintf("unsupported scheme %q: use %s", scheme(value), strings.Join(schemes, ", "))}
+}
+
+// hasScheme reports whether raw starts with scheme://, in any case.
+func hasScheme(raw, scheme string) bool {
+	return len(raw) > len(scheme)+3 && strings.EqualFold(raw[:len(scheme)+3], scheme+"://")
+}
+
+// scheme is what stands before "://", for an error message; never the
+// rest, which may hold a password.
+func scheme(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		return u.Scheme
+	}
+	s, _, ok := strings.Cut(raw, "://")
+	if !ok || len(s) > 20 {
+		return "(none)"
+	}
+	return s
+}
+
+// checkForeignVars refuses a variable that only another database reads,
+// such as DIRECT_DATABASE_URL with SQLite: it would do nothing, silently.
+func checkForeignVars(env config.Env, chosen storage.Driver) error {
+	mine := map[string]bool{chosen.Var: true}
+	for _, v := range chosen.Vars {
+		mine[v.Name] = true
+	}
+	for _, d := range Drivers {
+		for _, v := range d.Vars {
+			if mine[v.Name] || v.Name == d.Var || env(v.Name) == "" {
+				continue
+			}
+			return &config.Error{Var: v.Name,
+				Msg: fmt.Sprintf("is set, but it applies to %s and the database is %s: unset it", d.Name, chosen.Name)}
+		}
+	}
+	return nil
+}
+
+// defaultBlobDir puts local files beside a local database's file, on its
+// volume, and gives each database server a directory of its own, so that
+// switching a checkout between databases never lets one database's sweep
+// delete the files another's rows name.
+func defaultBlobDir(d storage.Driver, src storage.Source) string {
+	if dir, ok := src.(interface{ Dir() string }); ok && d.Local {
+		return filepath.Join(dir.Dir(), "blobs")
+	}
+	return filepath.Join("data", d.Name+"-blobs")
+}
 
 // Storage is the database and the blob store the app runs on.
 type Storage struct {
@@ -33,40 +161,13 @@ func (s *Storage) Close() error {
 	return errors.Join(s.DB.Close(), s.Blobs.Close())
 }
 
-// Open opens the database and the blob store that cfg names.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, error) {
-	var (
-		db  storage.Database
-		err error
-	)
-	switch cfg.Database {
-	case config.Postgres: // DATABASE_URL
-		db, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
-			Migrate:         cfg.MigrateOnStart,
-			DirectURL:       cfg.DirectDatabaseURL,
-			Redacted:        config.RedactURL(cfg.DatabaseURL),
-			MaxConns:        cfg.Pool.MaxConns,
-			MinConns:        cfg.Pool.MinConns,
-			MaxConnLifetime: cfg.Pool.MaxConnLifetime,
-			MaxConnIdleTime: cfg.Pool.MaxConnIdleTime,
-			ConnectTimeout:  cfg.Pool.ConnectTimeout,
-			QueryExecMode:   cfg.Pool.QueryExecMode,
-			SlowQuery:       cfg.Pool.SlowQuery,
-			Logger:          log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("opening postgres at %s: %w", config.RedactURL(cfg.DatabaseURL), err)
-		}
-	case config.SQLite: // DATABASE_PATH, or the default ./data/app.db
-		db, err = sqlite.Open(ctx, cfg.DatabasePath)
-		if err != nil {
-			return nil, fmt.Errorf("opening sqlite: %w", err)
-		}
-	default:
-		return nil, fmt.Errorf("no database configured: set DATABASE_URL or DATABASE_PATH")
+// Open opens the database and the blob store that the setup names.
+func Open(ctx context.Context, s Setup, log *slog.Logger) (*Storage, error) {
+	db, err := s.DB.Open(ctx, storage.OpenOptions{Migrate: s.Config.MigrateOnStart, Logger: log})
+	if err != nil {
+		return nil, err
 	}
-
-	blobs, err := OpenBlobs(ctx, cfg)
+	blobs, err := OpenBlobs(ctx, s.Config)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -77,49 +178,47 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, e
 // OpenBlobs opens the blob store that cfg names: the bucket, or the
 // directory.
 func OpenBlobs(ctx context.Context, cfg config.Config) (storage.Blobs, error) {
-	switch {
-	case cfg.S3 != nil: // BUCKET_NAME
-		b, err := s3.New(ctx, s3.Options{
-			Bucket:          cfg.S3.Bucket,
-			Endpoint:        cfg.S3.Endpoint,
-			Region:          cfg.S3.Region,
-			AccessKeyID:     cfg.S3.AccessKeyID,
-			SecretAccessKey: cfg.S3.SecretAccessKey,
-			PathStyle:       cfg.S3.PathStyle,
-			Timeout:         cfg.S3.Timeout,
-			PartSize:        cfg.S3.PartSize,
-			Concurrency:     cfg.S3.Concurrency,
-			PublicEndpoint:  cfg.S3.PublicEndpoint,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)
-		}
-		return b, nil
-	default: // BLOB_DIR, or a blobs directory beside the database
+	if cfg.S3 == nil { // BLOB_DIR, or its default
 		d, err := localfs.New(cfg.BlobDir)
 		if err != nil {
 			return nil, fmt.Errorf("opening blob directory: %w", err)
 		}
 		return d, nil
 	}
+	b, err := s3.New(ctx, s3.Options{ // BUCKET_NAME
+		Bucket:          cfg.S3.Bucket,
+		Endpoint:        cfg.S3.Endpoint,
+		Region:          cfg.S3.Region,
+		AccessKeyID:     cfg.S3.AccessKeyID,
+		SecretAccessKey: cfg.S3.SecretAccessKey,
+		PathStyle:       cfg.S3.PathStyle,
+		Timeout:         cfg.S3.Timeout,
+		PartSize:        cfg.S3.PartSize,
+		Concurrency:     cfg.S3.Concurrency,
+		PublicEndpoint:  cfg.S3.PublicEndpoint,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)
+	}
+	return b, nil
 }
 
-// OpenSQL opens the configured database as a database/sql handle for goose,
-// without migrating it, and says how to lock it. With Postgres it prefers
-// DIRECT_DATABASE_URL, which bypasses PgBouncer, and a session advisory
-// lock over it; with only DATABASE_URL, which may be pooled, a table lock.
-func OpenSQL(cfg config.Config) (*sql.DB, goose.Dialect, migrations.Lock, error) {
-	switch cfg.Database {
-	case config.Postgres:
-		url, lock := cfg.DatabaseURL, migrations.TableLock
-		if cfg.DirectDatabaseURL != "" {
-			url, lock = cfg.DirectDatabaseURL, migrations.SessionLock
-		}
-		db, err := postgres.OpenDB(url, cfg.Pool.QueryExecMode)
-		return db, goose.DialectPostgres, lock, err
-	case config.SQLite:
-		db, err := sqlite.OpenDB(cfg.DatabasePath)
-		return db, goose.DialectSQLite3, migrations.SessionLock, err
+// Vars documents every variable the app reads: the app-wide table and each
+// driver's own, each name once, in that order.
+func Vars() []config.Var {
+	out := config.Vars()
+	seen := map[string]int{}
+	for i, v := range out {
+		seen[v.Name] = i
 	}
-	return nil, "", 0, fmt.Errorf("no database configured: set DATABASE_URL or DATABASE_PATH")
+	for _, d := range Drivers {
+		for _, v := range d.Vars {
+			if _, ok := seen[v.Name]; ok {
+				continue
+			}
+			seen[v.Name] = len(out)
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/migrations"
 )
@@ -58,10 +59,7 @@ type Options struct {
 
 // defaultConnectTimeout bounds a connection attempt when nothing else does,
 // so a database that is down fails a request instead of hanging it.
-const defaultConnectTimeout = 5 * time.Second
-
-// ErrSchemaBehind is returned by Open when migrations are pending.
-var ErrSchemaBehind = errors.New("the database schema is behind this version of the app: run `migrate up` (cmd/migrate), or set MIGRATE_ON_START=true")
+const defaultConnectTimeout = config.DefaultConnectTimeout
 
 // Open connects to the database at url, checks it answers, warns if the
 // connection crosses a network in plaintext, and checks the schema is
@@ -206,7 +204,7 @@ func (s *Store) checkSchema(ctx context.Context, opts Options) error {
 		return fmt.Errorf("reading the schema version: %w", translate(err))
 	}
 	if pending {
-		return ErrSchemaBehind
+		return storage.ErrSchemaBehind
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	appconfig "github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -43,13 +44,13 @@ const (
 	dialTimeout      = 5 * time.Second
 	retryMaxAttempts = 3
 	// DefaultTimeout is how long a connection may make no progress.
-	DefaultTimeout = 20 * time.Second
+	DefaultTimeout = appconfig.DefaultS3Timeout
 	// abortTimeout lets a failed multipart upload be aborted even when the
 	// request that drove it was cancelled, so no parts are left behind.
 	abortTimeout = 10 * time.Second
 	// defaultPartSize is the size of a multipart upload's parts; an upload
 	// holds at most Concurrency+1 of them in memory.
-	defaultPartSize = 8 << 20
+	defaultPartSize = appconfig.DefaultPartSize
 )
 
 // Options locate the bucket.

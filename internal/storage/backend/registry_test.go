@@ -1,0 +1,61 @@
+package backend_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/example/flystorage/internal/storage/backend"
+)
+
+// TestChoose holds the registry to its rules: one database variable
+// selects one driver by its scheme, none selects SQLite, and every other
+// case is an error that names the variables and never the password.
+func TestChoose(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want string // driver name, or the variable the error names
+		ok   bool
+	}{
+		{"nothing set", nil, "sqlite", true},
+		{"DATABASE_PATH", map[string]string{"DATABASE_PATH": "/data/app.db"}, "sqlite", true},
+		{"postgres://", map[string]string{"DATABASE_URL": "postgres://u:" + secret + "@h/db"}, "postgres", true},
+		{"unknown scheme", map[string]string{"DATABASE_URL": "redis://u:" + secret + "@h/0"}, "DATABASE_URL", false},
+		{"no scheme", map[string]string{"DATABASE_URL": "u:" + secret + "@h/db"}, "DATABASE_URL", false},
+		{"two variables", map[string]string{"DATABASE_URL": "postgres://u:" + secret + "@h/db", "DATABASE_PATH": "/data/app.db"}, "DATABASE_URL and DATABASE_PATH", false},
+		// A variable only another database reads would do nothing.
+		{"DIRECT_DATABASE_URL with SQLite", map[string]string{"DIRECT_DATABASE_URL": "postgres://u:" + secret + "@h/db"}, "DIRECT_DATABASE_URL", false},
+		{"DB_QUERY_EXEC_MODE with SQLite", map[string]string{"DATABASE_PATH": "/data/app.db", "DB_QUERY_EXEC_MODE": "exec"}, "DB_QUERY_EXEC_MODE", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setup, err := backend.Load(env(tc.vars))
+			if tc.ok {
+				if err != nil || setup.Driver.Name != tc.want {
+					t.Fatalf("Load = %s, %v; want the %s driver", setup.Driver.Name, err, tc.want)
+				}
+				return
+			}
+			wantError(t, err, tc.want)
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// TestDriversDocumentTheirVariables checks every driver documents the
+// variable that selects it, so docs/configuration.md lists it.
+func TestDriversDocumentTheirVariables(t *testing.T) {
+	documented := map[string]bool{}
+	for _, v := range backend.Vars() {
+		if v.Doc == "" {
+			t.Errorf("%s has no description", v.Name)
+		}
+		documented[v.Name] = true
+	}
+	for _, d := range backend.Drivers {
+		if !documented[d.Var] {
+			t.Errorf("the %s driver is selected by %s, which it does not document", d.Name, d.Var)
+		}
+	}
+}

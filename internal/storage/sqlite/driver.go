@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/migrations"
+)
+
+// DefaultPath is the database when nothing selects another, so that `go run
+// ./cmd/app` works on a fresh machine.
+const DefaultPath = "data/app.db"
+
+// Driver opens SQLite at DATABASE_PATH (a file on a Fly Volume), and is the
+// default when no database variable is set.
+var Driver = storage.Driver{
+	Name:  "sqlite",
+	Var:   "DATABASE_PATH",
+	Local: true,
+	Vars: []config.Var{
+		{Name: "DATABASE_PATH", Group: "Database", Default: DefaultPath, Example: "/data/app.db",
+			Doc: "SQLite file, on a Fly Volume in production (fly.sqlite.toml). Used when neither DATABASE_URL nor MONGODB_URI is set."},
+	},
+	Load: func(value string, _ func(string) string) (storage.Source, error) {
+		if value == "" {
+			value = DefaultPath
+		}
+		return Source{Path: value}, nil
+	},
+}
+
+// Source is a configured SQLite database.
+type Source struct {
+	// Path is the database file.
+	Path string
+}
+
+// Open opens the file and applies pending migrations, always: Fly's
+// release_command runs on a machine without the volume (README, SQLite).
+func (s Source) Open(ctx context.Context, _ storage.OpenOptions) (storage.Database, error) {
+	db, err := Open(ctx, s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite: %w", err)
+	}
+	return db, nil
+}
+
+// Migrations runs on the writer connection; SQLite serialises writers
+// itself, so it needs no lock of goose's.
+func (s Source) Migrations(ctx context.Context) (storage.Migrations, error) {
+	db, err := OpenDB(s.Path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := migrations.NewProvider(goose.DialectSQLite3, db, migrations.SessionLock)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return migrations.Goose(p, db, s.Path), nil
+}
+
+// File is the database file, for backup and restore.
+func (s Source) File() string { return s.Path }
+
+// Dir is the directory the file is in: the volume, where local files go
+// too unless BLOB_DIR says otherwise.
+func (s Source) Dir() string { return filepath.Dir(s.Path) }
+
+func (s Source) Redacted() string { return s.Path }
+
+func (s Source) LogValue() slog.Value { return slog.GroupValue(slog.String("path", s.Path)) }
