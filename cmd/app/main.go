@@ -28,6 +28,7 @@ import (
 	"github.com/example/flystorage/internal/backup"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/server"
+	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/backend"
 )
@@ -77,8 +78,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	switch command {
 	case "sweep":
-		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.FileKeyPrefix(), storage.SweepGrace, log)
-		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names\n", res.Expired, res.Checked, res.Removed)
+		res, err := newService(cfg, st.DB, st.Blobs, log).Sweep(ctx, service.SweepGrace)
+		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names; purged %d expired sessions and keys\n",
+			res.Expired, res.Checked, res.Removed, res.Purged)
 		return err
 	case "backup":
 		key, err := backUp(ctx, setup, st, progressTo(stdout, stderr), log)
@@ -189,11 +191,10 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, log *s
 		return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 	}
 	metrics := server.NewMetrics(st.DB)
+	svc := newService(cfg, st.DB, metrics.InstrumentBlobs(st.Blobs), log)
 	opts := server.Options{
-		DB:               st.DB,
-		Blobs:            metrics.InstrumentBlobs(st.Blobs),
+		Service:          svc,
 		MaxUploadBytes:   cfg.MaxUploadBytes,
-		KeyPrefix:        cfg.FileKeyPrefix(),
 		PresignTTL:       cfg.PresignTTL,
 		APIToken:         cfg.APIToken,
 		OnFly:            cfg.OnFly,
@@ -242,7 +243,7 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, log *s
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
-		jobs(jobsCtx, setup, st, log)
+		jobs(jobsCtx, setup, st, svc, log)
 	}()
 
 	select {
@@ -286,6 +287,12 @@ func shutdown(ctx context.Context, timeout time.Duration, handler *server.Server
 	return failed
 }
 
+// newService builds the service every command shares.
+func newService(cfg config.Config, db storage.Database, blobs storage.Blobs, log *slog.Logger) *service.Service {
+	return service.New(service.Options{DB: db, Blobs: blobs, KeyPrefix: cfg.FileKeyPrefix(),
+		PresignTTL: cfg.PresignTTL, MaxUpload: cfg.MaxUploadBytes, Logger: log})
+}
+
 // newLogger logs JSON on Fly (or with LOG_FORMAT=json) and text otherwise,
 // at LOG_LEVEL.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -299,7 +306,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // jobs runs the periodic work, each every its interval until ctx is
 // cancelled: the orphan sweep (SWEEP_INTERVAL) and SQLite backups
 // (BACKUP_INTERVAL). An interval of 0 turns a job off.
-func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, log *slog.Logger) {
+func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, svc *service.Service, log *slog.Logger) {
 	cfg := setup.Config
 	var wg sync.WaitGroup
 	every := func(interval time.Duration, name string, job func() error, dueNow bool) {
@@ -327,9 +334,9 @@ func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, log *sl
 		})
 	}
 	every(cfg.SweepInterval, "orphan sweep", func() error {
-		res, err := storage.Sweep(ctx, st.DB, st.Blobs, cfg.FileKeyPrefix(), storage.SweepGrace, log)
+		res, err := svc.Sweep(ctx, service.SweepGrace)
 		if err == nil {
-			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed)
+			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed, "purged", res.Purged)
 		}
 		return err
 	}, false)

@@ -775,7 +775,7 @@ func TestSweepCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &stdout, io.Discard); err != nil {
 		t.Fatalf("app sweep: %v", err)
 	}
-	if got := stdout.String(); got != "removed 0 expired uploads; checked 2 objects, removed 1 that no file names\n" {
+	if got := stdout.String(); got != "removed 0 expired uploads; checked 2 objects, removed 1 that no file names; purged 0 expired sessions and keys\n" {
 		t.Errorf("app sweep printed %q", got)
 	}
 	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {

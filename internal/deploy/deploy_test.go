@@ -21,6 +21,7 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/server"
+	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage/backend"
 )
 
@@ -114,7 +115,8 @@ func newHandler(t *testing.T) http.Handler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return server.New(server.Options{DB: st.DB, Blobs: st.Blobs, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log})
+	svc := service.New(service.Options{DB: st.DB, Blobs: st.Blobs, KeyPrefix: cfg.FileKeyPrefix(), MaxUpload: cfg.MaxUploadBytes, Logger: log})
+	return server.New(server.Options{Service: svc, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log})
 }
 
 // get sends GET path with headers through h and returns the status.

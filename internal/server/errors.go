@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -53,6 +54,15 @@ func errorf(status int, code, format string, args ...any) error {
 // client should see: the kind's status and a message that says what failed
 // ("the database is unavailable") without the backend's own words.
 func fromStore(err error, what string) error {
+	var refusal *service.Error
+	if errors.As(err, &refusal) {
+		// The service's refusals are written for the client.
+		for _, k := range kinds {
+			if errors.Is(refusal.Kind, k.err) {
+				return &apiError{status: k.status, code: k.code, msg: refusal.Msg}
+			}
+		}
+	}
 	for _, k := range kinds {
 		if errors.Is(err, k.err) {
 			msg := k.msg

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/example/flystorage/internal/storage"
@@ -34,11 +32,7 @@ func readNote(w http.ResponseWriter, r *http.Request) (storage.Note, error) {
 	if in.Title == nil {
 		return storage.Note{}, errorf(http.StatusBadRequest, "invalid", "title is required")
 	}
-	n := storage.Note{Title: *in.Title, Body: in.Body}
-	if err := n.Validate(); err != nil {
-		return n, errorf(http.StatusBadRequest, "invalid", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
-	}
-	return n, nil
+	return storage.Note{Title: *in.Title, Body: in.Body}, nil
 }
 
 func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
@@ -46,12 +40,8 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	n.ID = storage.NewID()
-	n.CreatedAt = storage.Now()
-	n.UpdatedAt = n.CreatedAt
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	if err := s.db.CreateNote(ctx, n); err != nil {
+	n, err = s.svc.CreateNote(r.Context(), n)
+	if err != nil {
 		return dbError(err, "note", n.ID)
 	}
 	w.Header().Set("Location", "/api/notes/"+n.ID)
@@ -61,9 +51,7 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getNote(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	n, err := s.db.GetNote(ctx, id)
+	n, err := s.svc.GetNote(r.Context(), id)
 	if err != nil {
 		return dbError(err, "note", id)
 	}
@@ -77,10 +65,7 @@ func (s *Server) updateNote(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	n.ID = r.PathValue("id")
-	n.UpdatedAt = storage.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	updated, err := s.db.UpdateNote(ctx, n)
+	updated, err := s.svc.UpdateNote(r.Context(), n)
 	if err != nil {
 		return dbError(err, "note", n.ID)
 	}
@@ -90,9 +75,7 @@ func (s *Server) updateNote(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) deleteNote(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	if err := s.db.DeleteNote(ctx, id); err != nil {
+	if err := s.svc.DeleteNote(r.Context(), id); err != nil {
 		return dbError(err, "note", id)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -104,9 +87,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	notes, next, err := s.db.ListNotes(ctx, p)
+	notes, next, err := s.svc.ListNotes(r.Context(), p)
 	if err != nil {
 		return fromStore(err, "the database")
 	}

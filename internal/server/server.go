@@ -13,24 +13,20 @@ import (
 	"time"
 
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
 )
 
-// Timeouts that turn a backend that is down into a 503 instead of a hang.
-const (
-	// opTimeout bounds one database operation.
-	opTimeout = 10 * time.Second
-	// checkTimeout bounds each readiness check.
-	checkTimeout = 2 * time.Second
-)
+// checkTimeout bounds each readiness check, so a backend that is down turns
+// /readyz into a 503 instead of a hang. Operations are bounded by
+// service.OpTimeout.
+const checkTimeout = 2 * time.Second
 
 // Options are what a Server needs.
 type Options struct {
-	DB             storage.Database
-	Blobs          storage.Blobs
+	// Service does the work; the server translates HTTP to its calls.
+	Service        *service.Service
 	MaxUploadBytes int64
-	// KeyPrefix starts every file's key (BUCKET_PREFIX).
-	KeyPrefix string
 	// PresignTTL is how long download and upload URLs work.
 	PresignTTL time.Duration
 	// PublicURL, when set, is a public bucket's base URL: download links
@@ -52,10 +48,10 @@ type Options struct {
 
 // Server serves the API.
 type Server struct {
+	svc        *service.Service
 	db         storage.Database
 	blobs      storage.Blobs
 	maxUpload  int64
-	keyPrefix  string
 	presignTTL time.Duration
 	publicURL  string
 	signingKey []byte
@@ -69,7 +65,7 @@ type Server struct {
 
 // New returns the API handler.
 func New(o Options) *Server {
-	s := &Server{db: o.DB, blobs: o.Blobs, maxUpload: o.MaxUploadBytes, keyPrefix: o.KeyPrefix,
+	s := &Server{svc: o.Service, db: o.Service.DB(), blobs: o.Service.Blobs(), maxUpload: o.MaxUploadBytes,
 		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey,
 		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, log: o.Logger, mux: http.NewServeMux()}
 	if s.log == nil {

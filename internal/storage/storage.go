@@ -9,6 +9,8 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -289,17 +291,46 @@ type PoolStats struct {
 // configured BUCKET_PREFIX) and the id, never the name its uploader sent.
 func FileKey(prefix, id string) string { return prefix + id }
 
-// StagingKey is where a presigned upload of the file with that id lands
-// until it is completed and copied to FileKey: a presigned PUT stays valid
-// until it expires, and must not be able to replace a file's bytes.
+// VersionKey is FileKey with a random suffix of its own: the key a write
+// uses when another write of the same id may race it (two completes of one
+// upload, or two retries of one idempotent upload). Each writes its own
+// object and the row names the one that won, so a loser can delete its
+// own object and never the winner's bytes.
+func VersionKey(prefix, id string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return prefix + id + "." + hex.EncodeToString(b[:])
+}
+
+// StagingKey is where a direct upload of the file with that id lands until
+// it is completed and copied to a VersionKey: the client's upload URL stays
+// valid until it expires, and must not be able to replace a file's bytes.
 func StagingKey(prefix, id string) string { return prefix + stagingDir + id }
 
 const stagingDir = "incoming/"
 
-// FileID returns the id a key made by FileKey holds.
+// FileID returns the id of a key that FileKey or VersionKey made.
 func FileID(prefix, key string) (string, bool) {
-	id, ok := strings.CutPrefix(key, prefix)
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return "", false
+	}
+	id, suffix, versioned := strings.Cut(rest, ".")
+	if versioned && !validSuffix(suffix) {
+		return "", false
+	}
+	return id, ValidID(id)
+}
+
+// StagedID returns the id of a key that StagingKey made.
+func StagedID(prefix, key string) (string, bool) {
+	id, ok := strings.CutPrefix(key, prefix+stagingDir)
 	return id, ok && ValidID(id)
+}
+
+func validSuffix(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil && len(s) == 12
 }
 
 // NewID returns a new time-ordered identifier (a UUIDv7), so that sorting by

@@ -1,0 +1,109 @@
+// Package service holds the rules that span two stores, between the HTTP
+// layer and storage: a file's row and its object, an upload intent and the
+// bytes a client put, the sweep that removes what no row names. Handlers
+// in internal/server only translate HTTP to these calls and back, so the
+// rules are tested here with plain `go test` on SQLite and a directory,
+// and on every conformance backend.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+// OpTimeout bounds each database or store operation a call makes, so a
+// backend that is down turns into an error matching storage.ErrUnavailable
+// instead of a hang. It is the only such timeout in the app.
+const OpTimeout = 10 * time.Second
+
+// Options are what a Service needs.
+type Options struct {
+	DB    storage.Database
+	Blobs storage.Blobs
+	// KeyPrefix starts every file's key (BUCKET_PREFIX, scoped per machine
+	// with SQLite: config.FileKeyPrefix).
+	KeyPrefix string
+	// PresignTTL is how long an upload intent, and its URL, stays valid.
+	PresignTTL time.Duration
+	// MaxUpload is the largest file accepted, in bytes.
+	MaxUpload int64
+	// Now is the clock; nil means time.Now. Tests move it instead of
+	// sleeping.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service is the app's operations on notes and files.
+type Service struct {
+	db         storage.Database
+	blobs      storage.Blobs
+	keyPrefix  string
+	presignTTL time.Duration
+	maxUpload  int64
+	clock      func() time.Time
+	log        *slog.Logger
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	s := &Service{db: o.DB, blobs: o.Blobs, keyPrefix: o.KeyPrefix, presignTTL: o.PresignTTL,
+		maxUpload: o.MaxUpload, clock: o.Now, log: o.Logger}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.presignTTL == 0 {
+		s.presignTTL = 15 * time.Minute
+	}
+	return s
+}
+
+// now is the current time as every backend stores it: UTC, to the
+// microsecond.
+func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
+
+// Now is the service's clock, for callers that sign links with it.
+func (s *Service) Now() time.Time { return s.clock() }
+
+// DB is the database, for the checks and descriptions that bypass the
+// service's rules (/readyz, /api/storage).
+func (s *Service) DB() storage.Database { return s.db }
+
+// Blobs is the blob store.
+func (s *Service) Blobs() storage.Blobs { return s.blobs }
+
+// Error is a refusal with a message meant for the client; Kind is one of
+// storage's error kinds, which decides the HTTP status.
+type Error struct {
+	Kind error
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Kind }
+
+func refuse(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrBadBody means the client's request body could not be read: it was
+// malformed or cut short, so the fault is the client's, not a store's.
+var ErrBadBody = errors.New("malformed request body")
+
+// op bounds one operation.
+func op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, OpTimeout)
+}
+
+// detached bounds an operation that must finish even if the client leaves:
+// the second write of a pair whose first is done.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), OpTimeout)
+}
