@@ -326,6 +326,7 @@ const (
 	erOptionPreventsStmt    = 1290 // read only, e.g. during a failover
 	erReadOnlyMode          = 1836
 	erAccessDenied          = 1045
+	erAccessDeniedNoPass    = 1698 // MariaDB: access denied, no password given
 	erDBAccessDenied        = 1044
 	erBadDB                 = 1049 // unknown database
 	erTableAccessDenied     = 1142
@@ -364,7 +365,7 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		case erQueryInterrupted:
 			return fmt.Errorf("%w (%w): %w", storage.ErrUnavailable, storage.ErrOutcomeUnknown, err)
-		case erAccessDenied, erDBAccessDenied, erBadDB, erTableAccessDenied, erSpecificAccessDenied:
+		case erAccessDenied, erAccessDeniedNoPass, erDBAccessDenied, erBadDB, erTableAccessDenied, erSpecificAccessDenied:
 			return fmt.Errorf("%w: %w", storage.ErrRefused, err)
 		}
 		return err
