@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -347,6 +348,7 @@ func translate(err error) error {
 		return nil
 	}
 	var me *mysql.MySQLError
+	var certErr *tls.CertificateVerificationError
 	var opErr *net.OpError
 	var netErr net.Error
 	switch {
@@ -369,6 +371,8 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrRefused, err)
 		}
 		return err
+	case errors.As(err, &certErr):
+		return fmt.Errorf("%w: the server's certificate: %w", storage.ErrRefused, err)
 	case errors.Is(err, mysql.ErrNoTLS):
 		return fmt.Errorf("%w: %w (set sslmode=disable only on a private network)", storage.ErrRefused, err)
 	case errors.Is(err, driver.ErrBadConn), errors.As(err, &opErr) && opErr.Op == "dial":
