@@ -2,9 +2,14 @@
 -- keys. Ids compare and sort bytewise (utf8mb4_bin), as on the other
 -- engines, so `ORDER BY id` is creation order. Times are DATETIME(6) in
 -- UTC: the app writes and reads them in UTC.
+--
+-- MySQL commits before and after each CREATE or DROP, so a transaction
+-- around a migration would protect nothing: these run without one, and
+-- with IF [NOT] EXISTS, so that a migration cut off halfway can run again.
 
+-- +goose NO TRANSACTION
 -- +goose Up
-CREATE TABLE notes (
+CREATE TABLE IF NOT EXISTS notes (
     id         VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
     title      TEXT NOT NULL,
     body       MEDIUMTEXT NOT NULL,
@@ -15,4 +20,4 @@ CREATE TABLE notes (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 -- +goose Down
-DROP TABLE notes;
+DROP TABLE IF EXISTS notes;

@@ -1,7 +1,8 @@
 -- key is a blob key, up to S3's 1024 bytes, compared as bytes.
 
+-- +goose NO TRANSACTION
 -- +goose Up
-CREATE TABLE files (
+CREATE TABLE IF NOT EXISTS files (
     id           VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
     name         TEXT NOT NULL,
     content_type TEXT NOT NULL,
@@ -14,4 +15,4 @@ CREATE TABLE files (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 -- +goose Down
-DROP TABLE files;
+DROP TABLE IF EXISTS files;

@@ -1,7 +1,8 @@
 -- Upload intents: files a client is putting straight into the bucket.
 
+-- +goose NO TRANSACTION
 -- +goose Up
-CREATE TABLE uploads (
+CREATE TABLE IF NOT EXISTS uploads (
     id           VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
     name         TEXT NOT NULL,
     content_type TEXT NOT NULL,
@@ -15,4 +16,4 @@ CREATE TABLE uploads (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 -- +goose Down
-DROP TABLE uploads;
+DROP TABLE IF EXISTS uploads;

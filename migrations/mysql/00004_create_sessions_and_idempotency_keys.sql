@@ -2,15 +2,16 @@
 -- of each retried write. A key is up to 255 bytes, kept and compared as
 -- bytes, exactly as the client sent it.
 
+-- +goose NO TRANSACTION
 -- +goose Up
-CREATE TABLE sessions (
+CREATE TABLE IF NOT EXISTS sessions (
     id         VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
     created_at DATETIME(6) NOT NULL,
     expires_at DATETIME(6) NOT NULL,
     INDEX sessions_expires_at (expires_at)
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
-CREATE TABLE idempotency_keys (
+CREATE TABLE IF NOT EXISTS idempotency_keys (
     `key`       VARBINARY(255) NOT NULL PRIMARY KEY,
     fingerprint VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     resource_id VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -20,5 +21,5 @@ CREATE TABLE idempotency_keys (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 -- +goose Down
-DROP TABLE idempotency_keys;
-DROP TABLE sessions;
+DROP TABLE IF EXISTS idempotency_keys;
+DROP TABLE IF EXISTS sessions;

@@ -246,3 +246,24 @@ func TestPoolStats(t *testing.T) {
 		t.Errorf("PoolStats = %+v, want one pool named mysql of at most 7, with the connection Open made", st)
 	}
 }
+
+// TestSchemaBodyLimit: the schema holds a body of exactly
+// storage.MaxBodyBytes (more than TEXT's 65535) and refuses one byte more.
+func TestSchemaBodyLimit(t *testing.T) {
+	db := open(t, testenv.MySQLURL(t), nil)
+	ctx := context.Background()
+	now := storage.Now()
+	note := func(body string) storage.Note {
+		return storage.Note{ID: storage.NewID(), Title: "t", Body: body, CreatedAt: now, UpdatedAt: now}
+	}
+	full := note(strings.Repeat("b", storage.MaxBodyBytes))
+	if err := db.CreateNote(ctx, full); err != nil {
+		t.Fatalf("CreateNote(%d-byte body): %v", storage.MaxBodyBytes, err)
+	}
+	if got, err := db.GetNote(ctx, full.ID); err != nil || got.Body != full.Body {
+		t.Errorf("GetNote(%d-byte body) = %d bytes, %v", storage.MaxBodyBytes, len(got.Body), err)
+	}
+	if err := db.CreateNote(ctx, note(strings.Repeat("b", storage.MaxBodyBytes+1))); !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("CreateNote(%d-byte body) = %v, want ErrInvalid", storage.MaxBodyBytes+1, err)
+	}
+}
