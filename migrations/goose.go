@@ -58,8 +58,8 @@ func (g *gooseMigrations) Status(ctx context.Context) ([]storage.MigrationStatus
 }
 
 func (g *gooseMigrations) Version(ctx context.Context) (int64, error) { return g.p.GetDBVersion(ctx) }
-func (g *gooseMigrations) Where() string                               { return g.where }
-func (g *gooseMigrations) Close() error                                { return g.db.Close() }
+func (g *gooseMigrations) Where() string                              { return g.where }
+func (g *gooseMigrations) Close() error                               { return g.db.Close() }
 
 func results(in []*goose.MigrationResult) []storage.MigrationResult {
 	out := make([]storage.MigrationResult, 0, len(in))
