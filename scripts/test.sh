@@ -28,6 +28,39 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/flystorage_test?sslmode=disable"
 fi
 
+# The MySQL backend's tests use MariaDB on 127.0.0.1:3306: installed (as
+# root) and started if missing. Each test makes and drops a database.
+if [ -z "${TEST_MYSQL_URL:-}" ]; then
+  export PATH="$PATH:/usr/sbin"
+  if ! command -v mariadbd >/dev/null; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "MariaDB is not installed: apt-get install mariadb-server, or set TEST_MYSQL_URL" >&2
+      exit 1
+    fi
+    echo "installing mariadb-server..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >&2
+  fi
+  # mariadb-admin ping succeeds once the server answers, whoever we are.
+  mysql_up() { mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 --connect-timeout=2 ping >/dev/null 2>&1; }
+  if ! mysql_up; then
+    install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec "$(command -v mariadbd)" -- --user=mysql
+    for _ in $(seq 60); do mysql_up && break; sleep 0.5; done
+    mysql_up || { echo "MariaDB did not start on 127.0.0.1:3306: start it, or set TEST_MYSQL_URL" >&2; exit 1; }
+  fi
+  mysql_user=root
+  if ! mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -u root -e "SELECT 1" >/dev/null 2>&1; then
+    # A fresh Debian install lets root in through the Unix socket only:
+    # make a user of our own for the test databases.
+    mysql_user=flystorage_test
+    mariadb -u root -e "CREATE USER IF NOT EXISTS 'flystorage_test'@'127.0.0.1';
+      GRANT ALL ON \`flystorage\\_test\\_%\`.* TO 'flystorage_test'@'127.0.0.1';" || {
+      echo "cannot log in to MariaDB on 127.0.0.1:3306 as root: set TEST_MYSQL_URL" >&2; exit 1; }
+  fi
+  export TEST_MYSQL_URL="mysql://$mysql_user@127.0.0.1:3306/?sslmode=disable"
+fi
+
 if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
   export PATH="$PATH:/usr/sbin"
   if ! command -v pgbouncer >/dev/null; then

@@ -1,0 +1,246 @@
+package testenv
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MySQLURL returns the mysql:// URL of a fresh, empty database on the
+// server at TEST_MYSQL_URL, dropped when the test ends. The URL keeps
+// TEST_MYSQL_URL's user, password and query (such as sslmode=disable).
+func MySQLURL(t testing.TB) string {
+	t.Helper()
+	base := need(t, "TEST_MYSQL_URL", "a MySQL or MariaDB server URL such as mysql://root@127.0.0.1:3306/?sslmode=disable")
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "mysql" || u.Hostname() == "" {
+		t.Fatalf("TEST_MYSQL_URL is not a mysql://user@host:port/ URL")
+	}
+	name := "flystorage_test_" + RandomHex(6)
+	exec := func(stmt string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		db, err := MySQLAdmin(u)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.ExecContext(ctx, stmt)
+		return err
+	}
+	if err := exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
+		t.Fatalf("creating database %s at TEST_MYSQL_URL: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := exec("DROP DATABASE " + name); err != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+// MySQLAdmin opens a plaintext database/sql handle on the server of a
+// mysql:// URL, on no database in particular: for tests that create
+// databases, or read what the app wrote with a plain client.
+func MySQLAdmin(u *url.URL) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	port := u.Port()
+	if port == "" {
+		port = "3306"
+	}
+	cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(u.Hostname(), port)
+	if len(u.Path) > 1 {
+		cfg.DBName = u.Path[1:]
+	}
+	cfg.ParseTime = true
+	cfg.Timeout = 5 * time.Second
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(connector), nil
+}
+
+// MariaDB is a throwaway MariaDB server in a temporary directory, made with
+// mariadb-install-db and run with mariadbd (Debian's mariadb-server, which
+// `make test` installs), for tests that need TLS. It has one empty database,
+// flystorage, and a root user without a password.
+type MariaDB struct {
+	dir  string
+	port int
+}
+
+// MariaDBOptions shape a MariaDB.
+type MariaDBOptions struct {
+	// TLS serves a self-signed certificate for localhost and 127.0.0.1
+	// (see CertFile) and refuses connections without TLS.
+	TLS bool
+}
+
+// NewMariaDB creates and starts a server, stopped and removed when the test
+// ends. As root it runs the server as the mysql user.
+func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
+	t.Helper()
+	need(t, "TEST_MYSQL_URL", "a MySQL or MariaDB server URL such as mysql://root@127.0.0.1:3306/?sslmode=disable; `make test` installs MariaDB with it")
+	install, err1 := lookPath("mariadb-install-db")
+	mariadbd, err2 := lookPath("mariadbd")
+	if err1 != nil || err2 != nil {
+		t.Fatalf("mariadb-install-db and mariadbd are not installed (apt-get install mariadb-server): %v, %v", err1, err2)
+	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("mysql")
+		if err != nil {
+			t.Fatalf("running as root needs a mysql user to run the server: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	dir, err := os.MkdirTemp("", "flystorage-mariadb-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	m := &MariaDB{dir: dir, port: freePort(t)}
+	write := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := func(path string) {
+		t.Helper()
+		if cred != nil {
+			if err := os.Chown(path, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	os.Chmod(dir, 0o755)
+	own(dir)
+	run := func(path string, args ...string) *exec.Cmd {
+		cmd := exec.Command(path, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		return cmd
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := run(install, "--no-defaults", "--datadir="+data, "--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+	write("init.sql", []byte("CREATE DATABASE IF NOT EXISTS flystorage CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"))
+	args := []string{"--no-defaults", "--datadir=" + data, "--bind-address=127.0.0.1", "--port=" + strconv.Itoa(m.port),
+		"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
+		"--log-error=" + filepath.Join(dir, "error.log"), "--init-file=" + filepath.Join(dir, "init.sql"),
+		"--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-flush-log-at-trx-commit=0"}
+	if opts.TLS {
+		certPEM, keyPEM := localhostCert(t)
+		write("server.crt", certPEM)
+		write("server.key", keyPEM)
+		own(filepath.Join(dir, "server.key"))
+		os.Chmod(filepath.Join(dir, "server.key"), 0o600)
+		args = append(args, "--ssl-cert="+m.CertFile(), "--ssl-key="+filepath.Join(dir, "server.key"), "--require-secure-transport=ON")
+	}
+	server := run(mariadbd, args...)
+	if err := server.Start(); err != nil {
+		t.Fatalf("starting mariadbd: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- server.Wait() }()
+	t.Cleanup(func() {
+		server.Process.Kill()
+		<-exited
+	})
+	// Ready when it accepts connections on its port, or failed when it
+	// exits first.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port)), time.Second)
+		if err == nil {
+			conn.Close()
+			return m
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("mariadbd exited: %v\n%s", err, log)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("mariadbd did not accept connections within 60s\n%s", log)
+		}
+	}
+}
+
+// URL returns a URL for the flystorage database with the given sslmode.
+func (m *MariaDB) URL(sslmode string) string {
+	return fmt.Sprintf("mysql://root@127.0.0.1:%d/flystorage?sslmode=%s", m.port, sslmode)
+}
+
+// CertFile is the server's self-signed certificate, to use as sslrootcert.
+func (m *MariaDB) CertFile() string { return filepath.Join(m.dir, "server.crt") }
+
+// lookPath finds a program on PATH or in /usr/sbin, where Debian puts
+// server binaries.
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return exec.LookPath(filepath.Join("/usr/sbin", name))
+}
+
+// localhostCert makes a self-signed certificate for localhost and
+// 127.0.0.1, and its key, in PEM.
+func localhostCert(t testing.TB) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
