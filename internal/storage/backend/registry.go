@@ -2,6 +2,7 @@ package backend
 
 import (
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/mysql"
 	"github.com/example/flystorage/internal/storage/postgres"
 	"github.com/example/flystorage/internal/storage/sqlite"
 )
@@ -12,6 +13,7 @@ import (
 // and one line here (docs/architecture.md, "Adding a backend").
 var Drivers = []storage.Driver{
 	postgres.Driver, // DATABASE_URL=postgres://...
+	mysql.Driver,    // DATABASE_URL=mysql://... (PlanetScale)
 	sqlite.Driver,   // DATABASE_PATH=/data/app.db
 }
 
