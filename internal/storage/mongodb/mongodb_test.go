@@ -1,0 +1,135 @@
+package mongodb_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/mongodb"
+	"github.com/example/flystorage/internal/storage/storagetest"
+	"github.com/example/flystorage/internal/testenv"
+)
+
+// open opens the store at uri with the variables in env.
+func open(t testing.TB, uri string, env map[string]string) storage.Database {
+	t.Helper()
+	src, err := mongodb.Driver.Load(uri, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	db, err := src.Open(context.Background(), storage.OpenOptions{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.RunDatabase(t, func(t *testing.T) storage.Database {
+		return open(t, testenv.MongoURI(t), nil)
+	})
+}
+
+// TestPlainClientSeesTheData: what the store writes is ordinary documents
+// another MongoDB client (mongosh, Atlas's Data Explorer) can read, with
+// dates as BSON dates.
+func TestPlainClientSeesTheData(t *testing.T) {
+	ctx := context.Background()
+	uri := testenv.MongoURI(t)
+	db := open(t, uri, nil)
+	now := storage.Now()
+	n := storage.Note{ID: storage.NewID(), Title: "seen", Body: "from mongosh", CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateNote(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	u := storage.Upload{ID: storage.NewID(), Name: "a.txt", ContentType: "text/plain", Size: 3, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	u.Key = "files/" + u.ID
+	if err := db.CreateUpload(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	f := storage.File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: strings.Repeat("ab", 32), Key: u.Key, CreatedAt: now}
+	if err := db.CompleteUpload(ctx, f, now); err != nil {
+		t.Fatal(err)
+	}
+
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	name, _ := strings.CutPrefix(uri[strings.LastIndex(uri, "/"):], "/")
+	var note struct {
+		Title     string    `bson:"title"`
+		Body      string    `bson:"body"`
+		CreatedAt time.Time `bson:"created_at"`
+	}
+	if err := client.Database(name).Collection("notes").FindOne(ctx, bson.D{{Key: "_id", Value: n.ID}}).Decode(&note); err != nil {
+		t.Fatalf("a plain client finding the note in %s.notes: %v", name, err)
+	}
+	if note.Title != n.Title || note.Body != n.Body || !note.CreatedAt.Equal(n.CreatedAt.Truncate(time.Millisecond)) {
+		t.Errorf("a plain client read %+v; want title %q, body %q, created_at %v", note, n.Title, n.Body, n.CreatedAt.Truncate(time.Millisecond))
+	}
+	var file bson.M
+	if err := client.Database(name).Collection("files").FindOne(ctx, bson.D{{Key: "_id", Value: f.ID}}).Decode(&file); err != nil {
+		t.Fatalf("a plain client finding the file: %v", err)
+	}
+	if file["state"] != "file" || file["sha256"] != f.SHA256 || file["key"] != f.Key {
+		t.Errorf("a plain client read the completed upload as %v; want state file, its sha256 and key", file)
+	}
+	if _, ok := file["expires_at"]; ok {
+		t.Errorf("the completed file kept its intent's expires_at: %v", file)
+	}
+}
+
+// TestServerDown: a server that stops answering is ErrUnavailable, within
+// DB_CONNECT_TIMEOUT, both when opening and on a store already open.
+func TestServerDown(t *testing.T) {
+	ctx := context.Background()
+	server := testenv.NewFerretDB(t)
+	env := map[string]string{"DB_CONNECT_TIMEOUT": "1s"}
+	db := open(t, server.URI+"app", env)
+	server.Stop()
+
+	now := storage.Now()
+	err := db.CreateNote(ctx, storage.Note{ID: storage.NewID(), Title: "lost", CreatedAt: now, UpdatedAt: now})
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("CreateNote with the server down = %v, want ErrUnavailable", err)
+	}
+	if err := db.Ping(ctx); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Ping with the server down = %v, want ErrUnavailable", err)
+	}
+
+	src, err := mongodb.Driver.Load(server.URI+"app", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db, err := src.Open(ctx, storage.OpenOptions{}); !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrOutcomeUnknown) {
+		if err == nil {
+			db.Close()
+		}
+		t.Errorf("Open with the server down = %v, want ErrUnavailable (and nothing sent, so no ErrOutcomeUnknown)", err)
+	}
+}
+
+func TestDescribeAndPoolStats(t *testing.T) {
+	db := open(t, testenv.MongoURI(t), map[string]string{"DB_MAX_CONNS": "7"})
+	d := db.Describe()
+	if d["backend"] != "mongodb" || !strings.HasPrefix(d["database"], "test_") || !strings.HasPrefix(d["url"], "mongodb://") {
+		t.Errorf("Describe = %v", d)
+	}
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := db.(storage.PoolReporter).PoolStats()
+	if len(st) != 1 || st[0].Max != 7 || st[0].Acquires == 0 || st[0].InUse != 0 || st[0].Idle < 1 {
+		t.Errorf("PoolStats after a ping = %+v; want max 7, some acquires, none in use, one or more idle", st)
+	}
+}
