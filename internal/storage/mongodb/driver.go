@@ -259,7 +259,14 @@ func (s *Source) LogValue() slog.Value {
 func (s *Source) clientOptions() (*options.ClientOptions, error) {
 	o := options.Client().ApplyURI(s.uri)
 	if err := o.Validate(); err != nil {
+		// A mongodb+srv:// host is looked up now: a name that does not
+		// exist is the variable's fault, a lookup that fails is the
+		// network's.
 		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			return nil, &config.Error{Var: Var, Msg: fmt.Sprintf("no MongoDB cluster is named so in DNS (%s): check the host name Atlas shows under Connect, Drivers",
+				scrub(dnsErr.Error(), s.uri))}
+		}
 		if errors.As(err, &dnsErr) {
 			return nil, fmt.Errorf("%w: looking up %s's hosts in DNS: %s", storage.ErrUnavailable, Var, scrub(err.Error(), s.uri))
 		}
@@ -367,7 +374,7 @@ func (s *Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		client.Disconnect(context.Background())
 		return nil, fmt.Errorf("connecting to %s: %w", s.redacted, translate(err))
 	}
-	return &Migrations{m: newMigrator(client.Database(s.database), nil), client: client,
+	return &Migrations{m: newMigrator(client.Database(s.database), slog.Default()), client: client,
 		where: s.redacted + " (database " + s.database + ")"}, nil
 }
 

@@ -1,12 +1,14 @@
 package mongodb
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/storage"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -85,6 +87,21 @@ func TestLoadErrors(t *testing.T) {
 		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "%zz") {
 			t.Errorf("Load(%q) error shows the password: %v", uri, err)
 		}
+	}
+}
+
+// TestOpenUnknownSRVHost: a mongodb+srv:// host is looked up when opening;
+// a failed lookup names MONGODB_URI and hides the password.
+func TestOpenUnknownSRVHost(t *testing.T) {
+	const secret = "s3cretPW"
+	src := load(t, "mongodb+srv://user:"+secret+"@cluster0.nosuchcluster.invalid/db", nil)
+	db, err := src.Open(context.Background(), storage.OpenOptions{})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a host no DNS knows succeeded")
+	}
+	if !strings.Contains(err.Error(), "MONGODB_URI") || strings.Contains(err.Error(), secret) {
+		t.Errorf("Open = %v; want an error naming MONGODB_URI, without the password", err)
 	}
 }
 

@@ -1,8 +1,10 @@
 package mongodb_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,34 @@ func TestServerDown(t *testing.T) {
 		}
 		t.Errorf("Open with the server down = %v, want ErrUnavailable (and nothing sent, so no ErrOutcomeUnknown)", err)
 	}
+}
+
+// TestOpenLogs: a plaintext connection to loopback crosses no network, so
+// it gets no warning; a server without validators (FerretDB) is logged as
+// such, and the store still refuses what they would.
+func TestOpenLogs(t *testing.T) {
+	var logs bytes.Buffer
+	src, err := mongodb.Driver.Load(testenv.MongoURI(t), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := src.Open(context.Background(), storage.OpenOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if strings.Contains(logs.String(), "not encrypted") {
+		t.Errorf("plaintext on loopback logged a warning: %s", logs.String())
+	}
+	if db.Describe()["tls"] != "false" {
+		t.Errorf("Describe tls = %q, want false", db.Describe()["tls"])
+	}
+	now := storage.Now()
+	big := storage.Note{ID: storage.NewID(), Title: "big", Body: strings.Repeat("x", storage.MaxBodyBytes+1), CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateNote(context.Background(), big); !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("CreateNote(body of %d bytes) = %v, want ErrInvalid", len(big.Body), err)
+	}
+	t.Logf("schema log:\n%s", logs.String())
 }
 
 func TestDescribeAndPoolStats(t *testing.T) {
