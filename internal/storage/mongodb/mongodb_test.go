@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,6 +90,46 @@ func TestPlainClientSeesTheData(t *testing.T) {
 	}
 	if _, ok := file["expires_at"]; ok {
 		t.Errorf("the completed file kept its intent's expires_at: %v", file)
+	}
+}
+
+// TestCompleteUploadRace: completing is one single-document update, so of
+// concurrent completions of one intent exactly one succeeds, with no
+// transaction.
+func TestCompleteUploadRace(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, testenv.MongoURI(t), nil)
+	now := storage.Now()
+	u := storage.Upload{ID: storage.NewID(), Name: "race.bin", ContentType: "application/octet-stream", Size: 1, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	u.Key = "incoming/" + u.ID
+	if err := db.CreateUpload(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	const racers = 8
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			f := storage.File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size,
+				SHA256: strings.Repeat("0", 63) + fmt.Sprint(i%10), Key: "files/" + u.ID, CreatedAt: storage.Now()}
+			errs[i] = db.CompleteUpload(ctx, f, now)
+		})
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, storage.ErrNotFound):
+			t.Errorf("completion %d = %v, want nil or ErrNotFound", i, err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d concurrent completions succeeded, want 1", won, racers)
+	}
+	if f, err := db.GetFile(ctx, u.ID); err != nil || f.Key != "files/"+u.ID {
+		t.Errorf("GetFile after the race = %+v, %v", f, err)
 	}
 }
 
