@@ -140,4 +140,25 @@ if [ -z "${TEST_S3_ENDPOINT:-}" ]; then
   export TEST_S3_ENDPOINT="http://127.0.0.1:$port" TEST_S3_ACCESS_KEY_ID=flystorage TEST_S3_SECRET_ACCESS_KEY="$secret"
 fi
 
+# MongoDB's tests run against FerretDB, which speaks MongoDB's wire protocol
+# on SQLite files; tests that stop it start their own from this binary.
+export TEST_FERRETDB_BIN="${TEST_FERRETDB_BIN:-$(scripts/ferretdb.sh)}"
+
+if [ -z "${TEST_MONGODB_URI:-}" ]; then
+  ferret_port="$(free_port)"
+  ferret_dir="$(mktemp -d)"
+  mkdir "$ferret_dir/data"
+  "$TEST_FERRETDB_BIN" --listen-addr="127.0.0.1:$ferret_port" --handler=sqlite --sqlite-url="file:$ferret_dir/data/" \
+    --state-dir="$ferret_dir" --debug-addr=- --telemetry=disable --log-level=warn >"$ferret_dir/ferretdb.log" 2>&1 &
+  ferret_pid=$!
+  cleanups+=('kill "$ferret_pid" 2>/dev/null; wait "$ferret_pid" 2>/dev/null; rm -rf "$ferret_dir"')
+  for _ in $(seq 60); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$ferret_port") 2>/dev/null && break
+    kill -0 "$ferret_pid" 2>/dev/null || { cat "$ferret_dir/ferretdb.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  (exec 3<>"/dev/tcp/127.0.0.1/$ferret_port") 2>/dev/null || { echo "FerretDB did not start" >&2; cat "$ferret_dir/ferretdb.log" >&2; exit 1; }
+  export TEST_MONGODB_URI="mongodb://127.0.0.1:$ferret_port/"
+fi
+
 go test "$@" ./...
