@@ -265,9 +265,9 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestUnsupportedDatabaseURL(t *testing.T) {
-	_, _, err := migrate(t, map[string]string{"DATABASE_URL": "mysql://app:" + secret + "@127.0.0.1/app"}, "up")
+	_, _, err := migrate(t, map[string]string{"DATABASE_URL": "redis://app:" + secret + "@127.0.0.1/0"}, "up")
 	if err == nil {
-		t.Fatal("migrate up succeeded with a mysql:// DATABASE_URL")
+		t.Fatal("migrate up succeeded with a redis:// DATABASE_URL")
 	}
 	if got := config.ExitCode(err); got != 2 {
 		t.Errorf("ExitCode(%v) = %d, want 2", err, got)

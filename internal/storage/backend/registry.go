@@ -2,6 +2,7 @@ package backend
 
 import (
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/mongodb"
 	"github.com/example/flystorage/internal/storage/mysql"
 	"github.com/example/flystorage/internal/storage/postgres"
 	"github.com/example/flystorage/internal/storage/sqlite"
@@ -14,6 +15,7 @@ import (
 var Drivers = []storage.Driver{
 	postgres.Driver, // DATABASE_URL=postgres://...
 	mysql.Driver,    // DATABASE_URL=mysql://... (PlanetScale)
+	mongodb.Driver,  // MONGODB_URI=mongodb+srv://... (Atlas)
 	sqlite.Driver,   // DATABASE_PATH=/data/app.db
 }
 

@@ -20,6 +20,13 @@ func TestChoose(t *testing.T) {
 		{"nothing set", nil, "sqlite", true},
 		{"DATABASE_PATH", map[string]string{"DATABASE_PATH": "/data/app.db"}, "sqlite", true},
 		{"postgres://", map[string]string{"DATABASE_URL": "postgres://u:" + secret + "@h/db"}, "postgres", true},
+		// The guide's own forms: fly secrets set DATABASE_URL=... and MONGODB_URI=...
+		{"PlanetScale", map[string]string{"DATABASE_URL": "mysql://user:" + secret + "@host.planetscale.com/dbname?sslmode=require"}, "mysql", true},
+		{"Atlas", map[string]string{"MONGODB_URI": "mongodb+srv://user:" + secret + "@cluster.mongodb.net/dbname"}, "mongodb", true},
+		{"mongodb://", map[string]string{"MONGODB_URI": "mongodb://user:" + secret + "@127.0.0.1:27017/app"}, "mongodb", true},
+		{"MONGODB_URI and DATABASE_URL", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1/app", "DATABASE_URL": "postgres://u:" + secret + "@h/db"}, "DATABASE_URL and MONGODB_URI", false},
+		{"MONGODB_URI with a postgres URL", map[string]string{"MONGODB_URI": "postgres://u:" + secret + "@h/db"}, "MONGODB_URI", false},
+		{"DIRECT_DATABASE_URL with MySQL", map[string]string{"DATABASE_URL": "mysql://u:" + secret + "@h/db", "DIRECT_DATABASE_URL": "postgres://u@h/db"}, "DIRECT_DATABASE_URL", false},
 		{"unknown scheme", map[string]string{"DATABASE_URL": "redis://u:" + secret + "@h/0"}, "DATABASE_URL", false},
 		{"no scheme", map[string]string{"DATABASE_URL": "u:" + secret + "@h/db"}, "DATABASE_URL", false},
 		{"two variables", map[string]string{"DATABASE_URL": "postgres://u:" + secret + "@h/db", "DATABASE_PATH": "/data/app.db"}, "DATABASE_URL and DATABASE_PATH", false},

@@ -31,8 +31,10 @@ var Driver = storage.Driver{
 	Name:    "mongodb",
 	Var:     Var,
 	Schemes: []string{"mongodb", "mongodb+srv"},
-	Vars:    poolVars(),
-	Load:    Load,
+	Vars: append([]config.Var{{Name: Var, Group: "Database", Secret: true, Example: "mongodb+srv://user:password@cluster.mongodb.net/flystorage",
+		Doc: "MongoDB (`mongodb://`, `mongodb+srv://`), as Atlas gives it; the database is the URI's path, flystorage when it has none. Set it instead of DATABASE_URL or DATABASE_PATH."}},
+		poolVars()...),
+	Load: Load,
 }
 
 // poolVars are the DB_* variables the driver maps: every one but
