@@ -131,7 +131,9 @@ func wantReplay(t *testing.T, w *httptest.ResponseRecorder, a *app) {
 	if got := w.Header().Get(ReplayHeader); got != "region=ord" || w.Code != ReplayStatus {
 		t.Fatalf("got %d with Fly-Replay %q, want %d with region=ord", w.Code, got, ReplayStatus)
 	}
-	var body struct{ Error struct{ Code, Message string } }
+	var body struct {
+		Error struct{ Code, Message string }
+	}
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != "replay" || !strings.Contains(body.Error.Message, "ord") {
 		t.Errorf("body %q: want a JSON error naming the primary region", w.Body)
 	}
