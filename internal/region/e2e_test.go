@@ -1,11 +1,14 @@
 package region_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +16,9 @@ import (
 
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/server"
+	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/localfs"
+	"github.com/example/flystorage/internal/storage/sqlite"
 	"github.com/example/flystorage/internal/testenv"
 )
 
@@ -36,7 +41,7 @@ func TestWriteThenReadAcrossRegions(t *testing.T) {
 	}
 	machine := func(cfg region.Config, db *region.Database) *httptest.Server {
 		o := region.Options{Config: cfg, Primary: primary}
-		srvDB := server.Options{DB: primary, Blobs: blobs, SigningKey: []byte("test-signing-key-0123456789abcdef")}
+		srvDB := server.Options{DB: primary, Blobs: blobs, SigningKey: []byte("test-signing-key-0123456789abcdef"), MaxUploadBytes: 8 << 20}
 		if db != nil {
 			o.Replica = replica
 			srvDB.DB = db
@@ -59,7 +64,7 @@ func TestWriteThenReadAcrossRegions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range pairs {
-				if err := writeThenRead(proxy.URL, fmt.Sprintf("note %d-%d", c, i)); err != nil {
+				if err := writeThenRead(proxy.URL, fmt.Sprintf("note %d-%d", c, i), true); err != nil {
 					errs <- err
 				}
 			}
@@ -92,14 +97,38 @@ func TestWriteThenReadAcrossRegions(t *testing.T) {
 			writes, replayedWrites, readsInSyd, readsReplayed, clients*pairs)
 	}
 	t.Logf("%d reads served in syd from the replica, %d replayed to ord", readsInSyd, readsReplayed)
+
+	// An upload through the app over 1 MB cannot be replayed: syd serves it,
+	// its row goes to the primary, and it reads back at once.
+	hops := len(proxy.Hops())
+	id, token := upload(t, proxy.URL, 2<<20)
+	if h := proxy.Hops()[hops]; h.Region != "syd" || h.ReplayTo != "" || h.Status != http.StatusCreated {
+		t.Errorf("the upload: %+v, want it served in syd", h)
+	}
+	if _, err := primary.GetFile(context.Background(), id); err != nil {
+		t.Errorf("the uploaded file's row is not on the primary: %v", err)
+	}
+	req, _ := http.NewRequest("GET", proxy.URL+"/api/files/"+id, nil)
+	req.Header.Set(testenv.EntryRegionHeader, "syd")
+	req.Header.Set(region.TokenHeader, token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Size int64 }
+	json.NewDecoder(resp.Body).Decode(&f)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || f.Size != 2<<20 {
+		t.Errorf("reading the upload back: %d, size %d", resp.StatusCode, f.Size)
+	}
 	// The replica's own counters show the reads served in syd.
 	replica.Close()
 	pair.WaitReplicaScans(t, "notes", int64(readsInSyd))
 }
 
 // writeThenRead creates a note through syd and reads it back with the
-// token the write returned.
-func writeThenRead(base, title string) error {
+// token the write returned, which it requires when needToken.
+func writeThenRead(base, title string, needToken bool) error {
 	req, _ := http.NewRequest("POST", base+"/api/notes", strings.NewReader(fmt.Sprintf(`{"title":%q}`, title)))
 	req.Header.Set(testenv.EntryRegionHeader, "syd")
 	req.Header.Set("Content-Type", "application/json")
@@ -113,14 +142,16 @@ func writeThenRead(base, title string) error {
 		return fmt.Errorf("creating %q: status %d", title, resp.StatusCode)
 	}
 	token := resp.Header.Get(region.TokenHeader)
-	if token == "" {
+	if token == "" && needToken {
 		return fmt.Errorf("creating %q: no %s", title, region.TokenHeader)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ = http.NewRequestWithContext(ctx, "GET", base+"/api/notes/"+created.ID, nil)
 	req.Header.Set(testenv.EntryRegionHeader, "syd")
-	req.Header.Set(region.TokenHeader, token)
+	if token != "" {
+		req.Header.Set(region.TokenHeader, token)
+	}
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -131,4 +162,86 @@ func writeThenRead(base, title string) error {
 		return fmt.Errorf("reading %q back with token %s: status %d, title %q", title, token, resp.StatusCode, got.Title)
 	}
 	return nil
+}
+
+// upload posts size bytes to /api/files through syd and returns the file's
+// id and the token.
+func upload(t *testing.T, base string, size int) (string, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreateFormFile("file", "big.bin")
+	part.Write(bytes.Repeat([]byte{'x'}, size))
+	mw.Close()
+	req, _ := http.NewRequest("POST", base+"/api/files", &body)
+	req.Header.Set(testenv.EntryRegionHeader, "syd")
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var f struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&f); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("uploading %d bytes through syd: status %d, %v", size, resp.StatusCode, err)
+	}
+	token := resp.Header.Get(region.TokenHeader)
+	if token == "" {
+		t.Fatalf("the upload returned no %s", region.TokenHeader)
+	}
+	return f.ID, token
+}
+
+// TestSQLiteMachineOutsidePrimaryRegionReplaysEverything runs ord and syd
+// on SQLite, each with its own file as on its own volume: every request
+// entering syd is served by ord, and syd's file is never touched.
+func TestSQLiteMachineOutsidePrimaryRegionReplaysEverything(t *testing.T) {
+	machine := func(cfg region.Config) (*httptest.Server, *sqlite.Store) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		blobs, err := localfs.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := region.NewRouter(region.Options{Config: cfg, Local: true}).Wrap(server.New(server.Options{DB: db, Blobs: blobs, MaxUploadBytes: 8 << 20}))
+		s := httptest.NewServer(h)
+		t.Cleanup(s.Close)
+		return s, db
+	}
+	ord, ordDB := machine(region.Config{Region: "ord", PrimaryRegion: "ord"})
+	syd, sydDB := machine(region.Config{Region: "syd", PrimaryRegion: "ord"})
+	proxy := testenv.NewReplayProxy(t, map[string]string{"ord": ord.URL, "syd": syd.URL})
+
+	for i := range 5 {
+		if err := writeThenRead(proxy.URL, fmt.Sprintf("note %d", i), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if notes, _, err := ordDB.ListNotes(context.Background(), storage.Page{Limit: 10}); err != nil || len(notes) != 5 {
+		t.Errorf("ord holds %d notes (%v), want 5", len(notes), err)
+	}
+	if notes, _, err := sydDB.ListNotes(context.Background(), storage.Page{Limit: 10}); err != nil || len(notes) != 0 {
+		t.Errorf("syd's own file holds %d notes (%v), want none", len(notes), err)
+	}
+	for _, h := range proxy.Hops() {
+		if h.Region == "syd" && h.ReplayTo != "ord" {
+			t.Errorf("syd served %s %s itself (%d)", h.Method, h.Path, h.Status)
+		}
+	}
+	// A body Fly cannot replay is refused by syd with the way out.
+	var body bytes.Buffer
+	body.Write(bytes.Repeat([]byte{'x'}, 2<<20))
+	req, _ := http.NewRequest("POST", proxy.URL+"/api/files", &body)
+	req.Header.Set(testenv.EntryRegionHeader, "syd")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a 2 MB upload entering syd: %d, want 421 (fly-prefer-region)", resp.StatusCode)
+	}
 }
