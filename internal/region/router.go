@@ -295,8 +295,7 @@ func (rt *Router) observe(p storage.Position) {
 // request can still be replayed, and reports whether it did. The HTTP
 // layer's error writer calls it first.
 func (rt *Router) HandleError(w http.ResponseWriter, r *http.Request, err error) bool {
-	if !errors.Is(err, storage.ErrReadOnly) || rt.o.Config.PrimaryRegion == "" ||
-		rt.o.Config.Region == rt.o.Config.PrimaryRegion || r.Header.Get(ReplaySrcHeader) != "" || !replayable(r) {
+	if !errors.Is(err, storage.ErrReadOnly) || !rt.o.Config.Replica() || r.Header.Get(ReplaySrcHeader) != "" || !replayable(r) {
 		return false
 	}
 	rt.o.Logger.Warn("a write reached a read-only replica: replaying it to the primary region; check that DATABASE_URL names the primary",
