@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -42,7 +43,34 @@ var (
 	// applied before the backend went away: the connection broke after the
 	// statement was sent. Without it, a failed write surely did not happen.
 	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrReadOnly means the write reached a read-only replica of the
+	// database (Postgres's SQLSTATE 25006): it did not happen, and belongs
+	// on the primary (see docs/regions.md).
+	ErrReadOnly = errors.New("read-only replica")
 )
+
+// Position is a point in the primary database's write-ahead log: for
+// Postgres an LSN, the byte offset pg_current_wal_lsn() reports. A replica
+// that has replayed up to a Position holds every write committed before it.
+// Zero means no position.
+type Position uint64
+
+// String formats p as Postgres writes an LSN, such as 16/B374D848.
+func (p Position) String() string { return fmt.Sprintf("%X/%X", uint64(p)>>32, uint32(p)) }
+
+// ParsePosition reads a Position written by String. It returns an error
+// matching ErrInvalid for anything else.
+func ParsePosition(s string) (Position, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if ok && len(hi) > 0 && len(hi) <= 8 && len(lo) > 0 && len(lo) <= 8 {
+		h, err1 := strconv.ParseUint(hi, 16, 32)
+		l, err2 := strconv.ParseUint(lo, 16, 32)
+		if err1 == nil && err2 == nil {
+			return Position(h<<32 | l), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %q is not a log position such as 16/B374D848", ErrInvalid, s)
+}
 
 // Limits of the domain, enforced by Validate and by the schema.
 const (

@@ -33,6 +33,8 @@ type ClusterOptions struct {
 	// TLS turns ssl on with a self-signed certificate for localhost and
 	// 127.0.0.1 (see CertFile) and refuses connections without TLS.
 	TLS bool
+	// Conf is appended to postgresql.conf, and HBA to pg_hba.conf.
+	Conf, HBA string
 }
 
 // NewCluster creates and starts a cluster; it is removed when the test ends.
@@ -40,8 +42,8 @@ type ClusterOptions struct {
 // run as root.
 func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
-	if _, err := exec.LookPath("initdb"); err != nil {
-		t.Fatalf("initdb is not on PATH (install PostgreSQL's server binaries): %v", err)
+	if _, err := pgPath("initdb"); err != nil {
+		t.Fatalf("initdb is neither on PATH nor in /usr/lib/postgresql/*/bin (install PostgreSQL's server binaries): %v", err)
 	}
 	dir, err := os.MkdirTemp("", "flystorage-pg-")
 	if err != nil {
@@ -66,6 +68,8 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		conf += "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
 		hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
 	}
+	conf += opts.Conf
+	hba += opts.HBA
 	c.appendFile(t, "postgresql.conf", conf)
 	if err := os.WriteFile(filepath.Join(c.data(), "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		t.Fatal(err)
@@ -110,13 +114,17 @@ func (c *Cluster) pgctl(args ...string) ([]byte, error) {
 // command runs name as the postgres user when this process is root.
 func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 	if os.Geteuid() == 0 {
-		path, err := exec.LookPath(name)
+		path, err := pgPath(name)
 		if err != nil {
 			path = name
 		}
 		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
 	}
-	return exec.Command(name, args...)
+	path, err := pgPath(name)
+	if err != nil {
+		path = name
+	}
+	return exec.Command(path, args...)
 }
 
 func (c *Cluster) chown(t testing.TB, path string) {

@@ -427,6 +427,8 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		case "23514", "22001", "22P02": // check_violation, string_data_right_truncation, invalid_text_representation
 			return fmt.Errorf("%w: %w", storage.ErrInvalid, err)
+		case "25006": // read_only_sql_transaction: a replica (replica.go)
+			return fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
 		case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}

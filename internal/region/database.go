@@ -1,0 +1,188 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+var _ storage.Database = (*Database)(nil)
+
+// Database sends reads to a replica and everything else to the primary.
+// Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload and
+// GetSession; writes, ExpiredUploads (the sweep deletes what it finds, so
+// it reads the primary), Ping and migrations stay on the primary, so a
+// write can never reach the replica.
+//
+// A read the replica fails (it is down, or cancelled a query replaying the
+// log) is run again on the primary, and the replica is left alone for
+// RetryAfter; each such fallback is counted, and logged once per
+// RetryAfter. A context marked WithPrimaryReads reads the primary.
+type Database struct {
+	storage.Database // the primary
+	replica          storage.Database
+	o                DatabaseOptions
+
+	mu        sync.Mutex
+	downUntil time.Time
+}
+
+// DatabaseOptions configure a Database.
+type DatabaseOptions struct {
+	// RetryAfter is how long reads skip a replica that failed; 5s by
+	// default.
+	RetryAfter time.Duration
+	Metrics    *Metrics
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// NewDatabase routes reads to replica and the rest to primary. Close
+// closes both.
+func NewDatabase(primary, replica storage.Database, o DatabaseOptions) *Database {
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Database{Database: primary, replica: replica, o: o}
+}
+
+// reader picks the database a read goes to.
+func (d *Database) reader(ctx context.Context) storage.Database {
+	if PrimaryReads(ctx) {
+		return d.Database
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.o.Now().Before(d.downUntil) {
+		d.o.Metrics.fallback()
+		return d.Database
+	}
+	return d.replica
+}
+
+// retry reports whether a read the replica answered with err should run
+// again on the primary, and marks the replica down if so. Answers about
+// the data (not found, invalid) stand.
+func (d *Database) retry(ctx context.Context, db storage.Database, err error) bool {
+	if err == nil || db != d.replica || ctx.Err() != nil ||
+		errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalid) {
+		return false
+	}
+	d.o.Metrics.fallback()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.o.Now()
+	if now.Before(d.downUntil) {
+		return true // another read saw it first and warned
+	}
+	d.downUntil = now.Add(d.o.RetryAfter)
+	d.o.Logger.Warn("the read replica at DATABASE_READ_URL failed: reading from the primary at DATABASE_URL",
+		"retry_after", d.o.RetryAfter, "err", err)
+	return true
+}
+
+func (d *Database) GetNote(ctx context.Context, id string) (storage.Note, error) {
+	db := d.reader(ctx)
+	n, err := db.GetNote(ctx, id)
+	if d.retry(ctx, db, err) {
+		return d.Database.GetNote(ctx, id)
+	}
+	return n, err
+}
+
+func (d *Database) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, string, error) {
+	db := d.reader(ctx)
+	ns, next, err := db.ListNotes(ctx, p)
+	if d.retry(ctx, db, err) {
+		return d.Database.ListNotes(ctx, p)
+	}
+	return ns, next, err
+}
+
+func (d *Database) GetFile(ctx context.Context, id string) (storage.File, error) {
+	db := d.reader(ctx)
+	f, err := db.GetFile(ctx, id)
+	if d.retry(ctx, db, err) {
+		return d.Database.GetFile(ctx, id)
+	}
+	return f, err
+}
+
+func (d *Database) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, string, error) {
+	db := d.reader(ctx)
+	fs, next, err := db.ListFiles(ctx, p)
+	if d.retry(ctx, db, err) {
+		return d.Database.ListFiles(ctx, p)
+	}
+	return fs, next, err
+}
+
+func (d *Database) GetUpload(ctx context.Context, id string) (storage.Upload, error) {
+	db := d.reader(ctx)
+	u, err := db.GetUpload(ctx, id)
+	if d.retry(ctx, db, err) {
+		return d.Database.GetUpload(ctx, id)
+	}
+	return u, err
+}
+
+func (d *Database) GetSession(ctx context.Context, id string, now time.Time) (storage.Session, error) {
+	db := d.reader(ctx)
+	s, err := db.GetSession(ctx, id, now)
+	if d.retry(ctx, db, err) {
+		return d.Database.GetSession(ctx, id, now)
+	}
+	return s, err
+}
+
+// Describe is the primary's description with the replica's URL and TLS,
+// and where reads go now.
+func (d *Database) Describe() map[string]string {
+	out := map[string]string{}
+	for k, v := range d.Database.Describe() {
+		out[k] = v
+	}
+	for k, v := range d.replica.Describe() {
+		if k != "backend" {
+			out["replica_"+k] = v
+		}
+	}
+	out["reads"] = "replica"
+	d.mu.Lock()
+	if d.o.Now().Before(d.downUntil) {
+		out["reads"] = "primary (the replica failed; trying it again shortly)"
+	}
+	d.mu.Unlock()
+	return out
+}
+
+// PoolStats reports both databases' pools, the replica's named with a
+// _replica suffix.
+func (d *Database) PoolStats() []storage.PoolStats {
+	var out []storage.PoolStats
+	if p, ok := d.Database.(storage.PoolReporter); ok {
+		out = append(out, p.PoolStats()...)
+	}
+	if p, ok := d.replica.(storage.PoolReporter); ok {
+		for _, s := range p.PoolStats() {
+			s.Name += "_replica"
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Close closes both databases.
+func (d *Database) Close() error {
+	return errors.Join(d.Database.Close(), d.replica.Close())
+}

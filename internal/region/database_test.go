@@ -1,0 +1,192 @@
+package region_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/flystorage/internal/region"
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/postgres"
+	"github.com/example/flystorage/internal/testenv"
+)
+
+// stores opens a throwaway primary (migrated) and its streaming replica.
+func stores(t *testing.T) (*testenv.ReplicaPair, *postgres.Store, *postgres.Store) {
+	t.Helper()
+	pair := testenv.Replication(t)
+	ctx := context.Background()
+	primary, err := postgres.Open(ctx, pair.PrimaryURL(), postgres.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("opening the primary: %v", err)
+	}
+	t.Cleanup(func() { primary.Close() })
+	pair.WaitReplayed(t) // the replica has the schema
+	replica, err := postgres.Open(ctx, pair.ReplicaURL(), postgres.Options{})
+	if err != nil {
+		t.Fatalf("opening the replica: %v", err)
+	}
+	t.Cleanup(func() { replica.Close() })
+	return pair, primary, replica
+}
+
+func note(title string) storage.Note {
+	now := storage.Now()
+	return storage.Note{ID: storage.NewID(), Title: title, CreatedAt: now, UpdatedAt: now}
+}
+
+func TestReplicaReadsYourWrites(t *testing.T) {
+	pair, primary, replica := stores(t)
+	ctx := context.Background()
+	db := region.NewDatabase(primary, replica, region.DatabaseOptions{})
+
+	// Writes through the wrapper go to the primary: on the replica they
+	// would fail as read-only.
+	if err := replica.CreateNote(ctx, note("direct")); !errors.Is(err, storage.ErrReadOnly) {
+		t.Fatalf("a write on the replica: got %v, want storage.ErrReadOnly (SQLSTATE 25006)", err)
+	}
+	before := pair.ReplicaScans(t, "notes")
+
+	// Each write's token, waited for, makes the replica return the write,
+	// though it applies every transaction 300ms late.
+	rt := region.NewRouter(region.Options{Config: region.Config{Region: "syd", PrimaryRegion: "ord", Wait: 10 * time.Second},
+		Primary: primary, Replica: replica})
+	const n = 10
+	for i := range n {
+		nt := note("note")
+		if err := db.CreateNote(ctx, nt); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		token, err := primary.WritePosition(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !waitThroughRouter(t, rt, token) {
+			t.Fatalf("write %d: the replica did not reach %s within 10s", i, token)
+		}
+		got, err := db.GetNote(ctx, nt.ID)
+		if err != nil || got.Title != "note" {
+			t.Fatalf("read %d after waiting for %s: %v", i, token, err)
+		}
+	}
+	if _, _, err := db.ListNotes(ctx, storage.Page{Limit: 5}); err != nil {
+		t.Fatal(err)
+	}
+	// The replica's own statistics count every read. Its backends publish
+	// them when they exit, or after up to 10s idle: close them.
+	replica.Close()
+	after := pair.WaitReplicaScans(t, "notes", before+n+1)
+	t.Logf("the replica counted %d scans of notes for %d reads", after-before, n+1)
+}
+
+// waitThroughRouter sends a read carrying token through the router and
+// reports whether it was served (true) rather than replayed.
+func waitThroughRouter(t *testing.T, rt *region.Router, token storage.Position) bool {
+	t.Helper()
+	served := false
+	h := rt.Wrap(httpHandler(func() { served = true }))
+	w := get(h, "/api/notes/x", token.String())
+	if !served && w.Header().Get(region.ReplayHeader) == "" {
+		t.Fatalf("neither served nor replayed: %d %s", w.Code, w.Body)
+	}
+	return served
+}
+
+func TestReplicaPositionsAndLag(t *testing.T) {
+	pair, primary, replica := stores(t)
+	ctx := context.Background()
+	if err := primary.CreateNote(ctx, note("x")); err != nil {
+		t.Fatal(err)
+	}
+	written, err := primary.WritePosition(ctx)
+	if err != nil || written == 0 {
+		t.Fatalf("WritePosition: %v, %v", written, err)
+	}
+	if own, err := primary.ReplayPosition(ctx); err != nil || own < written {
+		t.Errorf("ReplayPosition on a primary = %v, %v; want its own position, at least %v", own, err, written)
+	}
+	if lag, err := primary.ReplayLag(ctx); err != nil || lag != 0 {
+		t.Errorf("ReplayLag on a primary = %v, %v; want 0", lag, err)
+	}
+	if _, err := replica.WritePosition(ctx); err == nil {
+		t.Errorf("WritePosition on a replica succeeded")
+	}
+	pair.WaitReplayed(t)
+	replayed, err := replica.ReplayPosition(ctx)
+	if err != nil || replayed < written {
+		t.Errorf("ReplayPosition on the caught-up replica = %v, %v; want at least %v", replayed, err, written)
+	}
+	if lag, err := replica.ReplayLag(ctx); err != nil || lag < 0 || lag > time.Minute {
+		t.Errorf("ReplayLag = %v, %v", lag, err)
+	}
+	rt := region.NewRouter(region.Options{Config: region.Config{Region: "syd", PrimaryRegion: "ord"}, Primary: primary, Replica: replica})
+	d := rt.Describe(ctx)
+	if d["replica_lag_bytes"] == "unknown" || d["replica_lag_seconds"] == "unknown" {
+		t.Errorf("Describe() = %v: want the lag in bytes and seconds", d)
+	}
+}
+
+func TestReplicaDownFallsBackToPrimary(t *testing.T) {
+	pair, primary, replica := stores(t)
+	ctx := context.Background()
+	var logs bytes.Buffer
+	now := time.Now()
+	m := region.NewMetrics()
+	db := region.NewDatabase(primary, replica, region.DatabaseOptions{
+		RetryAfter: time.Minute, Metrics: m, Now: func() time.Time { return now },
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	nt := note("kept")
+	if err := db.CreateNote(ctx, nt); err != nil {
+		t.Fatal(err)
+	}
+	pair.WaitReplayed(t)
+
+	pair.Replica.Stop(t)
+	// A context marked for primary reads never tries the replica.
+	untouched := region.NewMetrics()
+	if _, _, err := region.NewDatabase(primary, replica, region.DatabaseOptions{Metrics: untouched}).
+		ListNotes(region.WithPrimaryReads(ctx), storage.Page{Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fallbacks(t, untouched); got != 0 {
+		t.Errorf("a read marked WithPrimaryReads tried the replica (%v fallbacks)", got)
+	}
+	for i := range 3 {
+		if got, err := db.GetNote(ctx, nt.ID); err != nil || got.ID != nt.ID {
+			t.Fatalf("read %d with the replica down: %v", i, err)
+		}
+	}
+	if _, _, err := db.ListFiles(ctx, storage.Page{Limit: 1}); err != nil {
+		t.Fatalf("ListFiles with the replica down: %v", err)
+	}
+	if n := strings.Count(logs.String(), "read replica"); n != 1 {
+		t.Errorf("logged %d warnings, want one per interval:\n%s", n, logs.String())
+	}
+	if !strings.Contains(db.Describe()["reads"], "primary") {
+		t.Errorf("Describe()[reads] = %q, want primary", db.Describe()["reads"])
+	}
+	if got := fallbacks(t, m); got != 4 {
+		t.Errorf("fallbacks = %v, want 4", got)
+	}
+	if _, err := db.GetNote(ctx, storage.NewID()); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a missing note through the fallback: %v, want ErrNotFound", err)
+	}
+
+	// Back up, and once the interval passes, reads return to the replica.
+	pair.Replica.Start(t)
+	now = now.Add(2 * time.Minute)
+	before := pair.ReplicaScans(t, "notes")
+	if _, err := db.GetNote(ctx, nt.ID); err != nil {
+		t.Fatalf("read with the replica back: %v", err)
+	}
+	if r := db.Describe()["reads"]; r != "replica" {
+		t.Errorf("Describe()[reads] = %q, want replica", r)
+	}
+	replica.Close() // its backends publish their statistics as they exit
+	pair.WaitReplicaScans(t, "notes", before+1)
+}

@@ -1,0 +1,413 @@
+package region
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+// Headers and the cookie of the fly-replay protocol and of the consistency
+// token.
+const (
+	// ReplayHeader, on a response, asks Fly's proxy to run the same request
+	// again in another region; the client never sees that response.
+	ReplayHeader = "Fly-Replay"
+	// ReplaySrcHeader is what the proxy adds to a replayed request. A
+	// request carrying it is never replayed again.
+	ReplaySrcHeader = "Fly-Replay-Src"
+	// TokenHeader carries the consistency token: set on every successful
+	// write, sent back by API clients on their reads.
+	TokenHeader = "Consistency-Token"
+	// TokenCookie carries the same token for the page.
+	TokenCookie = "consistency_token"
+	// MaxReplayBody is the largest request body Fly's proxy replays.
+	MaxReplayBody = 1 << 20
+)
+
+// ReplayStatus is the status of a response carrying fly-replay. The proxy
+// discards that response, so the status matters only when no proxy acts
+// on the header (a client talking to the machine directly, or a test);
+// 409 Conflict is what Fly's own examples answer.
+const ReplayStatus = http.StatusConflict
+
+// tokenMaxAge is how long the cookie lives: a replica normally catches up
+// in well under a second, and a stale token costs nothing since the
+// replica is past it.
+const tokenMaxAge = 5 * time.Minute
+
+// Positioner is where consistency tokens come from: the primary's log
+// position after a write (*postgres.Store implements it).
+type Positioner interface {
+	WritePosition(ctx context.Context) (storage.Position, error)
+}
+
+// ReplicaPositioner reports how far the read replica has replayed the
+// primary's log (*postgres.Store implements it on DATABASE_READ_URL).
+type ReplicaPositioner interface {
+	ReplayPosition(ctx context.Context) (storage.Position, error)
+}
+
+// Options configure a Router.
+type Options struct {
+	Config Config
+	// Local is true when the database (SQLite) or the files (a local
+	// directory) live on this machine's volume: there is no replica of
+	// them, so a machine outside the primary region sends every request
+	// there.
+	Local bool
+	// Primary gives the token after each write; nil sets no token.
+	Primary Positioner
+	// Replica is the read replica; nil when reads go to the primary, and
+	// then reads never wait.
+	Replica ReplicaPositioner
+	// InPlace reports whether a write in a replica region is served here,
+	// over DATABASE_URL, instead of replayed. By default: POST /api/files,
+	// whose body may pass the 1 MB Fly replays. Writes whose bodies are
+	// larger than that, or of unknown length, are always served in place.
+	InPlace func(*http.Request) bool
+	// Exempt requests are always served here: health checks, which Fly
+	// sends to each machine, and metrics. By default GET /healthz, /readyz
+	// and /metrics.
+	Exempt  func(*http.Request) bool
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// Now and Sleep are the clock; tests move it instead of sleeping.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Poll is how often a waiting read asks the replica; 10ms by default.
+	Poll time.Duration
+}
+
+// Router applies the rules of docs/regions.md to each request (Wrap) and
+// turns a write refused by a read-only replica into a replay
+// (HandleError).
+type Router struct {
+	o    Options
+	seen atomic.Uint64 // the highest replay position the replica reported
+}
+
+// NewRouter makes a Router; zero options get their defaults.
+func NewRouter(o Options) *Router {
+	if o.InPlace == nil {
+		o.InPlace = func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/api/files" }
+	}
+	if o.Exempt == nil {
+		o.Exempt = func(r *http.Request) bool {
+			return r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics")
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.Poll <= 0 {
+		o.Poll = 10 * time.Millisecond
+	}
+	if o.Config.Wait == 0 {
+		o.Config.Wait = DefaultWait
+	}
+	return &Router{o: o}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// LogStart logs at start what the machine does with requests, so an
+// operator sees why a SQLite machine in syd answers nothing itself.
+func (rt *Router) LogStart() {
+	c := rt.o.Config
+	switch {
+	case !c.Replica():
+		return
+	case rt.o.Local:
+		rt.o.Logger.Warn("this machine is outside the primary region and its data is on a local volume (SQLite or BLOB_DIR): every request is replayed to the primary region (docs/regions.md)",
+			"region", c.Region, "primary_region", c.PrimaryRegion)
+	default:
+		reads := "the primary at DATABASE_URL (set DATABASE_READ_URL to read a nearby replica)"
+		if rt.o.Replica != nil {
+			reads = "the replica at DATABASE_READ_URL"
+		}
+		rt.o.Logger.Info("this machine is outside the primary region: writes are replayed there, reads go to "+reads,
+			"region", c.Region, "primary_region", c.PrimaryRegion, "replica_wait", c.Wait)
+	}
+}
+
+// isWrite reports whether r changes data: POST, PUT, PATCH and DELETE under
+// /api/ and the app's signed uploads.
+func isWrite(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/signed/")
+	}
+	return false
+}
+
+// replayable reports whether Fly's proxy can replay r: its body is known
+// to be at most MaxReplayBody bytes.
+func replayable(r *http.Request) bool {
+	return r.ContentLength >= 0 && r.ContentLength <= MaxReplayBody
+}
+
+// Wrap applies the rules to every request before next sees it:
+//
+//   - Outside a replica region (or off Fly) requests pass, and successful
+//     writes get a consistency token.
+//   - Local data (SQLite, local files) in a replica region: every request
+//     is replayed to the primary region.
+//   - Writes in a replica region are replayed, except those served in
+//     place (InPlace, or too large to replay), which go to the primary
+//     over DATABASE_URL and get a token.
+//   - Reads in a replica region carrying a token wait up to REPLICA_WAIT
+//     for the replica to reach it, and are replayed if it does not.
+//
+// A request already replayed (Fly-Replay-Src) is never replayed again.
+func (rt *Router) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := rt.o.Config
+		if rt.o.Exempt(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		replayed := r.Header.Get(ReplaySrcHeader) != ""
+		write := isWrite(r)
+		if !c.Replica() {
+			rt.serve(w, r, next, write)
+			return
+		}
+		if rt.o.Local {
+			switch {
+			case replayed:
+				rt.misrouted(w, r)
+			case !replayable(r):
+				rt.tooLargeToReplay(w)
+			default:
+				rt.replay(w, ReasonLocal)
+			}
+			return
+		}
+		if write {
+			if !replayed && replayable(r) && !rt.o.InPlace(r) {
+				rt.replay(w, ReasonWrite)
+				return
+			}
+			// Served in place: every database call goes to the primary.
+			rt.serve(w, r.WithContext(WithPrimaryReads(r.Context())), next, true)
+			return
+		}
+		token := tokenFrom(r)
+		if token == 0 || rt.o.Replica == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		caughtUp, err := rt.wait(r.Context(), token)
+		switch {
+		case err != nil:
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			rt.o.Metrics.wait(WaitError)
+			rt.o.Logger.Warn("could not ask the replica how far it has replayed: reading from the primary", "err", err)
+			next.ServeHTTP(w, r.WithContext(WithPrimaryReads(r.Context())))
+		case caughtUp:
+			rt.o.Metrics.wait(WaitCaughtUp)
+			next.ServeHTTP(w, r)
+		default:
+			rt.o.Metrics.wait(WaitTimeout)
+			if replayed || !replayable(r) {
+				next.ServeHTTP(w, r.WithContext(WithPrimaryReads(r.Context())))
+				return
+			}
+			rt.replay(w, ReasonBehind)
+		}
+	})
+}
+
+// serve runs next, adding a token to a successful write's answer.
+func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handler, write bool) {
+	if !write || rt.o.Primary == nil {
+		next.ServeHTTP(w, r)
+		return
+	}
+	tw := &tokenWriter{ResponseWriter: w, rt: rt, r: r}
+	next.ServeHTTP(tw, r)
+}
+
+// wait asks the replica how far it has replayed until it reaches token
+// (true) or REPLICA_WAIT passes (false).
+func (rt *Router) wait(ctx context.Context, token storage.Position) (bool, error) {
+	if uint64(token) <= rt.seen.Load() {
+		return true, nil // replay positions only grow
+	}
+	ctx, cancel := context.WithTimeout(ctx, rt.o.Config.Wait+5*time.Second) // a hung replica
+	defer cancel()
+	deadline := rt.o.Now().Add(rt.o.Config.Wait)
+	for {
+		p, err := rt.o.Replica.ReplayPosition(ctx)
+		if err != nil {
+			return false, err
+		}
+		rt.observe(p)
+		if p >= token {
+			return true, nil
+		}
+		left := deadline.Sub(rt.o.Now())
+		if left <= 0 {
+			return false, nil
+		}
+		if err := rt.o.Sleep(ctx, min(rt.o.Poll, left)); err != nil {
+			return false, err
+		}
+	}
+}
+
+func (rt *Router) observe(p storage.Position) {
+	for {
+		old := rt.seen.Load()
+		if uint64(p) <= old || rt.seen.CompareAndSwap(old, uint64(p)) {
+			return
+		}
+	}
+}
+
+// HandleError answers with a replay to the primary region when err means
+// the write reached a read-only replica (storage.ErrReadOnly) and the
+// request can still be replayed, and reports whether it did. The HTTP
+// layer's error writer calls it first.
+func (rt *Router) HandleError(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, storage.ErrReadOnly) || !rt.o.Config.Replica() || r.Header.Get(ReplaySrcHeader) != "" || !replayable(r) {
+		return false
+	}
+	rt.o.Logger.Warn("a write reached a read-only replica: replaying it to the primary region; check that DATABASE_URL names the primary",
+		"method", r.Method, "path", r.URL.Path, "primary_region", rt.o.Config.PrimaryRegion)
+	rt.replay(w, ReasonReadOnly)
+	return true
+}
+
+func (rt *Router) replay(w http.ResponseWriter, reason string) {
+	c := rt.o.Config
+	rt.o.Metrics.replay(reason)
+	w.Header().Set(ReplayHeader, "region="+c.PrimaryRegion)
+	writeError(w, ReplayStatus, "replay", fmt.Sprintf("this machine is in %s; the request is replayed to the primary region %s", c.Region, c.PrimaryRegion))
+}
+
+// misrouted answers a replayed request that reached a machine which cannot
+// serve it either: replaying it again could loop.
+func (rt *Router) misrouted(w http.ResponseWriter, r *http.Request) {
+	c := rt.o.Config
+	rt.o.Logger.Error("a replayed request reached a machine outside the primary region: is a machine running in PRIMARY_REGION?",
+		"region", c.Region, "primary_region", c.PrimaryRegion, "replay_src", r.Header.Get(ReplaySrcHeader))
+	writeError(w, http.StatusServiceUnavailable, "unavailable",
+		fmt.Sprintf("this request was replayed to the primary region %s but reached a machine in %s; no machine in %s could take it", c.PrimaryRegion, c.Region, c.PrimaryRegion))
+}
+
+// tooLargeToReplay answers a request this machine cannot serve and Fly
+// cannot replay: its body is over 1 MB.
+func (rt *Router) tooLargeToReplay(w http.ResponseWriter) {
+	c := rt.o.Config
+	writeError(w, http.StatusMisdirectedRequest, "wrong_region",
+		fmt.Sprintf("this machine is in %s and the data lives in %s; a request body over 1 MB cannot be replayed there: send it again with the header fly-prefer-region: %s", c.Region, c.PrimaryRegion, c.PrimaryRegion))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// tokenFrom reads the request's token from the header or the cookie,
+// taking the later of the two. A malformed token is ignored: the read
+// sees the replica as it is.
+func tokenFrom(r *http.Request) storage.Position {
+	var best storage.Position
+	values := []string{r.Header.Get(TokenHeader)}
+	if c, err := r.Cookie(TokenCookie); err == nil {
+		values = append(values, c.Value)
+	}
+	for _, v := range values {
+		if p, err := storage.ParsePosition(v); err == nil && p > best {
+			best = p
+		}
+	}
+	return best
+}
+
+// tokenWriter sets the token header and cookie when a write succeeds,
+// just before its status goes out.
+type tokenWriter struct {
+	http.ResponseWriter
+	rt          *Router
+	r           *http.Request
+	wroteHeader bool
+}
+
+func (tw *tokenWriter) WriteHeader(status int) {
+	if !tw.wroteHeader {
+		tw.wroteHeader = true
+		if status >= 200 && status < 300 {
+			tw.setToken()
+		}
+	}
+	tw.ResponseWriter.WriteHeader(status)
+}
+
+func (tw *tokenWriter) Write(b []byte) (int, error) {
+	if !tw.wroteHeader {
+		tw.WriteHeader(http.StatusOK)
+	}
+	return tw.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (tw *tokenWriter) Unwrap() http.ResponseWriter { return tw.ResponseWriter }
+
+func (tw *tokenWriter) setToken() {
+	p, err := tw.rt.o.Primary.WritePosition(tw.r.Context())
+	if err != nil {
+		// The write happened; only read-your-writes is lost for it.
+		tw.rt.o.Logger.Warn("could not read the primary's log position after a write: no consistency token", "err", err)
+		return
+	}
+	v := p.String()
+	tw.Header().Set(TokenHeader, v)
+	http.SetCookie(tw.ResponseWriter, &http.Cookie{
+		Name: TokenCookie, Value: v, Path: "/", MaxAge: int(tokenMaxAge / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: tw.r.TLS != nil || tw.r.Header.Get("X-Forwarded-Proto") == "https",
+	})
+}
+
+type primaryReadsKey struct{}
+
+// WithPrimaryReads marks ctx so that the read wrapper (Database) sends its
+// reads to the primary: a write served in place, or a read whose token the
+// replica could not confirm.
+func WithPrimaryReads(ctx context.Context) context.Context {
+	return context.WithValue(ctx, primaryReadsKey{}, true)
+}
+
+// PrimaryReads reports whether ctx was marked by WithPrimaryReads.
+func PrimaryReads(ctx context.Context) bool {
+	v, _ := ctx.Value(primaryReadsKey{}).(bool)
+	return v
+}
