@@ -27,6 +27,7 @@ import (
 
 	"github.com/example/flystorage/internal/backup"
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
@@ -210,6 +211,10 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, log *s
 	case cfg.S3.Public:
 		opts.PublicURL = cfg.S3.PublicURL
 	}
+	opts.Region = newRouter(setup, st, log)
+	if err := st.RegionMetrics.Register(metrics.Registerer()); err != nil {
+		return err
+	}
 	handler := server.New(opts)
 	srv := &http.Server{
 		Handler:           handler,
@@ -285,6 +290,28 @@ func shutdown(ctx context.Context, timeout time.Duration, handler *server.Server
 		log.Info("stopped")
 	}
 	return failed
+}
+
+// newRouter applies the multi-region rules (docs/regions.md). Off Fly, or
+// in the primary region, it changes nothing.
+func newRouter(setup backend.Setup, st *backend.Storage, log *slog.Logger) *region.Router {
+	o := region.Options{
+		Config: setup.Region,
+		// A database file or files on this machine's volume have no replica
+		// elsewhere: machines outside the primary region replay everything.
+		Local:   setup.Driver.Local || setup.Config.S3 == nil,
+		Metrics: st.RegionMetrics,
+		Logger:  log,
+	}
+	if p, ok := st.Primary.(region.Positioner); ok {
+		o.Primary = p
+	}
+	if r, ok := st.Replica.(region.ReplicaPositioner); ok && st.Replica != nil {
+		o.Replica = r
+	}
+	rt := region.NewRouter(o)
+	rt.LogStart()
+	return rt
 }
 
 // newService builds the service every command shares.

@@ -8,12 +8,8 @@ package region
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
-	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/example/flystorage/internal/config"
 )
@@ -23,8 +19,6 @@ var Vars = []config.Var{
 	{Name: "FLY_REGION", Group: "Regions", Doc: "The region this machine runs in; Fly sets it."},
 	{Name: "PRIMARY_REGION", Group: "Regions", Example: "ord",
 		Doc: "The region of the database's primary (fly.toml's primary_region). When it and FLY_REGION are both set and differ, this machine sends writes there with fly-replay (docs/regions.md)."},
-	{Name: "DATABASE_READ_URL", Group: "Regions", Secret: true, Example: "postgres://user:pass@syd.my-db.internal:5433/app",
-		Doc: "A Postgres read replica near this machine; reads in a replica region go there, writes still go to DATABASE_URL. Legacy Fly Postgres serves the nearest replica on port 5433."},
 	{Name: "REPLICA_WAIT", Group: "Regions", Default: "500ms",
 		Doc: "How long a read carrying a consistency token waits for the replica to catch up before it is replayed to the primary region."},
 }
@@ -40,7 +34,6 @@ const maxWait = 30 * time.Second
 type Config struct {
 	Region        string        // FLY_REGION; empty off Fly
 	PrimaryRegion string        // PRIMARY_REGION
-	ReadURL       string        // DATABASE_READ_URL; holds a password
 	Wait          time.Duration // REPLICA_WAIT
 }
 
@@ -57,24 +50,22 @@ func (c Config) LogValue() slog.Value {
 		slog.String("region", c.Region),
 		slog.String("primary_region", c.PrimaryRegion),
 		slog.Bool("replica_region", c.Replica()),
-		slog.String("read_url", config.RedactURL(c.ReadURL)),
 		slog.Duration("replica_wait", c.Wait),
 	)
 }
 
-// String never shows the read URL's password.
+// String is LogValue's form.
 func (c Config) String() string { return c.LogValue().String() }
 
 // regionCode matches Fly's region codes (ord, syd, ...); the code goes into
 // a response header, so nothing else is let through.
 var regionCode = regexp.MustCompile(`^[a-z0-9]{2,16}$`)
 
-// Load reads the region variables. DATABASE_URL is read only to check that
-// DATABASE_READ_URL has a primary to go with. Errors are *config.Error
-// naming the variable and never hold the URL.
+// Load reads the region variables. Errors are *config.Error naming the
+// variable. The replica's URL (DATABASE_READ_URL) is the Postgres driver's.
 func Load(getenv func(string) string) (Config, error) {
 	env := config.NewEnv(getenv)
-	c := Config{Region: env("FLY_REGION"), PrimaryRegion: env("PRIMARY_REGION"), ReadURL: env("DATABASE_READ_URL")}
+	c := Config{Region: env("FLY_REGION"), PrimaryRegion: env("PRIMARY_REGION")}
 	for _, v := range []struct{ name, value string }{{"FLY_REGION", c.Region}, {"PRIMARY_REGION", c.PrimaryRegion}} {
 		if v.value != "" && !regionCode.MatchString(v.value) {
 			return Config{}, &config.Error{Var: v.name, Msg: fmt.Sprintf("%q is not a Fly region code such as ord or syd (lower-case letters and digits)", v.value)}
@@ -87,41 +78,5 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Wait > maxWait {
 		return Config{}, &config.Error{Var: "REPLICA_WAIT", Msg: fmt.Sprintf("%s is longer than %s: a read waits this long before it is replayed", c.Wait, maxWait)}
 	}
-	if c.ReadURL != "" {
-		if primary := env("DATABASE_URL"); !isPostgresURL(primary) {
-			return Config{}, &config.Error{Var: "DATABASE_READ_URL", Msg: "is set but DATABASE_URL is not a postgres:// URL: a read replica needs its Postgres primary at DATABASE_URL; remove DATABASE_READ_URL or set DATABASE_URL"}
-		}
-		if err := checkURL(c.ReadURL); err != nil {
-			return Config{}, err
-		}
-	}
 	return c, nil
-}
-
-func isPostgresURL(raw string) bool {
-	return strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://")
-}
-
-// checkURL accepts the postgres:// URLs pgx can parse. Its messages never
-// repeat the URL, which holds the password.
-func checkURL(raw string) error {
-	const name = "DATABASE_READ_URL"
-	u, err := url.Parse(raw)
-	if err != nil {
-		return &config.Error{Var: name, Msg: "is not a valid URL; percent-encode any special characters in the user name or password"}
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return &config.Error{Var: name, Msg: fmt.Sprintf("unsupported scheme %q: use postgres:// or postgresql://", u.Scheme)}
-	}
-	if u.Host == "" {
-		return &config.Error{Var: name, Msg: "has no host"}
-	}
-	if _, err := pgconn.ParseConfig(raw); err != nil {
-		msg := err.Error()
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-		return &config.Error{Var: name, Msg: msg}
-	}
-	return nil
 }

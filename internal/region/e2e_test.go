@@ -16,6 +16,7 @@ import (
 
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/server"
+	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/localfs"
 	"github.com/example/flystorage/internal/storage/sqlite"
@@ -41,12 +42,14 @@ func TestWriteThenReadAcrossRegions(t *testing.T) {
 	}
 	machine := func(cfg region.Config, db *region.Database) *httptest.Server {
 		o := region.Options{Config: cfg, Primary: primary}
-		srvDB := server.Options{DB: primary, Blobs: blobs, SigningKey: []byte("test-signing-key-0123456789abcdef"), MaxUploadBytes: 8 << 20}
+		var sdb storage.Database = primary
 		if db != nil {
 			o.Replica = replica
-			srvDB.DB = db
+			sdb = db
 		}
-		s := httptest.NewServer(region.NewRouter(o).Wrap(server.New(srvDB)))
+		svc := service.New(service.Options{DB: sdb, Blobs: blobs, KeyPrefix: "files/", MaxUpload: 8 << 20})
+		srv := server.Options{Service: svc, SigningKey: []byte("test-signing-key-0123456789abcdef"), MaxUploadBytes: 8 << 20}
+		s := httptest.NewServer(region.NewRouter(o).Wrap(server.New(srv)))
 		t.Cleanup(s.Close)
 		return s
 	}
@@ -206,7 +209,8 @@ func TestSQLiteMachineOutsidePrimaryRegionReplaysEverything(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := region.NewRouter(region.Options{Config: cfg, Local: true}).Wrap(server.New(server.Options{DB: db, Blobs: blobs, MaxUploadBytes: 8 << 20}))
+		svc := service.New(service.Options{DB: db, Blobs: blobs, KeyPrefix: "files/", MaxUpload: 8 << 20})
+		h := region.NewRouter(region.Options{Config: cfg, Local: true}).Wrap(server.New(server.Options{Service: svc, MaxUploadBytes: 8 << 20}))
 		s := httptest.NewServer(h)
 		t.Cleanup(s.Close)
 		return s, db

@@ -105,6 +105,9 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if s.region != nil && s.region.HandleError(w, r, err) {
+		return // a write reached a read-only replica: replayed to the primary
+	}
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		// The client went away: nobody reads an answer, and it is not ours
 		// to count as a failure.

@@ -51,6 +51,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // describeStorage shows which backends are active, with no secret.
 func (s *Server) describeStorage(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"database": s.db.Describe(), "files": s.blobs.Describe()})
+	out := map[string]any{"database": s.db.Describe(), "files": s.blobs.Describe()}
+	if s.region != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+		defer cancel()
+		out["region"] = s.region.Describe(ctx)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

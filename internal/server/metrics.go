@@ -55,6 +55,10 @@ func NewMetrics(db storage.Database) *Metrics {
 	return m
 }
 
+// Registerer is the registry, for packages that register their own
+// metrics (the regions', the cache's) on /metrics.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.registry }
+
 // Handler serves the metrics in Prometheus's text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})

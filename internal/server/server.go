@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
 )
@@ -43,7 +44,10 @@ type Options struct {
 	// MetricsElsewhere.
 	Metrics          *Metrics
 	MetricsElsewhere bool
-	Logger           *slog.Logger
+	// Region, when set, applies the multi-region rules (fly-replay,
+	// read-your-writes) to every request; see internal/region.
+	Region *region.Router
+	Logger *slog.Logger
 }
 
 // Server serves the API.
@@ -58,6 +62,8 @@ type Server struct {
 	apiToken   string
 	onFly      bool
 	metrics    *Metrics
+	region     *region.Router
+	routed     http.Handler // mux, behind the region rules when there are any
 	draining   atomic.Bool
 	log        *slog.Logger
 	mux        *http.ServeMux
@@ -67,7 +73,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{svc: o.Service, db: o.Service.DB(), blobs: o.Service.Blobs(), maxUpload: o.MaxUploadBytes,
 		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey,
-		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, log: o.Logger, mux: http.NewServeMux()}
+		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, region: o.Region, log: o.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -77,6 +83,10 @@ func New(o Options) *Server {
 	s.routes()
 	if s.metrics != nil && !o.MetricsElsewhere {
 		s.mux.Handle("GET /metrics", s.metrics.Handler())
+	}
+	s.routed = s.mux
+	if s.region != nil {
+		s.routed = s.region.Wrap(s.mux)
 	}
 	return s
 }
@@ -100,7 +110,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Header().Set("WWW-Authenticate", `Bearer realm="flystorage"`)
 		s.writeError(rec, r, err)
 	} else {
-		s.mux.ServeHTTP(rec, r)
+		s.routed.ServeHTTP(rec, r)
 	}
 	route := r.Pattern // set by the mux
 	if route == "" {

@@ -55,6 +55,15 @@ type Source interface {
 	LogValue() slog.Value
 }
 
+// ReplicaSource is a Source that can also open a read replica near this
+// machine (Postgres's DATABASE_READ_URL), for reads in a region other than
+// the primary's (internal/region).
+type ReplicaSource interface {
+	// OpenReplica opens the replica without migrating it, or returns nil
+	// and no error when none is configured.
+	OpenReplica(ctx context.Context, o OpenOptions) (Database, error)
+}
+
 // OpenOptions are what every Source.Open takes.
 type OpenOptions struct {
 	// Migrate applies pending migrations (MIGRATE_ON_START).

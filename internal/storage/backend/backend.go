@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/localfs"
 	"github.com/example/flystorage/internal/storage/s3"
@@ -27,11 +28,13 @@ type Setup struct {
 	Config config.Config
 	Driver storage.Driver
 	DB     storage.Source
+	// Region says where this machine runs and where the primary is.
+	Region region.Config
 }
 
 // LogValue logs the whole configuration, every secret masked.
 func (s Setup) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("", s.Config))
+	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("", s.Config))
 }
 
 // Load reads and checks the whole configuration through getenv. Its errors
@@ -53,6 +56,10 @@ func Load(getenv func(string) string) (Setup, error) {
 	if err := checkForeignVars(env, driver); err != nil {
 		return Setup{}, err
 	}
+	reg, err := region.Load(getenv)
+	if err != nil {
+		return Setup{}, err
+	}
 	cfg.DatabaseLocal = driver.Local
 	if cfg.BackupInterval > 0 && !driver.Local {
 		return Setup{}, &config.Error{Var: "BACKUP_INTERVAL",
@@ -61,7 +68,7 @@ func Load(getenv func(string) string) (Setup, error) {
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(driver, src)
 	}
-	return Setup{Config: cfg, Driver: driver, DB: src}, nil
+	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg}, nil
 }
 
 // Choose finds the driver the environment selects and the value of its
@@ -152,8 +159,15 @@ func defaultBlobDir(d storage.Driver, src storage.Source) string {
 
 // Storage is the database and the blob store the app runs on.
 type Storage struct {
+	// DB is what the app reads and writes: the database, or in a replica
+	// region a region.Database that reads the nearby replica.
 	DB    storage.Database
 	Blobs storage.Blobs
+	// Primary is the database at its primary URL; Replica is the read
+	// replica, nil when there is none.
+	Primary, Replica storage.Database
+	// RegionMetrics count replica fallbacks; the router counts replays.
+	RegionMetrics *region.Metrics
 }
 
 // Close closes both stores.
@@ -161,18 +175,32 @@ func (s *Storage) Close() error {
 	return errors.Join(s.DB.Close(), s.Blobs.Close())
 }
 
-// Open opens the database and the blob store that the setup names.
+// Open opens the database and the blob store that the setup names. In a
+// replica region it also opens the read replica, if the driver has one
+// configured; a replica that cannot be opened leaves reads on the primary,
+// with a warning, rather than keeping the machine down.
 func Open(ctx context.Context, s Setup, log *slog.Logger) (*Storage, error) {
-	db, err := s.DB.Open(ctx, storage.OpenOptions{Migrate: s.Config.MigrateOnStart, Logger: log})
+	opts := storage.OpenOptions{Migrate: s.Config.MigrateOnStart, Logger: log}
+	db, err := s.DB.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := OpenBlobs(ctx, s.Config)
-	if err != nil {
-		db.Close()
+	st := &Storage{DB: db, Primary: db, RegionMetrics: region.NewMetrics()}
+	if rs, ok := s.DB.(storage.ReplicaSource); ok && s.Region.Replica() {
+		replica, err := rs.OpenReplica(ctx, opts)
+		switch {
+		case err != nil:
+			log.Warn("the read replica cannot be opened; reads go to the primary until the app restarts", "err", err)
+		case replica != nil:
+			st.Replica = replica
+			st.DB = region.NewDatabase(db, replica, region.DatabaseOptions{Metrics: st.RegionMetrics, Logger: log})
+		}
+	}
+	if st.Blobs, err = OpenBlobs(ctx, s.Config); err != nil {
+		st.DB.Close()
 		return nil, err
 	}
-	return &Storage{DB: db, Blobs: blobs}, nil
+	return st, nil
 }
 
 // OpenBlobs opens the blob store that cfg names: the bucket, or the
@@ -203,16 +231,20 @@ func OpenBlobs(ctx context.Context, cfg config.Config) (storage.Blobs, error) {
 	return b, nil
 }
 
-// Vars documents every variable the app reads: the app-wide table and each
-// driver's own, each name once, in that order.
+// Vars documents every variable the app reads: the app-wide table, each
+// driver's own and the regions', each name once, in that order.
 func Vars() []config.Var {
 	out := config.Vars()
 	seen := map[string]int{}
 	for i, v := range out {
 		seen[v.Name] = i
 	}
+	lists := [][]config.Var{region.Vars}
 	for _, d := range Drivers {
-		for _, v := range d.Vars {
+		lists = append(lists, d.Vars)
+	}
+	for _, list := range lists {
+		for _, v := range list {
 			if _, ok := seen[v.Name]; ok {
 				continue
 			}

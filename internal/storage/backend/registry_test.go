@@ -27,6 +27,8 @@ func TestChoose(t *testing.T) {
 		{"MONGODB_URI and DATABASE_URL", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1/app", "DATABASE_URL": "postgres://u:" + secret + "@h/db"}, "DATABASE_URL and MONGODB_URI", false},
 		{"MONGODB_URI with a postgres URL", map[string]string{"MONGODB_URI": "postgres://u:" + secret + "@h/db"}, "MONGODB_URI", false},
 		{"DIRECT_DATABASE_URL with MySQL", map[string]string{"DATABASE_URL": "mysql://u:" + secret + "@h/db", "DIRECT_DATABASE_URL": "postgres://u@h/db"}, "DIRECT_DATABASE_URL", false},
+		{"DATABASE_READ_URL with SQLite", map[string]string{"DATABASE_PATH": "/data/app.db", "DATABASE_READ_URL": "postgres://u:" + secret + "@h:5433/db"}, "DATABASE_READ_URL", false},
+		{"DATABASE_READ_URL with MySQL", map[string]string{"DATABASE_URL": "mysql://u:" + secret + "@h/db", "DATABASE_READ_URL": "postgres://u:" + secret + "@h:5433/db"}, "DATABASE_READ_URL", false},
 		{"unknown scheme", map[string]string{"DATABASE_URL": "redis://u:" + secret + "@h/0"}, "DATABASE_URL", false},
 		{"no scheme", map[string]string{"DATABASE_URL": "u:" + secret + "@h/db"}, "DATABASE_URL", false},
 		{"two variables", map[string]string{"DATABASE_URL": "postgres://u:" + secret + "@h/db", "DATABASE_PATH": "/data/app.db"}, "DATABASE_URL and DATABASE_PATH", false},

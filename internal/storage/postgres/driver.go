@@ -29,6 +29,8 @@ var Driver = storage.Driver{
 			Doc: "Postgres (`postgres://`, `postgresql://`) or MySQL (`mysql://`) URL; `fly postgres attach` sets it. Add `sslmode=require` (or `verify-full`) outside Fly's private network."},
 		{Name: "DIRECT_DATABASE_URL", Group: "Database", Secret: true,
 			Doc: "Postgres only: a URL that bypasses a pooler such as Managed Postgres's PgBouncer. Migrations use it when set, with a session advisory lock; without it they take a table lock that works through the pooler."},
+		{Name: "DATABASE_READ_URL", Group: "Regions", Secret: true, Example: "postgres://user:pass@syd.my-db.internal:5433/app",
+			Doc: "Postgres only: a read replica near this machine. In a region other than PRIMARY_REGION, reads go there and writes are replayed to the primary (docs/regions.md); legacy Fly Postgres serves the nearest replica on port 5433."},
 		{Name: "DB_QUERY_EXEC_MODE", Group: "Database", Default: DefaultQueryExecMode,
 			Doc: "Postgres only: pgx's query exec mode (" + strings.Join(QueryExecModes, ", ") + "). `exec` works through PgBouncer in transaction mode; `cache_statement` is faster on a direct connection."},
 		{Name: "DB_SLOW_QUERY", Group: "Database", Default: DefaultSlowQuery.String(),
@@ -50,8 +52,8 @@ var QueryExecModes = []string{"cache_statement", "cache_describe", "describe_exe
 
 // source is a configured Postgres database.
 type source struct {
-	url, directURL string
-	opts           Options
+	url, directURL, readURL string
+	opts                    Options
 }
 
 // load checks DATABASE_URL and the Postgres variables. Each pool setting
@@ -62,9 +64,12 @@ func load(value string, getenv func(string) string) (storage.Source, error) {
 	if err := checkURL("DATABASE_URL", value); err != nil {
 		return nil, err
 	}
-	s := &source{url: value, directURL: env("DIRECT_DATABASE_URL")}
-	if s.directURL != "" {
-		if err := checkURL("DIRECT_DATABASE_URL", s.directURL); err != nil {
+	s := &source{url: value, directURL: env("DIRECT_DATABASE_URL"), readURL: env("DATABASE_READ_URL")}
+	for name, u := range map[string]string{"DIRECT_DATABASE_URL": s.directURL, "DATABASE_READ_URL": s.readURL} {
+		if u == "" {
+			continue
+		}
+		if err := checkURL(name, u); err != nil {
 			return nil, err
 		}
 	}
@@ -183,6 +188,22 @@ func (s *source) Open(ctx context.Context, o storage.OpenOptions) (storage.Datab
 	return db, nil
 }
 
+// OpenReplica opens DATABASE_READ_URL, with the pool settings of
+// DATABASE_URL, without migrating: the replica follows the primary's
+// schema.
+func (s *source) OpenReplica(ctx context.Context, o storage.OpenOptions) (storage.Database, error) {
+	if s.readURL == "" {
+		return nil, nil
+	}
+	opts := s.opts
+	opts.Migrate, opts.DirectURL, opts.Logger, opts.Redacted = false, "", o.Logger, RedactURL(s.readURL)
+	db, err := Open(ctx, s.readURL, opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening the read replica at %s: %w", RedactURL(s.readURL), err)
+	}
+	return db, nil
+}
+
 // Migrations prefers DIRECT_DATABASE_URL, which bypasses PgBouncer, and a
 // session advisory lock over it; with only DATABASE_URL, which may be
 // pooled, a table lock.
@@ -209,6 +230,9 @@ func (s *source) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.String("url", s.Redacted())}
 	if s.directURL != "" {
 		attrs = append(attrs, slog.String("direct_url", RedactURL(s.directURL)))
+	}
+	if s.readURL != "" {
+		attrs = append(attrs, slog.String("read_url", RedactURL(s.readURL)))
 	}
 	o := s.opts
 	attrs = append(attrs, slog.Int("max_conns", int(o.MaxConns)), slog.Int("min_conns", int(o.MinConns)),

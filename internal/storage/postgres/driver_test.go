@@ -163,3 +163,29 @@ func TestLoadDirectURL(t *testing.T) {
 	_, err = load("postgres://app@h/app", env(map[string]string{"DIRECT_DATABASE_URL": "mysql://" + secret + "@h/app"}))
 	wantError(t, err, "DIRECT_DATABASE_URL")
 }
+
+func TestLoadReadURL(t *testing.T) {
+	const primary = "postgres://u:p@ord.db.internal:5432/app"
+	src, err := load(primary, env(map[string]string{"DATABASE_READ_URL": "postgres://u:" + secret + "@top2.nearest.of.db.internal:5433/app"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.(*source).readURL; got == "" {
+		t.Error("DATABASE_READ_URL was not kept")
+	}
+	if v := src.LogValue().String(); strings.Contains(v, secret) || !strings.Contains(v, "5433") {
+		t.Errorf("the logged configuration %s must show the replica and mask its password", v)
+	}
+	for name, url := range map[string]string{
+		"scheme":    "mysql://u:" + secret + "@h/db",
+		"no host":   "postgres://u:" + secret + "@/db",
+		"valid URL": "postgres://u:se/" + secret + "@h:x/db",
+		"sslmode":   "postgres://u:" + secret + "@h/db?sslmode=sometimes",
+	} {
+		_, err := load(primary, env(map[string]string{"DATABASE_READ_URL": url}))
+		wantError(t, err, "DATABASE_READ_URL")
+		if err != nil && !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %q does not say what is wrong", name, err)
+		}
+	}
+}
