@@ -43,6 +43,10 @@ type Cache struct {
 	retryEvery time.Duration
 	stop       chan struct{}
 	done       sync.WaitGroup
+
+	// locks are the names this process holds without Redis.
+	locksMu sync.Mutex
+	locks   map[string]bool
 }
 
 // Open connects to cfg's Redis. It does not fail when Redis is down: the
@@ -59,7 +63,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	c := &Cache{cfg: cfg, log: log, metrics: NewMetrics(), retryEvery: time.Second, stop: make(chan struct{})}
+	c := &Cache{cfg: cfg, log: log, metrics: NewMetrics(), retryEvery: time.Second, stop: make(chan struct{}), locks: map[string]bool{}}
 	c.errs = newErrorLog(log, time.Now, time.Minute)
 	c.stale.init()
 	if !cfg.Enabled() {
@@ -159,10 +163,20 @@ func (c *Cache) Describe() map[string]any {
 }
 
 // Collectors returns the cache's metrics, for the app's registry.
-func (c *Cache) Collectors() []prometheus.Collector { return c.metrics.Collectors() }
+func (c *Cache) Collectors() []prometheus.Collector {
+	if c == nil {
+		return nil
+	}
+	return c.metrics.Collectors()
+}
 
 // Metrics returns the counters c updates, to share with a local Limiter.
-func (c *Cache) Metrics() *Metrics { return c.metrics }
+func (c *Cache) Metrics() *Metrics {
+	if c == nil {
+		return nil
+	}
+	return c.metrics
+}
 
 // bound gives one Redis command its REDIS_TIMEOUT.
 func (c *Cache) bound(ctx context.Context) (context.Context, context.CancelFunc) {
