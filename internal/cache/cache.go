@@ -76,6 +76,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 			return nil, err
 		}
 	}
+	quietRedis.Do(func() { redis.SetLogger(debugLogger{log}) })
 	c.client = redis.NewClient(clientOptions(*opts, cfg.Timeout))
 	// One ping to log how things stand; failing is fine.
 	if err := c.Ping(ctx); err != nil {
@@ -84,6 +85,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 	c.done.Add(1)
 	go c.retryLoop()
 	return c, nil
+}
+
+// quietRedis sends go-redis's own log lines (one per failed dial while
+// Redis is down) to the app's log at debug level: go-redis has one logger
+// per process, and failures are counted and logged here at most once a
+// minute instead.
+var quietRedis sync.Once
+
+type debugLogger struct{ log *slog.Logger }
+
+func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // clientOptions bounds every command by timeout: no retries (a retry
