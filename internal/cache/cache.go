@@ -44,6 +44,10 @@ type Cache struct {
 	stop       chan struct{}
 	done       sync.WaitGroup
 
+	// noRenew makes leases wait out their deadline instead of renewing,
+	// for tests.
+	noRenew bool
+
 	// locks are the names this process holds without Redis.
 	locksMu sync.Mutex
 	locks   map[string]bool

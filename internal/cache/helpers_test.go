@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/example/flystorage/internal/testenv"
@@ -26,6 +26,7 @@ func testPrefix(t *testing.T, url string) string {
 			t.Errorf("cleaning up: %v", err)
 			return
 		}
+		opts.MaxRetries = -1 // a test may have killed the server
 		client := redis.NewClient(opts)
 		defer client.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -129,11 +129,19 @@ func (c *Cache) renew(l *Lease, key, token string, ttl time.Duration, sent time.
 	defer timer.Stop()
 	for {
 		deadline := sent.Add(ttl - lockMargin(ttl))
-		timer.Reset(time.Until(sent.Add(ttl / 3)))
+		if c.noRenew { // a test of the deadline
+			timer.Reset(time.Until(deadline))
+		} else {
+			timer.Reset(time.Until(sent.Add(ttl / 3)))
+		}
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-timer.C:
+		}
+		if c.noRenew {
+			l.cancel(ErrLeaseLost)
+			return
 		}
 		next := time.Now()
 		if d := next.Add(c.cfg.Timeout); d.Before(deadline) {
