@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -97,7 +96,7 @@ func (c *Cache) Get(ctx context.Context, kind Kind, id string) ([]byte, Token, b
 	bctx, cancel := c.bound(ctx)
 	defer cancel()
 	res, err := getScript.Run(bctx, c.client, []string{c.epochKey(), key}, randomHex(8), randomHex(12), leaseTTL.Milliseconds()).Slice()
-	if err == nil && len(res) < 2 {
+	if err == nil && !getReply(res) {
 		err = fmt.Errorf("unexpected reply %v", res)
 	}
 	if err != nil {
@@ -114,6 +113,16 @@ func (c *Cache) Get(ctx context.Context, kind Kind, id string) ([]byte, Token, b
 	lease, _ := res[1].(string)
 	epoch, _ := res[2].(string)
 	return nil, Token{key: key, epoch: epoch, lease: lease}, false
+}
+
+// getReply reports whether res is getScript's {1, value} or {0, lease,
+// epoch}.
+func getReply(res []any) bool {
+	if len(res) == 0 {
+		return false
+	}
+	n, _ := res[0].(int64)
+	return n == 1 && len(res) == 2 || n == 0 && len(res) == 3
 }
 
 // Fill caches value (what the database returned after Get missed with t)
@@ -156,7 +165,9 @@ func (c *Cache) Fill(ctx context.Context, kind Kind, id string, t Token, value [
 // second later), may still serve the older version, for at most CACHE_TTL.
 // The same holds if a Redis failover loses a delete Redis acknowledged.
 // Invalidate goes on when ctx is cancelled: a client that hung up after
-// the commit must not leave the entry behind.
+// the commit must not leave the entry behind. It runs even with
+// CACHE_TTL=0, so machines still caching (an older deploy) never keep an
+// entry a write has replaced.
 func (c *Cache) Invalidate(ctx context.Context, kind Kind, id string) {
 	if !c.Enabled() {
 		return
@@ -371,5 +382,3 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-var errNotRedis = errors.New("REDIS_URL is not set")

@@ -82,8 +82,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 	}
 	quietRedis.Do(func() { redis.SetLogger(debugLogger{log}) })
 	c.client = redis.NewClient(clientOptions(*opts, cfg.Timeout))
-	// One ping to log how things stand; failing is fine.
-	if err := c.Ping(ctx); err != nil {
+	// One ping to log how things stand; failing is fine. It may take a
+	// second, so a first TLS dial to a distant Upstash can finish.
+	pctx, cancel := context.WithTimeout(ctx, max(cfg.Timeout, time.Second))
+	err := c.client.Ping(pctx).Err()
+	cancel()
+	if err != nil {
 		log.Warn("redis is not answering; the app works without it and keeps trying", "redis", cfg.Redacted(), "err", err)
 	}
 	c.done.Add(1)
