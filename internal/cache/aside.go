@@ -93,6 +93,10 @@ func (c *Cache) Get(ctx context.Context, kind Kind, id string) ([]byte, Token, b
 		c.metrics.bypassed.WithLabelValues(string(kind)).Inc()
 		return nil, Token{}, false
 	}
+	if c.breaker.skip() {
+		c.metrics.misses.WithLabelValues(string(kind)).Inc()
+		return nil, Token{}, false
+	}
 	bctx, cancel := c.bound(ctx)
 	defer cancel()
 	res, err := getScript.Run(bctx, c.client, []string{c.epochKey(), key}, randomHex(8), randomHex(12), leaseTTL.Milliseconds()).Slice()
@@ -134,7 +138,7 @@ func (c *Cache) Fill(ctx context.Context, kind Kind, id string, t Token, value [
 		return
 	}
 	key := c.entryKey(kind, id)
-	if t.key != key || c.stale.bypass(key) {
+	if t.key != key || c.stale.bypass(key) || c.breaker.skip() {
 		return
 	}
 	bctx, cancel := c.bound(ctx)
@@ -175,9 +179,12 @@ func (c *Cache) Invalidate(ctx context.Context, kind Kind, id string) {
 	ctx = context.WithoutCancel(ctx)
 	key := c.entryKey(kind, id)
 	seq := c.stale.begin(key)
-	bctx, cancel := c.bound(ctx)
-	defer cancel()
-	err := c.client.Del(bctx, key).Err()
+	err := errSkipped
+	if !c.breaker.skip() {
+		bctx, cancel := c.bound(ctx)
+		defer cancel()
+		err = c.client.Del(bctx, key).Err()
+	}
 	c.stale.end(key, seq, err == nil)
 	if err != nil {
 		c.failed(ctx, "invalidate", err)

@@ -36,12 +36,14 @@ type Cache struct {
 	log     *slog.Logger
 	metrics *Metrics
 	errs    *errorLog
+	breaker *breaker
 
 	// stale tracks invalidations that failed (see Invalidate).
 	stale staleSet
 	// retryEvery is how often failed invalidations are retried.
 	retryEvery time.Duration
 	stop       chan struct{}
+	stopOnce   sync.Once
 	done       sync.WaitGroup
 
 	// noRenew makes leases wait out their deadline instead of renewing,
@@ -69,6 +71,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 	}
 	c := &Cache{cfg: cfg, log: log, metrics: NewMetrics(), retryEvery: time.Second, stop: make(chan struct{}), locks: map[string]bool{}}
 	c.errs = newErrorLog(log, time.Now, time.Minute)
+	c.breaker = &breaker{now: time.Now}
 	c.stale.init()
 	if !cfg.Enabled() {
 		return c, nil
@@ -82,6 +85,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 	}
 	quietRedis.Do(func() { redis.SetLogger(debugLogger{log}) })
 	c.client = redis.NewClient(clientOptions(*opts, cfg.Timeout))
+	c.client.AddHook(breakerHook{c.breaker})
 	// One ping to log how things stand; failing is fine. It may take a
 	// second, so a first TLS dial to a distant Upstash can finish.
 	pctx, cancel := context.WithTimeout(ctx, max(cfg.Timeout, time.Second))
@@ -144,9 +148,13 @@ func (c *Cache) Close() error {
 	if !c.Enabled() {
 		return nil
 	}
-	close(c.stop)
-	c.done.Wait()
+	c.stopRetrying()
 	return c.client.Close()
+}
+
+func (c *Cache) stopRetrying() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.done.Wait()
 }
 
 // Ping checks that Redis answers within REDIS_TIMEOUT, for /readyz: an

@@ -55,8 +55,12 @@ func TestRedisDownAtStart(t *testing.T) {
 		t.Fatalf("Open with Redis down: %v", err)
 	}
 	defer c.Close()
+	c.stopRetrying() // this test counts every command
 	clk := newClock()
 	c.errs = newErrorLog(log, clk.Now, time.Minute)
+	c.breaker.mu.Lock()
+	c.breaker.now, c.breaker.failures = clk.Now, 0 // forget Open's ping
+	c.breaker.mu.Unlock()
 
 	for range 5 {
 		within(t, time.Second, "Get with Redis down", func() {
@@ -82,6 +86,28 @@ func TestRedisDownAtStart(t *testing.T) {
 	c.Get(ctx, Note, "n")
 	if got := value(t, c.metrics.errors.WithLabelValues("get")); got != 6 {
 		t.Errorf("counted %v get errors after a cancelled Get, want 6", got)
+	}
+	// Five failures in a row opened the breaker: Redis is skipped for a
+	// second, then tried again.
+	if !c.breaker.skip() {
+		t.Fatal("the breaker is closed after repeated failures")
+	}
+	c.Get(t.Context(), Note, "n")
+	c.Invalidate(t.Context(), Note, "n")
+	if got := value(t, c.metrics.errors.WithLabelValues("get")); got != 6 {
+		t.Errorf("a Get went to Redis with the breaker open (%v errors)", got)
+	}
+	if !c.stale.bypass(c.entryKey(Note, "n")) {
+		t.Error("an Invalidate the breaker skipped was not remembered as failed")
+	}
+	clk.Add(breakerCooldown)
+	c.Get(t.Context(), Note, "n")
+	if got := value(t, c.metrics.errors.WithLabelValues("get")); got != 6 {
+		t.Errorf("the key is bypassed, yet a Get went to Redis (%v errors)", got)
+	}
+	c.Get(t.Context(), File, "f")
+	if got := value(t, c.metrics.errors.WithLabelValues("get")); got != 7 {
+		t.Errorf("after the cooldown a Get did not try Redis (%v errors, want 7)", got)
 	}
 	if err := c.Ping(t.Context()); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("Ping = %v; want an error without the password", err)

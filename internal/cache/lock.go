@@ -91,6 +91,9 @@ func (c *Cache) Lock(ctx context.Context, name string, ttl time.Duration) (*Leas
 		return nil, fmt.Errorf("%w: lock ttl %v is under 4×REDIS_TIMEOUT (%v)", storage.ErrInvalid, ttl, c.cfg.Timeout)
 	}
 	key, token := c.key("lock", name), randomHex(16)
+	if c.breaker.skip() {
+		return nil, fmt.Errorf("%w: taking lock %s: %w", storage.ErrUnavailable, name, errSkipped)
+	}
 	sent := time.Now() // Redis's expiry runs from a moment after this one
 	bctx, cancel := c.bound(ctx)
 	ok, err := c.client.SetNX(bctx, key, token, ttl).Result()

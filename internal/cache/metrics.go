@@ -24,7 +24,7 @@ func NewMetrics() *Metrics {
 			Name: "flystorage_cache_bypassed_total", Help: "Reads that skipped the cache because an invalidation of that entry has not reached Redis yet, by kind.",
 		}, []string{"kind"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flystorage_redis_errors_total", Help: "Redis commands that failed or timed out, by operation; the app went on without Redis.",
+			Name: "flystorage_redis_errors_total", Help: "Redis commands that failed, timed out, or were skipped after repeated failures, by operation; the app went on without Redis.",
 		}, []string{"op"}),
 		limited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flystorage_rate_limited_total", Help: "Requests refused by RATE_LIMIT.",

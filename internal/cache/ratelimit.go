@@ -68,6 +68,9 @@ var _ Limiter = (*RedisLimiter)(nil)
 
 // Allow implements Limiter.
 func (l *RedisLimiter) Allow(ctx context.Context, client string) (bool, time.Duration) {
+	if l.c.breaker.skip() {
+		return l.local.Allow(ctx, client)
+	}
 	bctx, cancel := l.c.bound(ctx)
 	defer cancel()
 	res, err := limitScript.Run(bctx, l.c.client, []string{l.c.key("rate", clientKey(client))}, l.rate.N, l.rate.Per.Milliseconds()).Int64Slice()

@@ -73,6 +73,9 @@ func (s *RedisSessions) Create(ctx context.Context, ttl time.Duration) (string, 
 		return "", fmt.Errorf("%w: session ttl %v is under a second", storage.ErrInvalid, ttl)
 	}
 	secret, id := newSecret()
+	if s.c.breaker.skip() {
+		return "", s.unavailable(ctx, "creating a session", errSkipped)
+	}
 	bctx, cancel := s.c.bound(ctx)
 	defer cancel()
 	// SET NX EX: a clash of 256-bit secrets cannot happen, but must not
@@ -93,6 +96,9 @@ func (s *RedisSessions) Get(ctx context.Context, secret string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
+	if s.c.breaker.skip() {
+		return false, s.unavailable(ctx, "reading a session", errSkipped)
+	}
 	bctx, cancel := s.c.bound(ctx)
 	defer cancel()
 	n, err := s.c.client.Exists(bctx, s.key(id)).Result()
@@ -107,6 +113,9 @@ func (s *RedisSessions) Delete(ctx context.Context, secret string) error {
 	id := sessionID(secret)
 	if id == "" {
 		return nil
+	}
+	if s.c.breaker.skip() {
+		return s.unavailable(ctx, "deleting a session", errSkipped)
 	}
 	bctx, cancel := s.c.bound(ctx)
 	defer cancel()
