@@ -27,8 +27,8 @@ import (
 )
 
 // Cache is a connection to Redis, or, when REDIS_URL is unset, a stand-in
-// whose cache always misses. A nil *Cache behaves like the stand-in too, so
-// callers need not check. Its methods never return Redis's errors to
+// whose cache always misses. A nil *Cache behaves like the stand-in too
+// (but for Lock, which needs Open's), so callers need not check. Its methods never return Redis's errors to
 // readers: a read that cannot reach Redis in time is a miss.
 type Cache struct {
 	cfg     Config
@@ -125,7 +125,7 @@ func clientOptions(o redis.Options, timeout time.Duration) *redis.Options {
 	o.DialTimeout = 5 * time.Second
 	o.DialerRetries = 1
 	o.MinIdleConns = 2
-	o.DisableIdentity = true // Upstash has no CLIENT SETINFO
+	o.DisableIdentity = true // no CLIENT SETINFO: not every Redis-compatible server has it
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	if o.TLSConfig != nil {
 		// go-redis's own TLS dial ignores the context; this one obeys it.

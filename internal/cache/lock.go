@@ -83,6 +83,9 @@ return 0
 //
 // Without Redis the lock only keeps this process from running the job
 // twice at once, as each machine did before Redis.
+//
+// Always Release the lease. Its Context derives from ctx: when ctx ends,
+// renewing stops and the lock expires after ttl.
 func (c *Cache) Lock(ctx context.Context, name string, ttl time.Duration) (*Lease, error) {
 	if !c.Enabled() {
 		return c.lockLocal(ctx, name)
