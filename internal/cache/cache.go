@@ -199,6 +199,16 @@ func (c *Cache) Collectors() []prometheus.Collector {
 	return c.metrics.Collectors()
 }
 
+// Register adds the cache's metrics to reg.
+func (c *Cache) Register(reg prometheus.Registerer) error {
+	for _, m := range c.Collectors() {
+		if err := reg.Register(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Metrics returns the counters c updates, to share with a local Limiter.
 func (c *Cache) Metrics() *Metrics {
 	if c == nil {

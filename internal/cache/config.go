@@ -66,6 +66,15 @@ func (c Config) Enabled() bool { return c.URL != "" }
 // Redacted returns the URL with its password masked, or "" without Redis.
 func (c Config) Redacted() string { return redactURL(c.URL) }
 
+// String describes the configuration without the password.
+func (c Config) String() string {
+	if !c.Enabled() {
+		return "redis: none, rate limit " + c.RateLimit.String()
+	}
+	return fmt.Sprintf("redis: %s, timeout %v, cache ttl %v, session ttl %v, rate limit %s",
+		c.Redacted(), c.Timeout, c.CacheTTL, c.SessionTTL, c.RateLimit)
+}
+
 // LogValue logs the configuration without the password.
 func (c Config) LogValue() slog.Value {
 	if !c.Enabled() {
@@ -125,22 +134,27 @@ func parseURL(raw string) (*redis.Options, error) {
 	if err != nil {
 		return nil, bad("is not a URL such as redis://default:password@host:6379")
 	}
-	switch u.Scheme {
-	case "redis", "rediss":
-	default:
+	// Messages quote no part of the URL but a scheme: a password holding
+	// a "/" or "?" ends the host early, and would show up as the port or
+	// the database.
+	switch {
+	case u.Scheme == "redis", u.Scheme == "rediss":
+	case strings.HasPrefix(raw, u.Scheme+"://") && len(u.Scheme) <= 10:
 		return nil, bad(fmt.Sprintf("scheme %q is not redis:// or rediss:// (TLS)", u.Scheme))
+	default:
+		return nil, bad("does not start with redis:// or rediss:// (TLS)")
 	}
 	if u.Hostname() == "" {
 		return nil, bad("has no host: redis://default:password@host:6379")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, bad(fmt.Sprintf("port %q is not a number from 1 to 65535", p))
+			return nil, bad("port is not a number from 1 to 65535 (a password with / or ? in it must be percent-encoded)")
 		}
 	}
 	if db := strings.Trim(u.Path, "/"); db != "" {
 		if n, err := strconv.Atoi(db); err != nil || n < 0 || n > 15 || strings.Contains(db, "/") {
-			return nil, bad(fmt.Sprintf("database %q is not a number from 0 to 15 (the path after the port)", db))
+			return nil, bad("database (the path after the port) is not a number from 0 to 15")
 		}
 	}
 	if u.RawQuery != "" || u.Fragment != "" {

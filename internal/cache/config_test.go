@@ -3,6 +3,8 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,13 @@ func TestLoadDefaults(t *testing.T) {
 	if got := cfg.Redacted(); got != "rediss://default:xxxxx@fly-x.upstash.io:6379/2" {
 		t.Errorf("Redacted() = %q", got)
 	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "redis", cfg)
+	for _, s := range []string{cfg.String(), fmt.Sprint(cfg), logged.String()} {
+		if strings.Contains(s, "s3cret") || !strings.Contains(s, "xxxxx") {
+			t.Errorf("the configuration prints as %q", s)
+		}
+	}
 }
 
 func TestLoadErrorsNameTheVariable(t *testing.T) {
@@ -50,7 +59,12 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"REDIS_URL", "redis://default:s3cret@:6379", "host"},
 		{"REDIS_URL", "redis://default:s3cret@host:6379/0?max_retries=9", "parameters"},
 		{"REDIS_URL", "redis://default:s3cret@ho st\x7f:6379", "not a URL"},
-		{"REDIS_URL", "s3cret", "scheme"},
+		{"REDIS_URL", "s3cret", "redis://"},
+		{"REDIS_URL", "s3cret:x@host", "redis://"},
+		{"REDIS_URL", "redis://default:s3cret/x@host:6379", "not a URL"},
+		{"REDIS_URL", "redis://default:x/s3cret@host:6379", "not a URL"},
+		{"REDIS_URL", "redis://default:123/s3cret@host", "database"},
+		{"REDIS_URL", "redis://default@host:6379/s3cret", "database"},
 		{"REDIS_TIMEOUT", "soon", "duration"},
 		{"REDIS_TIMEOUT", "0s", "more than 0"},
 		{"CACHE_TTL", "-1m", "duration"},
