@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/example/flystorage/internal/storage"
 )
 
 // Kind names what a cached value is; it starts the value's key.
@@ -189,6 +191,23 @@ func (c *Cache) Invalidate(ctx context.Context, kind Kind, id string) {
 	if err != nil {
 		c.failed(ctx, "invalidate", err)
 	}
+}
+
+// Flush drops every cached note and file at once, by moving the epoch:
+// for when the database changed under the app (a restore from a backup).
+// Unlike Invalidate it returns Redis's error, matching
+// storage.ErrUnavailable; without Redis it does nothing.
+func (c *Cache) Flush(ctx context.Context) error {
+	if !c.Enabled() {
+		return nil
+	}
+	bctx, cancel := c.bound(ctx)
+	defer cancel()
+	if err := c.client.Set(bctx, c.epochKey(), randomHex(8), 0).Err(); err != nil {
+		c.failed(ctx, "invalidate", err)
+		return fmt.Errorf("%w: flushing the cache in redis: %w", storage.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Read is cache-aside for a JSON-encodable T: the cached value of kind and

@@ -81,6 +81,11 @@ func TestFillLosesToInvalidate(t *testing.T) {
 			writer.Invalidate(ctx, Note, id)
 			writer.Fill(ctx, Note, id, tok, []byte("old"))
 		}},
+		{"flush", func(t *testing.T, id string) {
+			if err := writer.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"epoch moves", func(t *testing.T, id string) {
 			seq := writer.stale.next()
 			writer.stale.mu.Lock()
@@ -114,6 +119,17 @@ func TestFillLosesToInvalidate(t *testing.T) {
 		reader.Fill(ctx, Note, id, tok, []byte("new"))
 		if v, _, ok := writer.Get(ctx, Note, id); !ok || string(v) != "new" {
 			t.Errorf("Get = %q, %v; want new", v, ok)
+		}
+	})
+	t.Run("flush drops cached values", func(t *testing.T) {
+		id := testenv.RandomHex(4)
+		_, tok, _ := reader.Get(ctx, Note, id)
+		reader.Fill(ctx, Note, id, tok, []byte("v"))
+		if err := writer.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, ok := reader.Get(ctx, Note, id); ok {
+			t.Errorf("Get after Flush = %q", v)
 		}
 	})
 	t.Run("a token fills only its own entry", func(t *testing.T) {
