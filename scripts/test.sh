@@ -8,6 +8,7 @@
 # mode in front of it (installing Debian's pgbouncer package if missing) and
 # a throwaway MinIO, each on a free port and removed on exit. The page's
 # tests need Chromium: Debian's chromium package, installed if missing.
+# TEST_REDIS_URL defaults to the Redis on 127.0.0.1:6379, started if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -159,6 +160,28 @@ if [ -z "${TEST_MONGODB_URI:-}" ]; then
   done
   (exec 3<>"/dev/tcp/127.0.0.1/$ferret_port") 2>/dev/null || { echo "FerretDB did not start" >&2; cat "$ferret_dir/ferretdb.log" >&2; exit 1; }
   export TEST_MONGODB_URI="mongodb://127.0.0.1:$ferret_port/"
+fi
+
+# The cache's tests use TEST_REDIS_URL, else the Redis on 127.0.0.1:6379
+# (started here if it is not answering), and start throwaway redis-servers
+# of their own for tests that kill Redis: Debian's redis-server, installed
+# if missing.
+if [ -z "${TEST_REDIS_SERVER_BIN:-}" ] && ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "redis-server is not installed: apt-get install redis-server, or set TEST_REDIS_SERVER_BIN" >&2
+    exit 1
+  fi
+  echo "installing redis-server..." >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+fi
+if [ -z "${TEST_REDIS_URL:-}" ]; then
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 40); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.25; done
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "Redis did not start on 127.0.0.1:6379" >&2; exit 1; }
+  fi
+  export TEST_REDIS_URL=redis://127.0.0.1:6379/0
 fi
 
 go test "$@" ./...

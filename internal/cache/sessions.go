@@ -1,0 +1,180 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+// Sessions keeps browser sessions. The cookie holds a random 32-byte
+// secret; stores key a session by the secret's SHA-256, so neither Redis
+// nor the database ever holds a usable cookie. Deleting a session revokes
+// it at once on every machine: every Get asks the store.
+type Sessions interface {
+	// Create starts a session lasting ttl and returns the secret for the
+	// cookie.
+	Create(ctx context.Context, ttl time.Duration) (string, error)
+	// Get reports whether secret names a live session. A malformed secret
+	// is simply not one. The error (matching storage.ErrUnavailable when
+	// the store cannot be reached) means "unknown", not "signed out".
+	Get(ctx context.Context, secret string) (bool, error)
+	// Delete ends the session; ending a missing one is not an error.
+	Delete(ctx context.Context, secret string) error
+}
+
+// secretBytes is the length of a session secret.
+const secretBytes = 32
+
+// newSecret returns a cookie secret and its store id.
+func newSecret() (secret, id string) {
+	b := make([]byte, secretBytes)
+	rand.Read(b)
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	return secret, sessionID(secret)
+}
+
+// sessionID is the store's key for secret, or "" if secret cannot be one.
+func sessionID(secret string) string {
+	b, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil || len(b) != secretBytes {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Sessions returns the session store: Redis when c has it, else db.
+func (c *Cache) Sessions(db storage.Database) Sessions {
+	if c.Enabled() {
+		return &RedisSessions{c: c}
+	}
+	return &DBSessions{DB: db, Now: storage.Now}
+}
+
+// RedisSessions keeps sessions as keys that Redis expires. With Redis
+// down nobody can sign in or be recognised by cookie (Get returns an
+// error); requests with the API token still work.
+type RedisSessions struct{ c *Cache }
+
+var _ Sessions = (*RedisSessions)(nil)
+
+func (s *RedisSessions) key(id string) string { return s.c.key("session", id) }
+
+// Create implements Sessions.
+func (s *RedisSessions) Create(ctx context.Context, ttl time.Duration) (string, error) {
+	if ttl < time.Second {
+		return "", fmt.Errorf("%w: session ttl %v is under a second", storage.ErrInvalid, ttl)
+	}
+	secret, id := newSecret()
+	if s.c.breaker.skip() {
+		return "", s.unavailable(ctx, "creating a session", errSkipped)
+	}
+	bctx, cancel := s.c.bound(ctx)
+	defer cancel()
+	// SET NX EX: a clash of 256-bit secrets cannot happen, but must not
+	// share a session if it did.
+	ok, err := s.c.client.SetNX(bctx, s.key(id), "1", ttl).Result()
+	if err != nil {
+		return "", s.unavailable(ctx, "creating a session", err)
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: session id taken", storage.ErrConflict)
+	}
+	return secret, nil
+}
+
+// Get implements Sessions.
+func (s *RedisSessions) Get(ctx context.Context, secret string) (bool, error) {
+	id := sessionID(secret)
+	if id == "" {
+		return false, nil
+	}
+	if s.c.breaker.skip() {
+		return false, s.unavailable(ctx, "reading a session", errSkipped)
+	}
+	bctx, cancel := s.c.bound(ctx)
+	defer cancel()
+	n, err := s.c.client.Exists(bctx, s.key(id)).Result()
+	if err != nil {
+		return false, s.unavailable(ctx, "reading a session", err)
+	}
+	return n == 1, nil
+}
+
+// Delete implements Sessions.
+func (s *RedisSessions) Delete(ctx context.Context, secret string) error {
+	id := sessionID(secret)
+	if id == "" {
+		return nil
+	}
+	if s.c.breaker.skip() {
+		return s.unavailable(ctx, "deleting a session", errSkipped)
+	}
+	bctx, cancel := s.c.bound(ctx)
+	defer cancel()
+	if err := s.c.client.Del(bctx, s.key(id)).Err(); err != nil {
+		return s.unavailable(ctx, "deleting a session", err)
+	}
+	return nil
+}
+
+func (s *RedisSessions) unavailable(ctx context.Context, doing string, err error) error {
+	s.c.failed(ctx, "session", err)
+	return fmt.Errorf("%w: %s in redis: %w", storage.ErrUnavailable, doing, err)
+}
+
+// DBSessions keeps sessions in the database, for an app without Redis.
+type DBSessions struct {
+	DB  storage.Database
+	Now func() time.Time // storage.Now in the app; a test moves it
+}
+
+var _ Sessions = (*DBSessions)(nil)
+
+// Create implements Sessions.
+func (s *DBSessions) Create(ctx context.Context, ttl time.Duration) (string, error) {
+	if ttl < time.Second {
+		return "", fmt.Errorf("%w: session ttl %v is under a second", storage.ErrInvalid, ttl)
+	}
+	secret, id := newSecret()
+	now := s.Now()
+	if err := s.DB.CreateSession(ctx, storage.Session{ID: id, CreatedAt: now, ExpiresAt: now.Add(ttl)}); err != nil {
+		return "", fmt.Errorf("creating a session: %w", err)
+	}
+	return secret, nil
+}
+
+// Get implements Sessions.
+func (s *DBSessions) Get(ctx context.Context, secret string) (bool, error) {
+	id := sessionID(secret)
+	if id == "" {
+		return false, nil
+	}
+	_, err := s.DB.GetSession(ctx, id, s.Now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading a session: %w", err)
+	}
+	return true, nil
+}
+
+// Delete implements Sessions.
+func (s *DBSessions) Delete(ctx context.Context, secret string) error {
+	id := sessionID(secret)
+	if id == "" {
+		return nil
+	}
+	if err := s.DB.DeleteSession(ctx, id); err != nil {
+		return fmt.Errorf("deleting a session: %w", err)
+	}
+	return nil
+}

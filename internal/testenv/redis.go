@@ -1,0 +1,198 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RedisURL returns TEST_REDIS_URL, a Redis every test shares: tests keep
+// apart by starting their keys with a prefix of their own, and delete
+// them when they end.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	return need(t, "TEST_REDIS_URL", "a Redis URL such as redis://127.0.0.1:6379/0")
+}
+
+// RedisServer is a throwaway redis-server on a free port, for tests that
+// stop, pause or kill Redis. It keeps nothing on disk.
+type RedisServer struct {
+	Port int
+	// CertFile, with RedisOptions.TLS, is the server's self-signed
+	// certificate for localhost and 127.0.0.1, to trust.
+	CertFile string
+	opts     RedisOptions
+	cmd      *exec.Cmd
+	log      bytes.Buffer
+}
+
+// RedisOptions shape a RedisServer.
+type RedisOptions struct {
+	TLS      bool   // TLS only, like Upstash outside Fly
+	Password string // requirepass, for the default user
+}
+
+// StartRedis starts a redis-server (TEST_REDIS_SERVER_BIN, or redis-server
+// on PATH) and waits until it answers; it is killed when the test ends.
+func StartRedis(t testing.TB, opts ...RedisOptions) *RedisServer {
+	t.Helper()
+	bin := os.Getenv("TEST_REDIS_SERVER_BIN")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("redis-server"); err != nil {
+			need(t, "TEST_REDIS_SERVER_BIN", "the path of redis-server (apt-get install redis-server)")
+		}
+	}
+	s := &RedisServer{Port: freePort(t)}
+	if len(opts) > 0 {
+		s.opts = opts[0]
+	}
+	args := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"}
+	if s.opts.TLS {
+		dir := t.TempDir()
+		key := filepath.Join(dir, "server.key")
+		s.CertFile = filepath.Join(dir, "server.crt")
+		writeSelfSigned(t, s.CertFile, key)
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.Port),
+			"--tls-cert-file", s.CertFile, "--tls-key-file", key, "--tls-auth-clients", "no")
+	} else {
+		args = append(args, "--port", strconv.Itoa(s.Port))
+	}
+	if s.opts.Password != "" {
+		args = append(args, "--requirepass", s.opts.Password)
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGCONT)
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.answers() {
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on port %d did not answer within 10s:\n%s", s.Port, s.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s
+}
+
+// URL returns the server's URL, database 0: rediss://localhost with TLS,
+// with the password if there is one.
+func (s *RedisServer) URL() string {
+	scheme, host, user := "redis", "127.0.0.1", ""
+	if s.opts.TLS {
+		scheme, host = "rediss", "localhost"
+	}
+	if s.opts.Password != "" {
+		user = "default:" + s.opts.Password + "@"
+	}
+	return fmt.Sprintf("%s://%s%s:%d/0", scheme, user, host, s.Port)
+}
+
+// Kill kills the server the way a crash would; its data is gone.
+func (s *RedisServer) Kill(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatalf("killing redis-server: %v", err)
+	}
+	s.cmd.Wait()
+}
+
+// Pause stops the server (SIGSTOP): connections stay open and commands
+// hang, like a Redis that is unreachable, and its data stays.
+func (s *RedisServer) Pause(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("pausing redis-server: %v", err)
+	}
+}
+
+// Resume continues a paused server.
+func (s *RedisServer) Resume(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("resuming redis-server: %v", err)
+	}
+}
+
+// answers reports whether the server replies to PING (refusing it for
+// want of a password is an answer too).
+func (s *RedisServer) answers() bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", s.Port)
+	dialer := &net.Dialer{Timeout: time.Second}
+	var conn net.Conn
+	var err error
+	if s.opts.TLS {
+		conn, err = tls.DialWithDialer(dialer, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		conn, err = dialer.Dial("tcp", addr)
+	}
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	return err == nil && (line == "+PONG\r\n" || strings.HasPrefix(line, "-NOAUTH"))
+}
+
+// writeSelfSigned writes a self-signed certificate for localhost and
+// 127.0.0.1, and its key.
+func writeSelfSigned(t testing.TB, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
