@@ -237,8 +237,9 @@ func TestPagePostgresAndMinIO(t *testing.T) {
 	}
 }
 
-// TestPageAsksForToken: with API_TOKEN on, the page asks for it once, keeps
-// it for the tab, and writes with it.
+// TestPageAsksForToken: with API_TOKEN on, the page asks for it once, signs
+// in with it, and writes with the session cookie: the token is kept nowhere
+// a script could read it, and signing out revokes the session.
 func TestPageAsksForToken(t *testing.T) {
 	a := localApp(t, map[string]string{"API_TOKEN": apiToken})
 	p := openPage(t, a.url+"/")
@@ -256,6 +257,20 @@ func TestPageAsksForToken(t *testing.T) {
 	asked, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`!document.getElementById("token-form").hidden`))
 	if err != nil || asked {
 		t.Error("after a reload the page asked for the token again")
+	}
+	kept, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](
+		`JSON.stringify(sessionStorage) + JSON.stringify(localStorage) + document.cookie`))
+	if err != nil || strings.Contains(kept, apiToken) || strings.Contains(kept, "flystorage_session") {
+		t.Errorf("the page keeps the token or the session where scripts read it: %q, %v", kept, err)
+	}
+	p.run(t, "signing out",
+		chromedp.Click(chromedp.CSS("#sign-out")),
+		chromedp.WaitNotVisible(chromedp.CSS("#sign-out")),
+	)
+	signedIn, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](
+		`fetch("/api/session").then(r => r.json()).then(s => s.signed_in)`, chromedp.EvalAwaitPromise))
+	if err != nil || signedIn {
+		t.Errorf("after signing out, the session is still live (%v)", err)
 	}
 	p.noProblems(t)
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/example/flystorage/internal/backup"
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/server"
@@ -76,10 +77,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.Close()
+	redis, err := cache.Open(ctx, setup.Cache, log)
+	if err != nil {
+		return err
+	}
+	defer redis.Close()
 
 	switch command {
 	case "sweep":
-		res, err := newService(cfg, st.DB, st.Blobs, log).Sweep(ctx, service.SweepGrace)
+		res, err := newService(cfg, st.DB, st.Blobs, redis, log).Sweep(ctx, service.SweepGrace)
 		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names; purged %d expired sessions and keys\n",
 			res.Expired, res.Checked, res.Removed, res.Purged)
 		return err
@@ -91,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, key)
 		return nil
 	}
-	return serve(ctx, setup, st, log)
+	return serve(ctx, setup, st, redis, log)
 }
 
 // backUp snapshots the SQLite database into the bucket and prunes old
@@ -185,16 +191,20 @@ func progressTo(stdout, stderr io.Writer) func(done, total int64) {
 
 // serve answers HTTP on cfg.Port, and runs the periodic jobs, until ctx is
 // cancelled; then it lets in-flight requests finish.
-func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, log *slog.Logger) error {
+func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis *cache.Cache, log *slog.Logger) error {
 	cfg := setup.Config
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)) // every interface: Fly's proxy uses IPv4, its private network IPv6
 	if err != nil {
 		return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 	}
 	metrics := server.NewMetrics(st.DB)
-	svc := newService(cfg, st.DB, metrics.InstrumentBlobs(st.Blobs), log)
+	svc := newService(cfg, st.DB, metrics.InstrumentBlobs(st.Blobs), redis, log)
 	opts := server.Options{
 		Service:          svc,
+		Cache:            redis,
+		Sessions:         redis.Sessions(st.DB),
+		SessionTTL:       setup.Cache.SessionTTL,
+		Limiter:          redis.Limiter(),
 		MaxUploadBytes:   cfg.MaxUploadBytes,
 		PresignTTL:       cfg.PresignTTL,
 		APIToken:         cfg.APIToken,
@@ -212,7 +222,7 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, log *s
 		opts.PublicURL = cfg.S3.PublicURL
 	}
 	opts.Region = newRouter(setup, st, log)
-	if err := st.RegionMetrics.Register(metrics.Registerer()); err != nil {
+	if err := errors.Join(st.RegionMetrics.Register(metrics.Registerer()), redis.Register(metrics.Registerer())); err != nil {
 		return err
 	}
 	handler := server.New(opts)
@@ -248,7 +258,7 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, log *s
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
-		jobs(jobsCtx, setup, st, svc, log)
+		jobs(jobsCtx, setup, st, svc, redis, log)
 	}()
 
 	select {
@@ -315,9 +325,9 @@ func newRouter(setup backend.Setup, st *backend.Storage, log *slog.Logger) *regi
 }
 
 // newService builds the service every command shares.
-func newService(cfg config.Config, db storage.Database, blobs storage.Blobs, log *slog.Logger) *service.Service {
+func newService(cfg config.Config, db storage.Database, blobs storage.Blobs, redis *cache.Cache, log *slog.Logger) *service.Service {
 	return service.New(service.Options{DB: db, Blobs: blobs, KeyPrefix: cfg.FileKeyPrefix(),
-		PresignTTL: cfg.PresignTTL, MaxUpload: cfg.MaxUploadBytes, Logger: log})
+		PresignTTL: cfg.PresignTTL, MaxUpload: cfg.MaxUploadBytes, Cache: redis, Logger: log})
 }
 
 // newLogger logs JSON on Fly (or with LOG_FORMAT=json) and text otherwise,
@@ -333,7 +343,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // jobs runs the periodic work, each every its interval until ctx is
 // cancelled: the orphan sweep (SWEEP_INTERVAL) and SQLite backups
 // (BACKUP_INTERVAL). An interval of 0 turns a job off.
-func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, svc *service.Service, log *slog.Logger) {
+func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, svc *service.Service, redis *cache.Cache, log *slog.Logger) {
 	cfg := setup.Config
 	var wg sync.WaitGroup
 	every := func(interval time.Duration, name string, job func() error, dueNow bool) {
@@ -360,19 +370,39 @@ func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, svc *se
 			}
 		})
 	}
-	every(cfg.SweepInterval, "orphan sweep", func() error {
+	// Machines that share a bucket take turns: each job holds a lock in
+	// Redis while it runs, and stops the moment the lock is lost.
+	locked := func(name string, job func(ctx context.Context) error) func() error {
+		return func() error {
+			lease, err := redis.Lock(ctx, name, jobLockTTL)
+			switch {
+			case errors.Is(err, cache.ErrLocked):
+				log.Info("skipped: another machine is running it", "job", name)
+				return nil
+			case err != nil:
+				return fmt.Errorf("taking the lock: %w", err)
+			}
+			defer lease.Release(context.WithoutCancel(ctx))
+			return job(lease.Context())
+		}
+	}
+	every(cfg.SweepInterval, "orphan sweep", locked("sweep:"+cfg.FileKeyPrefix(), func(ctx context.Context) error {
 		res, err := svc.Sweep(ctx, service.SweepGrace)
 		if err == nil {
 			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed, "purged", res.Purged)
 		}
 		return err
-	}, false)
-	every(cfg.BackupInterval, "backup", func() error {
+	}), false)
+	every(cfg.BackupInterval, "backup", locked("backup:"+cfg.BackupPrefix(), func(ctx context.Context) error {
 		_, err := backUp(ctx, setup, st, nil, log)
 		return err
-	}, cfg.BackupInterval > 0 && backupDue(ctx, cfg, st, log))
+	}), cfg.BackupInterval > 0 && backupDue(ctx, cfg, st, log))
 	wg.Wait()
 }
+
+// jobLockTTL is how long a job's lock lives in Redis unless renewed; the
+// holder renews it as it works, so a job may run longer.
+const jobLockTTL = 2 * time.Minute
 
 // backupDue reports whether the newest backup is older than
 // BACKUP_INTERVAL. A machine that Fly stops when idle may never stay up for

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
@@ -35,6 +36,8 @@ type apiError struct {
 	code   string
 	msg    string
 	cause  error
+	// retryAfter, in seconds, is sent as Retry-After when set.
+	retryAfter int
 }
 
 func (e *apiError) Error() string {
@@ -118,6 +121,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *apiError
 	if errors.As(err, &apiErr) {
 		status, code, msg = apiErr.status, apiErr.code, apiErr.msg
+		if apiErr.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(apiErr.retryAfter))
+		}
 	} else if e, ok := fromStore(err, "a backend").(*apiError); ok {
 		status, code, msg = e.status, e.code, e.msg
 	}

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
+
+	"github.com/example/flystorage/internal/storage"
 )
 
 // healthz answers as long as the process serves HTTP; it touches no backend,
@@ -13,45 +16,77 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers 200 when the database and the file store both answer
-// within checkTimeout, and 503 otherwise, with what each said.
+// within checkTimeout, and 503 otherwise. Redis is optional: when it does
+// not answer, the app serves from the database, so readyz says "degraded"
+// and still answers 200. Each check says only the kind of failure, since
+// readyz answers anyone; the cause goes to the log.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "checks": map[string]any{}})
 		return
 	}
-	checks := map[string]func(context.Context) error{"database": s.db.Ping, "files": s.blobs.Ping}
-	describe := map[string]map[string]string{"database": s.db.Describe(), "files": s.blobs.Describe()}
+	type check struct {
+		ping     func(context.Context) error
+		backend  string
+		optional bool
+	}
+	checks := map[string]check{
+		"database": {s.db.Ping, s.db.Describe()["backend"], false},
+		"files":    {s.blobs.Ping, s.blobs.Describe()["backend"], false},
+	}
+	if s.cache.Enabled() {
+		checks["cache"] = check{s.cache.Ping, "redis", true}
+	}
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	status, results := "ok", map[string]map[string]string{}
-	for name, check := range checks {
+	for name, c := range checks {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 			defer cancel()
-			res := map[string]string{"backend": describe[name]["backend"], "status": "ok"}
-			if err := check(ctx); err != nil {
-				res["status"], res["error"] = "unavailable", err.Error()
+			res := map[string]string{"backend": c.backend, "status": "ok"}
+			if err := c.ping(ctx); err != nil {
+				res["status"], res["error"] = "unavailable", failureKind(err)
+				if c.optional {
+					res["status"] = "degraded"
+				}
+				s.log.Warn("readiness check failed", "check", name, "err", err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			results[name] = res
-			if res["status"] != "ok" {
+			switch {
+			case res["status"] == "unavailable":
 				status = "unavailable"
+			case res["status"] == "degraded" && status == "ok":
+				status = "degraded"
 			}
 		})
 	}
 	wg.Wait()
 	code := http.StatusOK
-	if status != "ok" {
+	if status == "unavailable" {
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": results})
 }
 
+// failureKind names what went wrong without the backend's own words, which
+// carry hosts, users and database names.
+func failureKind(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, storage.ErrRefused):
+		return "refused the app's credentials"
+	}
+	return "unreachable"
+}
+
 // describeStorage shows which backends are active, with no secret.
 func (s *Server) describeStorage(w http.ResponseWriter, r *http.Request) error {
-	out := map[string]any{"database": s.db.Describe(), "files": s.blobs.Describe()}
+	out := map[string]any{"database": s.db.Describe(), "files": s.blobs.Describe(), "cache": s.cache.Describe()}
 	if s.region != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 		defer cancel()

@@ -11,6 +11,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /api/storage", s.handle(s.describeStorage))
 
+	// The page signs in with the API token once and keeps a session cookie.
+	s.mux.Handle("GET /api/session", s.handle(s.session))
+	s.mux.Handle("POST /api/session", s.handle(s.signIn))
+	s.mux.Handle("DELETE /api/session", s.handle(s.signOut))
+
 	s.mux.Handle("POST /api/notes", s.handle(s.createNote))
 	s.mux.Handle("GET /api/notes", s.handle(s.listNotes))
 	s.mux.Handle("GET /api/notes/{id}", s.handle(s.getNote))

@@ -6,12 +6,14 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/service"
@@ -47,7 +49,15 @@ type Options struct {
 	// Region, when set, applies the multi-region rules (fly-replay,
 	// read-your-writes) to every request; see internal/region.
 	Region *region.Router
-	Logger *slog.Logger
+	// Cache is Redis, for /readyz and /api/storage; nil without it.
+	Cache *cache.Cache
+	// Sessions keep the page signed in (POST /api/session); SessionTTL is
+	// how long one lasts. nil: the page cannot sign in.
+	Sessions   cache.Sessions
+	SessionTTL time.Duration
+	// Limiter, when set, limits writes per client (RATE_LIMIT).
+	Limiter cache.Limiter
+	Logger  *slog.Logger
 }
 
 // Server serves the API.
@@ -63,6 +73,10 @@ type Server struct {
 	onFly      bool
 	metrics    *Metrics
 	region     *region.Router
+	cache      *cache.Cache
+	sessions   cache.Sessions
+	sessionTTL time.Duration
+	limiter    cache.Limiter
 	routed     http.Handler // mux, behind the region rules when there are any
 	draining   atomic.Bool
 	log        *slog.Logger
@@ -73,7 +87,8 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{svc: o.Service, db: o.Service.DB(), blobs: o.Service.Blobs(), maxUpload: o.MaxUploadBytes,
 		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey,
-		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, region: o.Region, log: o.Logger, mux: http.NewServeMux()}
+		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, region: o.Region, cache: o.Cache,
+		sessions: o.Sessions, sessionTTL: o.SessionTTL, limiter: o.Limiter, log: o.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -106,8 +121,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	if err := s.authorize(r); err != nil {
-		rec.Header().Set("WWW-Authenticate", `Bearer realm="flystorage"`)
+	if err := s.admit(r); err != nil {
+		var apiErr *apiError
+		if errors.As(err, &apiErr) && apiErr.status == http.StatusUnauthorized {
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="flystorage"`)
+		}
 		s.writeError(rec, r, err)
 	} else {
 		s.routed.ServeHTTP(rec, r)
@@ -124,9 +142,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"bytes", rec.bytes, "duration", d.Round(time.Microsecond), "request_id", id)
 }
 
-// authorize lets reads through and checks writes under /api/ for the
-// bearer token.
-func (s *Server) authorize(r *http.Request) error {
+// admit lets reads through, and a write under /api/ only within the
+// client's rate limit and with the API token: as a bearer token, or a
+// session cookie from a page on this site.
+func (s *Server) admit(r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
@@ -134,6 +153,17 @@ func (s *Server) authorize(r *http.Request) error {
 	if !strings.HasPrefix(r.URL.Path, "/api/") {
 		return nil // /signed/... carries its own signature
 	}
+	if err := s.limit(r); err != nil {
+		return err
+	}
+	if r.URL.Path == "/api/session" {
+		return nil // signing in and out check the token and the cookie themselves
+	}
+	return s.authorize(r)
+}
+
+// authorize checks a write for the API token.
+func (s *Server) authorize(r *http.Request) error {
 	if s.apiToken == "" {
 		if s.onFly {
 			return errorf(http.StatusUnauthorized, "unauthorized",
@@ -141,14 +171,27 @@ func (s *Server) authorize(r *http.Request) error {
 		}
 		return nil
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	// Comparing digests keeps the comparison constant-time whatever the
-	// lengths.
-	want, have := sha256.Sum256([]byte(s.apiToken)), sha256.Sum256([]byte(strings.TrimSpace(got)))
-	if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
-		return errorf(http.StatusUnauthorized, "unauthorized", "this write needs Authorization: Bearer <API_TOKEN>")
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		if !s.validToken(got) {
+			return errorf(http.StatusUnauthorized, "unauthorized", "the bearer token is not API_TOKEN")
+		}
+		return nil
 	}
-	return nil
+	signedIn, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	if !signedIn {
+		return errorf(http.StatusUnauthorized, "unauthorized", "this write needs Authorization: Bearer <API_TOKEN>, or signing in on the page")
+	}
+	return sameSite(r)
+}
+
+// validToken compares digests, which keeps the comparison constant-time
+// whatever the lengths.
+func (s *Server) validToken(got string) bool {
+	want, have := sha256.Sum256([]byte(s.apiToken)), sha256.Sum256([]byte(strings.TrimSpace(got)))
+	return subtle.ConstantTimeCompare(want[:], have[:]) == 1
 }
 
 type statusRecorder struct {

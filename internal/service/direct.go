@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -156,6 +157,7 @@ func (s *Service) CompleteUpload(ctx context.Context, id string) (f storage.File
 	}
 	f.CreatedAt = s.now()
 	got, err := s.record(ctx, f, func() error { return s.db.CompleteUpload(ctx, f, s.clock()) })
+	s.cache.Invalidate(ctx, cache.File, id)
 	switch {
 	case errors.Is(err, errLost):
 		return got, false, nil

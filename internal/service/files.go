@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -99,7 +100,9 @@ func (s *Service) deleteObject(ctx context.Context, key, what string) {
 func (s *Service) GetFile(ctx context.Context, id string) (storage.File, error) {
 	ctx, cancel := op(ctx)
 	defer cancel()
-	return s.db.GetFile(ctx, id)
+	return cache.Read(ctx, s.cache, cache.File, id, func(ctx context.Context) (storage.File, error) {
+		return s.db.GetFile(ctx, id)
+	})
 }
 
 // ListFiles returns a page of files, newest first.
@@ -116,6 +119,7 @@ func (s *Service) DeleteFile(ctx context.Context, id string) error {
 	dbCtx, cancel := op(ctx)
 	defer cancel()
 	f, err := s.db.DeleteFile(dbCtx, id)
+	s.cache.Invalidate(context.WithoutCancel(ctx), cache.File, id)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -24,11 +25,13 @@ func (s *Service) CreateNote(ctx context.Context, n storage.Note) (storage.Note,
 }
 
 // GetNote returns an error matching storage.ErrNotFound if no note has
-// that id.
+// that id. With Redis, it reads through the cache.
 func (s *Service) GetNote(ctx context.Context, id string) (storage.Note, error) {
 	ctx, cancel := op(ctx)
 	defer cancel()
-	return s.db.GetNote(ctx, id)
+	return cache.Read(ctx, s.cache, cache.Note, id, func(ctx context.Context) (storage.Note, error) {
+		return s.db.GetNote(ctx, id)
+	})
 }
 
 // UpdateNote validates n and replaces the note's title and body.
@@ -39,6 +42,9 @@ func (s *Service) UpdateNote(ctx context.Context, n storage.Note) (storage.Note,
 	n.UpdatedAt = s.now()
 	ctx, cancel := op(ctx)
 	defer cancel()
+	// The cached copy goes after the commit and before the answer, so a
+	// client that saw its write succeed never reads the older note.
+	defer s.cache.Invalidate(context.WithoutCancel(ctx), cache.Note, n.ID)
 	return s.db.UpdateNote(ctx, n)
 }
 
@@ -47,6 +53,7 @@ func (s *Service) UpdateNote(ctx context.Context, n storage.Note) (storage.Note,
 func (s *Service) DeleteNote(ctx context.Context, id string) error {
 	ctx, cancel := op(ctx)
 	defer cancel()
+	defer s.cache.Invalidate(context.WithoutCancel(ctx), cache.Note, id)
 	return s.db.DeleteNote(ctx, id)
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -32,6 +33,9 @@ type Options struct {
 	PresignTTL time.Duration
 	// MaxUpload is the largest file accepted, in bytes.
 	MaxUpload int64
+	// Cache, when it has Redis, keeps notes and files by id (cache-aside);
+	// every write that changes one invalidates it. nil: no cache.
+	Cache *cache.Cache
 	// Now is the clock; nil means time.Now. Tests move it instead of
 	// sleeping.
 	Now    func() time.Time
@@ -45,6 +49,7 @@ type Service struct {
 	keyPrefix  string
 	presignTTL time.Duration
 	maxUpload  int64
+	cache      *cache.Cache
 	clock      func() time.Time
 	log        *slog.Logger
 }
@@ -52,7 +57,7 @@ type Service struct {
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{db: o.DB, blobs: o.Blobs, keyPrefix: o.KeyPrefix, presignTTL: o.PresignTTL,
-		maxUpload: o.MaxUpload, clock: o.Now, log: o.Logger}
+		maxUpload: o.MaxUpload, cache: o.Cache, clock: o.Now, log: o.Logger}
 	if s.clock == nil {
 		s.clock = time.Now
 	}

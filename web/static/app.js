@@ -8,7 +8,6 @@ const body = document.body;
 const maxUpload = Number(body.dataset.maxUpload);
 // Files larger than one multipart part go straight to the bucket.
 const directThreshold = 8 << 20;
-const tokenKey = "flystorage-token";
 let filesBackend = body.dataset.files;
 let editing = null; // id of the note being edited
 let pending = null; // the write to retry once a token is given
@@ -20,14 +19,16 @@ class APIError extends Error {
   }
 }
 
-function authHeaders() {
-  const token = sessionStorage.getItem(tokenKey);
-  return token ? { Authorization: "Bearer " + token } : {};
+// writeHeaders are sent with every write. The session cookie carries the
+// sign-in; an Idempotency-Key lets the server answer a retried POST with
+// what the first one made instead of making it twice.
+function writeHeaders(method) {
+  return method === "POST" ? { "Idempotency-Key": crypto.randomUUID() } : {};
 }
 
 // api calls the JSON API and throws an APIError with the server's message.
 async function api(method, path, data) {
-  const headers = authHeaders();
+  const headers = writeHeaders(method);
   const init = { method, headers };
   if (data !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -78,15 +79,33 @@ function askToken(message) {
   $("token").focus();
 }
 
-$("token-form").addEventListener("submit", (e) => {
+// Signing in trades the token for an HttpOnly session cookie: the page
+// never keeps the token.
+$("token-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  sessionStorage.setItem(tokenKey, $("token").value.trim());
+  const token = $("token").value.trim();
   $("token").value = "";
+  try {
+    await api("POST", "/api/session", { token });
+  } catch (err) {
+    askToken(err.message);
+    return;
+  }
   $("token-form").hidden = true;
+  $("sign-out").hidden = false;
   clearError();
   const action = pending;
   pending = null;
   if (action) write(action);
+});
+
+$("sign-out").addEventListener("click", async () => {
+  try {
+    await api("DELETE", "/api/session");
+    $("sign-out").hidden = true;
+  } catch (err) {
+    showError(err);
+  }
 });
 
 function formatBytes(n) {
@@ -125,6 +144,7 @@ async function loadStatus() {
     $("database-backend").textContent = s.database.backend;
     $("files-backend").textContent = s.files.backend;
     filesBackend = s.files.backend;
+
   } catch (err) {
     showError(err);
   }
@@ -132,9 +152,15 @@ async function loadStatus() {
   try {
     const res = await fetch("/readyz");
     const ready = await res.json();
-    const down = Object.entries(ready.checks || {}).filter(([, c]) => c.status !== "ok").map(([name]) => name);
-    r.textContent = ready.status === "ok" ? "Both answer." : `Not ready: ${down.join(", ") || ready.status}.`;
-    r.className = ready.status === "ok" ? "ok" : "bad";
+    const checks = ready.checks || {};
+    const down = Object.entries(checks).filter(([, c]) => c.status === "unavailable").map(([name]) => name);
+    const up = ready.status === "ok" || ready.status === "degraded";
+    r.textContent = up ? "Both answer." : `Not ready: ${down.join(", ") || ready.status}.`;
+    r.className = up ? "ok" : "bad";
+    // Redis is optional: without it, reads go to the database.
+    $("cache-status").textContent = !checks.cache ? ""
+      : checks.cache.status === "ok" ? "The Redis cache answers."
+      : "The Redis cache does not answer; reads go to the database.";
   } catch {
     r.textContent = "The app does not answer.";
     r.className = "bad";
@@ -286,7 +312,7 @@ async function upload(file) {
   } else {
     const form = new FormData();
     form.append("file", file);
-    await send("POST", "/api/files", authHeaders(), form);
+    await send("POST", "/api/files", writeHeaders("POST"), form);
   }
   setProgress(file.size, file.size);
   $("upload-status").textContent = `100%: uploaded ${file.name}.`;
@@ -314,7 +340,10 @@ $("file-form").addEventListener("submit", (e) => {
 });
 
 // Start.
-if (body.dataset.tokenRequired === "true" && !sessionStorage.getItem(tokenKey)) askToken();
+api("GET", "/api/session").then((s) => {
+  if (s.signed_in) $("sign-out").hidden = false;
+  else if (s.token_required) askToken();
+}).catch(showError);
 $("max-upload").textContent = formatBytes(maxUpload);
 loadStatus();
 setInterval(loadStatus, 15000);

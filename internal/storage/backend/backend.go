@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/storage"
@@ -30,11 +31,13 @@ type Setup struct {
 	DB     storage.Source
 	// Region says where this machine runs and where the primary is.
 	Region region.Config
+	// Cache is Redis (REDIS_URL): cache, sessions, rate limits and locks.
+	Cache cache.Config
 }
 
 // LogValue logs the whole configuration, every secret masked.
 func (s Setup) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("", s.Config))
+	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("redis", s.Cache), slog.Any("", s.Config))
 }
 
 // Load reads and checks the whole configuration through getenv. Its errors
@@ -60,6 +63,10 @@ func Load(getenv func(string) string) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
+	redis, err := cache.Load(getenv)
+	if err != nil {
+		return Setup{}, err
+	}
 	cfg.DatabaseLocal = driver.Local
 	if cfg.BackupInterval > 0 && !driver.Local {
 		return Setup{}, &config.Error{Var: "BACKUP_INTERVAL",
@@ -68,7 +75,7 @@ func Load(getenv func(string) string) (Setup, error) {
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(driver, src)
 	}
-	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg}, nil
+	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg, Cache: redis}, nil
 }
 
 // Choose finds the driver the environment selects and the value of its
@@ -239,7 +246,7 @@ func Vars() []config.Var {
 	for i, v := range out {
 		seen[v.Name] = i
 	}
-	lists := [][]config.Var{region.Vars}
+	lists := [][]config.Var{cache.Vars, region.Vars}
 	for _, d := range Drivers {
 		lists = append(lists, d.Vars)
 	}

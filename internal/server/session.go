@@ -1,0 +1,130 @@
+package server
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// sessionCookie holds a session's secret. It is HttpOnly, so no script
+// reads it, and SameSite=Strict, so no other site's page sends it.
+const sessionCookie = "flystorage_session"
+
+type sessionInput struct {
+	Token string `json:"token"`
+}
+
+// signIn (POST /api/session) trades the API token for a session cookie, so
+// the page never keeps the token itself.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
+	if err := sameSite(r); err != nil {
+		return err
+	}
+	var in sessionInput
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	switch {
+	case s.apiToken == "":
+		return errorf(http.StatusBadRequest, "invalid", "API_TOKEN is not set, so writes need no sign-in")
+	case s.sessions == nil:
+		return errorf(http.StatusNotFound, "not_found", "sessions are off")
+	case !s.validToken(in.Token):
+		return errorf(http.StatusUnauthorized, "unauthorized", "that is not the API token")
+	}
+	secret, err := s.sessions.Create(r.Context(), s.sessionTTL)
+	if err != nil {
+		return fromStore(err, "the session store")
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", MaxAge: int(s.sessionTTL.Seconds()),
+		HttpOnly: true, Secure: s.onFly, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusCreated, map[string]any{"signed_in": true, "expires_at": time.Now().Add(s.sessionTTL).UTC().Truncate(time.Second)})
+	return nil
+}
+
+// signOut (DELETE /api/session) revokes the session at once, on every
+// machine, and clears the cookie.
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
+	if err := sameSite(r); err != nil {
+		return err
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil && s.sessions != nil {
+		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
+			return fromStore(err, "the session store")
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.onFly, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// session (GET /api/session) tells the page whether writes need a token
+// and whether it is signed in.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) error {
+	signedIn, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{
+		"token_required": s.apiToken != "" || s.onFly,
+		"signed_in":      signedIn,
+	})
+	return nil
+}
+
+// signedIn reports whether the request carries a live session's cookie.
+func (s *Server) signedIn(r *http.Request) (bool, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || s.sessions == nil {
+		return false, nil
+	}
+	ok, err := s.sessions.Get(r.Context(), c.Value)
+	if err != nil {
+		return false, fromStore(err, "the session store")
+	}
+	return ok, nil
+}
+
+// sameSite refuses a request that a page on another site made: a browser
+// says where a request comes from in Sec-Fetch-Site, and older ones in
+// Origin. SameSite=Strict already keeps the cookie off such requests; this
+// is the second lock on the door.
+func sameSite(r *http.Request) error {
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return errorf(http.StatusForbidden, "forbidden", "a page on another site (Sec-Fetch-Site: %s) cannot write with this site's session", site)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host != r.Host {
+			return errorf(http.StatusForbidden, "forbidden", "a page on another origin cannot write with this site's session")
+		}
+	}
+	return nil
+}
+
+// limit applies RATE_LIMIT to the client: Fly-Client-IP on Fly, where
+// Fly's proxy sets it, and the connection's address elsewhere.
+func (s *Server) limit(r *http.Request) error {
+	if s.limiter == nil {
+		return nil
+	}
+	client := ""
+	if s.onFly {
+		client = r.Header.Get("Fly-Client-IP")
+	}
+	if client == "" {
+		client, _, _ = net.SplitHostPort(r.RemoteAddr)
+	}
+	ok, retry := s.limiter.Allow(r.Context(), client)
+	if ok {
+		return nil
+	}
+	secs := int(math.Ceil(retry.Seconds()))
+	return &apiError{status: http.StatusTooManyRequests, code: "rate_limited",
+		msg: "too many writes from this client: try again in " + strconv.Itoa(secs) + "s (RATE_LIMIT)", retryAfter: max(secs, 1)}
+}
