@@ -87,24 +87,64 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 	if in.Size == nil {
 		return errorf(http.StatusBadRequest, "invalid", "size is required: the exact number of bytes to upload")
 	}
-	u, target, err := s.svc.StartUpload(r.Context(), service.NewUpload{
-		Name: cleanName(in.Name), ContentType: contentType(in.ContentType), Size: *in.Size})
+	nu := service.NewUpload{Name: cleanName(in.Name), ContentType: contentType(in.ContentType), Size: *in.Size}
+	id, retry, err := s.claim(r, nu.Name, nu.ContentType, strconv.FormatInt(nu.Size, 10))
+	if err != nil {
+		return err
+	}
+	if retry {
+		if done, err := s.retryUpload(w, r, id); done || err != nil {
+			return err
+		}
+	}
+	nu.ID = id
+	u, target, err := s.svc.StartUpload(r.Context(), nu)
 	if err != nil {
 		return fromStore(err, "the database")
 	}
+	s.writeUpload(w, r, u, target, false)
+	return nil
+}
+
+// retryUpload answers a retried createUpload whose intent exists with the
+// same intent, its URL signed again.
+func (s *Server) retryUpload(w http.ResponseWriter, r *http.Request, id string) (bool, error) {
+	u, err := s.svc.GetUpload(r.Context(), id)
+	if err != nil {
+		if _, ferr := s.svc.GetFile(r.Context(), id); ferr == nil {
+			return true, errorf(http.StatusConflict, "conflict", "the upload this key started is complete: GET /api/files/%s", id)
+		}
+		return false, nil // never recorded: create it now
+	}
+	target, err := s.svc.Target(r.Context(), u)
+	if err != nil {
+		return true, fromStore(err, "the file store")
+	}
+	s.writeUpload(w, r, u, target, true)
+	return true, nil
+}
+
+// writeUpload answers with where to PUT the bytes.
+func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request, u storage.Upload, target service.Target, retry bool) {
 	out := uploadJSON{ID: u.ID, Method: http.MethodPut, URL: target.URL, Headers: target.Headers, ExpiresAt: u.ExpiresAt}
 	if out.URL == "" {
 		out.URL = s.signURL(r, http.MethodPut, "/signed/uploads/"+u.ID, u.ExpiresAt)
 		out.Headers = map[string]string{"Content-Type": u.ContentType}
 	}
+	if retry {
+		w.Header().Set(replayedHeader, "true")
+	}
 	w.Header().Set("Location", "/api/files/uploads/"+u.ID)
 	writeJSON(w, http.StatusCreated, out)
-	return nil
 }
 
 // completeUpload turns the intent into a file (service.CompleteUpload); a
 // second complete answers 200 with the same file.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) error {
+	// Completing is idempotent by itself; a key is checked, not needed.
+	if _, _, err := s.claim(r); err != nil {
+		return err
+	}
 	f, created, err := s.svc.CompleteUpload(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return fromStore(err, "the file store")

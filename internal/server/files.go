@@ -48,17 +48,36 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 		return s.uploadError(err)
 	}
 	defer part.Close()
-	f, err := s.svc.Upload(r.Context(), service.NewFile{
+	nf := service.NewFile{
 		Name:        cleanName(part.FileName()),
 		ContentType: contentType(part.Header.Get("Content-Type")),
 		Body:        part,
-	})
+	}
+	if nf.ID, err = s.claimFile(w, r, nf.Name, nf.ContentType); err != nil || nf.ID == "-" {
+		return err
+	}
+	f, err := s.svc.Upload(r.Context(), nf)
 	if err != nil {
 		return s.uploadError(err)
 	}
 	w.Header().Set("Location", "/api/files/"+f.ID)
 	writeJSON(w, http.StatusCreated, toFileJSON(f))
 	return nil
+}
+
+// claimFile resolves an upload's Idempotency-Key. When a retry's file
+// exists it answers with it, without reading the bytes again, and returns
+// "-"; otherwise the id to upload under ("" without a key).
+func (s *Server) claimFile(w http.ResponseWriter, r *http.Request, name, contentType string) (string, error) {
+	id, retry, err := s.claim(r, name, contentType)
+	if err != nil || !retry {
+		return id, err
+	}
+	if f, err := s.svc.GetFile(r.Context(), id); err == nil {
+		replayed(w, "/api/files/"+id, toFileJSON(f))
+		return "-", nil
+	}
+	return id, nil
 }
 
 // nextFilePart skips form fields until the part named "file". A malformed

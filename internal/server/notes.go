@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -40,7 +41,25 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	id, retry, err := s.claim(r, n.Title, n.Body)
+	if err != nil {
+		return err
+	}
+	if retry {
+		if got, err := s.svc.GetNote(r.Context(), id); err == nil {
+			replayed(w, "/api/notes/"+id, toNoteJSON(got))
+			return nil
+		}
+	}
+	n.ID = id
 	n, err = s.svc.CreateNote(r.Context(), n)
+	if id != "" && errors.Is(err, storage.ErrConflict) {
+		// A retry racing its first request: that one made the note.
+		if got, gerr := s.svc.GetNote(r.Context(), id); gerr == nil {
+			replayed(w, "/api/notes/"+id, toNoteJSON(got))
+			return nil
+		}
+	}
 	if err != nil {
 		return dbError(err, "note", n.ID)
 	}

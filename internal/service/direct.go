@@ -49,8 +49,7 @@ func (s *Service) StartUpload(ctx context.Context, nu NewUpload) (storage.Upload
 	case nu.Size > s.maxUpload:
 		return storage.Upload{}, Target{}, refuse(storage.ErrTooLarge, "the file exceeds MAX_UPLOAD_BYTES (%d bytes)", s.maxUpload)
 	}
-	presigner, canPresign := s.blobs.(storage.Presigner)
-	if canPresign && nu.Size > MaxDirectUpload {
+	if _, canPresign := s.blobs.(storage.Presigner); canPresign && nu.Size > MaxDirectUpload {
 		// complete copies the staged object in one CopyObject, which S3
 		// caps at 5 GiB: refuse before the client sends a byte.
 		return storage.Upload{}, Target{}, refuse(storage.ErrTooLarge,
@@ -63,16 +62,29 @@ func (s *Service) StartUpload(ctx context.Context, nu NewUpload) (storage.Upload
 		u.ID = storage.NewID()
 	}
 	u.Key = storage.StagingKey(s.keyPrefix, u.ID)
-	var t Target
-	if canPresign {
-		var err error
-		if t.URL, t.Headers, err = presigner.PresignPut(ctx, u.Key, u.ContentType, u.Size, s.presignTTL); err != nil {
-			return u, t, err
-		}
+	t, err := s.Target(ctx, u)
+	if err != nil {
+		return u, t, err
 	}
 	dbCtx, cancel := op(ctx)
 	defer cancel()
 	return u, t, s.db.CreateUpload(dbCtx, u)
+}
+
+// Target presigns the URL of an upload intent when the store can; an empty
+// Target means the app takes the PUT itself (PutUpload).
+func (s *Service) Target(ctx context.Context, u storage.Upload) (Target, error) {
+	var t Target
+	if presigner, ok := s.blobs.(storage.Presigner); ok {
+		var err error
+		ttl := u.ExpiresAt.Sub(s.clock())
+		if ttl < time.Second {
+			return t, refuse(storage.ErrNotFound, "upload %q expired at %s; start a new one", u.ID, u.ExpiresAt.Format(time.RFC3339))
+		}
+		t.URL, t.Headers, err = presigner.PresignPut(ctx, u.Key, u.ContentType, u.Size, ttl)
+		return t, err
+	}
+	return t, nil
 }
 
 // GetUpload returns an error matching storage.ErrNotFound if no intent has

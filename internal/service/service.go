@@ -98,6 +98,29 @@ func refuse(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Claim records an Idempotency-Key for a request that creates something,
+// and returns the id to create it under: a new one, or the one an earlier
+// request with the key claimed (retry true), which the caller looks up
+// before creating anything. The same key with another request (another
+// fingerprint) gives ErrKeyReused. Keys live in the database, durable and
+// shared by every machine, for KeyRetention.
+func (s *Service) Claim(ctx context.Context, key, fingerprint string) (id string, retry bool, err error) {
+	ctx, cancel := op(ctx)
+	defer cancel()
+	k := storage.IdempotencyKey{Key: key, Fingerprint: fingerprint, ResourceID: storage.NewID(), CreatedAt: s.now()}
+	got, err := s.db.ClaimIdempotencyKey(ctx, k)
+	switch {
+	case err != nil:
+		return "", false, err
+	case got.Fingerprint != fingerprint:
+		return "", false, ErrKeyReused
+	}
+	return got.ResourceID, got.ResourceID != k.ResourceID, nil
+}
+
+// ErrKeyReused means an Idempotency-Key came back with a different request.
+var ErrKeyReused = errors.New("the Idempotency-Key was used for a different request")
+
 // ErrBadBody means the client's request body could not be read: it was
 // malformed or cut short, so the fault is the client's, not a store's.
 var ErrBadBody = errors.New("malformed request body")
