@@ -162,6 +162,11 @@ func TestRegionReplicaRegion(t *testing.T) {
 	if _, err := strconv.ParseUint(d["replica_lag_bytes"], 10, 64); err != nil {
 		t.Errorf("replica_lag_bytes is %q, want a number", d["replica_lag_bytes"])
 	}
+	var inOrd struct{ Region map[string]string }
+	json.Unmarshal(front.do(t, "GET", "/api/storage", "", nil, testenv.EntryRegionHeader, "ord").body, &inOrd)
+	if d := inOrd.Region; d["region"] != "ord" || d["primary_region"] != "ord" || !strings.HasPrefix(d["reads"], "here") {
+		t.Errorf("/api/storage's region in ord: %v, want region ord, primary_region ord, reads here", d)
+	}
 	metrics := string(inSyd("GET", "/metrics", "", nil).body)
 	if n := metric(metrics, `flystorage_region_replays_total{reason="write"}`); n < float64(writes) {
 		t.Errorf("syd's /metrics counts %v write replays, want at least %d", n, writes)
@@ -175,8 +180,11 @@ func TestRegionReplicaRegion(t *testing.T) {
 	t.Run("Page", func(t *testing.T) {
 		p := openPage(t, syd.url+"/")
 		p.run(t, "waiting for the region", chromedp.WaitVisible(chromedp.CSS("#region")))
-		if text := p.text(t, "#region"); !strings.Contains(text, "syd") || !strings.Contains(text, "primary region is ord") || !strings.Contains(text, "replica") {
-			t.Errorf("the page says %q, want this machine's region syd, the primary region ord and reads on the replica", text)
+		text := p.text(t, "#region")
+		for _, want := range []string{"in syd", "primary region is ord", "Reads: the replica", "Replica lag: "} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the page says %q, want %q in it", text, want)
+			}
 		}
 		p.noProblems(t)
 	})
