@@ -30,7 +30,8 @@ import (
 // applies each transaction 300ms late, the app twice through run (ord, the
 // primary region, on the primary; syd on the replica through
 // DATABASE_READ_URL), one MinIO bucket shared by both as Tigris is, and a
-// proxy in front that replays as Fly's does. Every request enters in syd.
+// proxy in front that replays as Fly's does. Requests enter in syd, as a
+// Sydney user's would.
 //
 // The two apps are two run calls in this process, each with its own
 // environment map: they share no state (each has its own pools, router,
