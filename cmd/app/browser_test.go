@@ -148,6 +148,10 @@ func exercisePage(t *testing.T, a *app, database, files string, size int) {
 	if got := p.text(t, "#database-backend") + "/" + p.text(t, "#files-backend"); got != database+"/"+files {
 		t.Errorf("the page shows backends %s, want %s/%s", got, database, files)
 	}
+	// Without FLY_REGION and PRIMARY_REGION the page says nothing of regions.
+	if shown, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`!document.getElementById("region").hidden`)); err != nil || shown {
+		t.Errorf("with no regions configured the page shows a region line (%v)", err)
+	}
 
 	// A note, typed and sent with the keyboard.
 	p.run(t, "adding a note",

@@ -144,7 +144,7 @@ async function loadStatus() {
     $("database-backend").textContent = s.database.backend;
     $("files-backend").textContent = s.files.backend;
     filesBackend = s.files.backend;
-
+    showRegion(s.region);
   } catch (err) {
     showError(err);
   }
@@ -165,6 +165,29 @@ async function loadStatus() {
     r.textContent = "The app does not answer.";
     r.className = "bad";
   }
+}
+
+// showRegion says where this machine runs, where the primary is, where
+// reads go and how far the replica is behind, when regions are configured:
+// /api/storage names a region "(not set)" when FLY_REGION or PRIMARY_REGION
+// is missing, and then regions change nothing (docs/regions.md).
+function showRegion(r) {
+  const el = $("region");
+  const notSet = "(not set)";
+  if (!r || !r.region || !r.primary_region || r.region === notSet || r.primary_region === notSet) {
+    el.hidden = true;
+    return;
+  }
+  let text = r.region === r.primary_region
+    ? `This machine is in ${r.region}, the primary region.`
+    : `This machine is in ${r.region}; the primary region is ${r.primary_region}.`;
+  text += ` Reads: ${r.reads}.`;
+  if (r.replica_lag_seconds) {
+    const unit = (v, u) => (v === "unknown" ? v : v + u);
+    text += ` Replica lag: ${unit(r.replica_lag_seconds, " s")}, ${unit(r.replica_lag_bytes, " bytes")}.`;
+  }
+  el.textContent = text;
+  el.hidden = false;
 }
 
 // Notes.
