@@ -8,13 +8,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"mime"
 	"mime/multipart"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/example/flystorage/internal/storage"
 )
@@ -171,37 +167,6 @@ func (m *meter) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-// cleanName keeps a file name fit to show and to put in a header: valid
-// UTF-8, no control characters, at most 255 bytes.
-func cleanName(name string) string {
-	name = strings.ToValidUTF8(name, "_")
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, name)
-	name = strings.TrimSpace(name)
-	for len(name) > 255 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
-	if name == "" {
-		return "upload"
-	}
-	return name
-}
-
-// contentType keeps a well-formed media type and falls back to
-// application/octet-stream.
-func contentType(v string) string {
-	mt, params, err := mime.ParseMediaType(v)
-	if err != nil || !strings.Contains(mt, "/") {
-		return "application/octet-stream"
-	}
-	return mime.FormatMediaType(mt, params)
 }
 
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
