@@ -101,6 +101,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Info("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}
+	if errors.Is(err, errStalled) {
+		// The rest of the body may never come: close the connection rather
+		// than let net/http wait to discard it before answering.
+		w.Header().Set("Connection", "close")
+	}
 	status, code, msg := http.StatusInternalServerError, "internal", "internal error"
 	var apiErr *apiError
 	if errors.As(err, &apiErr) {
