@@ -23,6 +23,7 @@ var kinds = []struct {
 	{storage.ErrNotFound, http.StatusNotFound, "not_found", "not found"},
 	{storage.ErrConflict, http.StatusConflict, "conflict", "it already exists"},
 	{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large", "too large"},
+	{storage.ErrNoSpace, http.StatusInsufficientStorage, "insufficient_storage", "the disk is full"},
 	{storage.ErrRefused, http.StatusBadGateway, "bad_gateway", "a backend refused the app's request"},
 	{storage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "a backend is unavailable; try again shortly"},
 }
@@ -59,6 +60,8 @@ func fromStore(err error, what string) error {
 			switch k.err {
 			case storage.ErrUnavailable:
 				msg = what + " is unavailable; try again shortly"
+			case storage.ErrNoSpace:
+				msg = "the disk of " + what + " is full: delete files or notes, or extend the volume"
 			case storage.ErrRefused:
 				// Say what the store refused (S3's code, e.g. AccessDenied or
 				// NoSuchBucket), never the credentials.

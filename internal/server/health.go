@@ -13,7 +13,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers 200 when the database and the file store both answer
-// within checkTimeout, and 503 otherwise, with what each said.
+// within checkTimeout, and 503 otherwise, with what each said. A store on a
+// local volume also reports free_bytes: a full disk still serves reads and
+// deletes, so it stays ready, but this shows why writes answer 507.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "checks": map[string]any{}})
@@ -21,17 +23,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	checks := map[string]func(context.Context) error{"database": s.db.Ping, "files": s.blobs.Ping}
 	describe := map[string]map[string]string{"database": s.db.Describe(), "files": s.blobs.Describe()}
+	stores := map[string]any{"database": s.db, "files": s.blobs}
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	status, results := "ok", map[string]map[string]string{}
+	status, results := "ok", map[string]map[string]any{}
 	for name, check := range checks {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 			defer cancel()
-			res := map[string]string{"backend": describe[name]["backend"], "status": "ok"}
+			res := map[string]any{"backend": describe[name]["backend"], "status": "ok"}
 			if err := check(ctx); err != nil {
 				res["status"], res["error"] = "unavailable", err.Error()
+			}
+			if v, ok := volumeOf(stores[name]); ok {
+				if vol, err := v.Volume(); err == nil {
+					res["free_bytes"] = vol.FreeBytes
+				}
 			}
 			mu.Lock()
 			defer mu.Unlock()

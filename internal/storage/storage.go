@@ -36,6 +36,9 @@ var (
 	ErrRefused = errors.New("refused")
 	// ErrUnavailable means a backend could not be reached in time.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNoSpace means the disk (or the quota) holding the data is full:
+	// writes fail until something is deleted or the volume grows.
+	ErrNoSpace = errors.New("no space left on the volume")
 	// ErrOutcomeUnknown joins ErrUnavailable when a write may have been
 	// applied before the backend went away: the connection broke after the
 	// statement was sent. Without it, a failed write surely did not happen.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -380,9 +381,20 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrInvalid, err)
 		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		case code&0xff == sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 		}
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 	}
 	return err
+}
+
+var _ storage.VolumeReporter = (*Store)(nil)
+
+// Volume reports the file system holding the database file.
+func (s *Store) Volume() (storage.Volume, error) {
+	return storage.StatVolume(filepath.Dir(s.path))
 }
 
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
