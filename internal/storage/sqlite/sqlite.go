@@ -40,6 +40,7 @@ const busyTimeout = 5 * time.Second
 type Store struct {
 	writer, readers *sql.DB
 	path            string
+	lock            *os.File // shared, against a restore; see lock.go
 }
 
 // Open opens (creating if needed) the database at path, its directory
@@ -49,17 +50,23 @@ type Store struct {
 // on a machine with no volume mounted: it could not reach this file (see the
 // README, "Migrations").
 func Open(ctx context.Context, path string) (*Store, error) {
+	lock, err := lockFile(path, false)
+	if err != nil {
+		return nil, err
+	}
 	writer, err := OpenDB(path)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	readers, err := sql.Open("sqlite", dsn(path, "_query_only=1"))
 	if err != nil {
 		writer.Close()
+		lock.Close()
 		return nil, err
 	}
 	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
-	s := &Store{writer: writer, readers: readers, path: path}
+	s := &Store{writer: writer, readers: readers, path: path, lock: lock}
 
 	p, err := migrations.NewProvider(goose.DialectSQLite3, writer, migrations.SessionLock)
 	if err == nil {
@@ -68,6 +75,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	// The restored database opened and migrated: the one it replaced is no
+	// longer needed.
+	if err := removeBeforeRestore(path); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("removing the database a restore replaced: %w", err)
 	}
 	return s, nil
 }
@@ -120,7 +133,11 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.readers.Close(), s.writer.Close())
+	lockErr := s.lock.Close()
+	if errors.Is(lockErr, os.ErrClosed) {
+		lockErr = nil // closed before
+	}
+	return errors.Join(s.readers.Close(), s.writer.Close(), lockErr)
 }
 
 var _ storage.PoolReporter = (*Store)(nil)
