@@ -18,6 +18,30 @@ type SweepResult struct {
 	Expired int // upload intents past their expiry, removed with their objects
 	Checked int // file objects looked at
 	Removed int // objects no row named, older than the grace period
+	Aborted int // unfinished multipart uploads older than the grace period
+}
+
+// MultipartAborter is implemented by blob stores whose unfinished
+// multipart uploads keep their parts (S3): an upload whose abort failed
+// leaves parts that no listing of objects shows.
+type MultipartAborter interface {
+	// AbortStale aborts the unfinished multipart uploads of keys under
+	// prefix begun before olderThan, and returns how many it aborted.
+	AbortStale(ctx context.Context, prefix string, olderThan time.Time) (int, error)
+}
+
+// multipartAborter finds a MultipartAborter in blobs or in what it wraps.
+func multipartAborter(blobs Blobs) (MultipartAborter, bool) {
+	for {
+		if a, ok := blobs.(MultipartAborter); ok {
+			return a, true
+		}
+		u, ok := blobs.(interface{ Unwrap() Blobs })
+		if !ok {
+			return nil, false
+		}
+		blobs = u.Unwrap()
+	}
 }
 
 // Sweep cleans the blob store of what no file names, in two passes.
@@ -28,7 +52,9 @@ type SweepResult struct {
 // row nor an upload intent of its id is removed. That is what a crash
 // between an upload's two steps leaves, a delete whose second step failed,
 // or a presigned PUT repeated after its upload completed. Other keys are
-// left alone.
+// left alone. Last, a store that keeps the parts of unfinished multipart
+// uploads (MultipartAborter) has those under prefix begun before the grace
+// period aborted.
 func Sweep(ctx context.Context, db Database, blobs Blobs, prefix string, grace time.Duration, log *slog.Logger) (SweepResult, error) {
 	var res SweepResult
 	for {
@@ -86,6 +112,18 @@ func Sweep(ctx context.Context, db Database, blobs Blobs, prefix string, grace t
 		}
 		res.Removed++
 		log.Info("removed an object no file names", "key", entry.Key, "size", entry.Size, "modified", entry.Modified)
+	}
+
+	// Last, the parts of uploads that never completed nor aborted.
+	if a, ok := multipartAborter(blobs); ok {
+		n, err := a.AbortStale(ctx, prefix, cutoff)
+		res.Aborted = n
+		if err != nil {
+			return res, fmt.Errorf("aborting stale multipart uploads under %s: %w", prefix, err)
+		}
+		if n > 0 {
+			log.Info("aborted unfinished multipart uploads", "prefix", prefix, "count", n)
+		}
 	}
 	return res, nil
 }
