@@ -366,6 +366,21 @@ func TestCrashStoreOutages(t *testing.T) {
 					acked = append(acked, load.finish()...)
 				}
 				stop()
+				if !underLoad {
+					// One write of each kind while it is down: answered in
+					// bounded time (crashClient's timeout); one that is
+					// acknowledged must survive like any other.
+					for _, w := range []func() (ackedWrite, bool){
+						func() (ackedWrite, bool) { return writeNote(p.base, name+" during", "x") },
+						func() (ackedWrite, bool) { return writeFile(p.base, []byte("during the outage")) },
+					} {
+						if a, ok := w(); ok {
+							acked = append(acked, a)
+						} else {
+							failed++
+						}
+					}
+				}
 				if underLoad {
 					// Let every writer meet the outage, then stop them.
 					load.waitFailed(crashWorkers, 10*time.Second)
