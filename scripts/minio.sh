@@ -14,7 +14,7 @@ if [ ! -x "$bin/minio" ]; then
   mkdir -p "$bin"
   start=$SECONDS
   # A heartbeat, so a CI log shows the build is alive while the linker runs.
-  ( while sleep 30; do echo "still building MinIO ($((SECONDS - start))s)..." >&2; done ) &
+  ( while sleep 30; do echo "still building MinIO ($((SECONDS - start))s)..."; done ) >&2 &
   heartbeat=$!
   trap 'kill "$heartbeat" 2>/dev/null' EXIT
   GOBIN="$bin" GOFLAGS=-buildvcs=false go install -v "github.com/minio/minio@$MINIO_VERSION" >&2
