@@ -435,6 +435,8 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		case "23514", "22001", "22P02": // check_violation, string_data_right_truncation, invalid_text_representation
 			return fmt.Errorf("%w: %w", storage.ErrInvalid, err)
+		case "53100": // disk_full
+			return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 		case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}
