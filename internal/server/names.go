@@ -10,7 +10,7 @@ import (
 // cleanName keeps a file name fit to show and to put in a header: valid
 // UTF-8, no control characters (Cc) and no format characters (Cf: bidi
 // overrides such as U+202E, which make "évil\u202etxt.exe" show as
-// "éviexe.txt", and zero-width marks), at most 255 bytes, never empty.
+// "évilexe.txt", and zero-width marks), at most 255 bytes, never empty.
 func cleanName(name string) string {
 	name = strings.ToValidUTF8(name, "_")
 	name = strings.Map(func(r rune) rune {

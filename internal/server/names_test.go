@@ -8,7 +8,7 @@ import (
 )
 
 // TestCleanNameDropsFormatCharacters: a right-to-left override (U+202E) in
-// "évil\u202etxt.exe" shows as "éviexe.txt"; names keep no Unicode format
+// "évil\u202etxt.exe" shows as "évilexe.txt"; names keep no Unicode format
 // (Cf) or control (Cc) characters.
 func TestCleanNameDropsFormatCharacters(t *testing.T) {
 	for in, want := range map[string]string{
