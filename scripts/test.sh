@@ -12,6 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian keeps initdb and pg_ctl (which throwaway test clusters need) in
+# /usr/lib/postgresql/<version>/bin, off PATH.
+for pgbin in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r | head -n1); do
+  export PATH="$PATH:$pgbin"
+done
+
 cleanups=()
 cleanup() { for c in "${cleanups[@]}"; do eval "$c"; done; }
 trap cleanup EXIT
@@ -78,10 +84,17 @@ if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
   hostport="${TEST_DATABASE_URL#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%[/?]*}"
   pg_host="${hostport%:*}"; pg_port="${hostport##*:}"
   [ "$pg_port" = "$hostport" ] && pg_port=5432
+  # PgBouncer logs in to Postgres with TEST_DATABASE_URL's user and
+  # password; with a password it asks clients for it too.
+  pg_user="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.unquote(p.username or "postgres"))' "$TEST_DATABASE_URL")"
+  pg_pass="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.unquote(p.password or ""))' "$TEST_DATABASE_URL")"
+  pgb_auth=trust
+  [ -n "$pg_pass" ] && pgb_auth=md5
   pgb_dir="$(mktemp -d)"
   chmod 755 "$pgb_dir"
   pgb_port="$(free_port)"
-  echo '"postgres" ""' >"$pgb_dir/userlist.txt"
+  printf '"%s" "%s"\n' "${pg_user//\"/\"\"}" "${pg_pass//\"/\"\"}" >"$pgb_dir/userlist.txt"
+  chmod 600 "$pgb_dir/userlist.txt"
   cat >"$pgb_dir/pgbouncer.ini" <<INI
 [databases]
 * = host=$pg_host port=$pg_port
@@ -90,7 +103,7 @@ if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
 listen_addr = 127.0.0.1
 listen_port = $pgb_port
 unix_socket_dir = $pgb_dir
-auth_type = trust
+auth_type = $pgb_auth
 auth_file = $pgb_dir/userlist.txt
 pool_mode = transaction
 default_pool_size = 10
@@ -104,7 +117,10 @@ INI
   "${as_pg[@]}" pgbouncer -d "$pgb_dir/pgbouncer.ini"
   cleanups+=('kill "$(cat "$pgb_dir/pgbouncer.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$pgb_dir"')
   for _ in $(seq 40); do pg_isready -q -h 127.0.0.1 -p "$pgb_port" && break; sleep 0.25; done
-  export TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$pgb_port/flystorage_test?sslmode=disable"
+  # The same user and password as TEST_DATABASE_URL (still URL-encoded).
+  userinfo="${TEST_DATABASE_URL#*://}"; userinfo="${userinfo%%@*}"
+  [ "$userinfo" = "${TEST_DATABASE_URL#*://}" ] && userinfo=postgres
+  export TEST_PGBOUNCER_URL="postgres://$userinfo@127.0.0.1:$pgb_port/flystorage_test?sslmode=disable"
 fi
 
 # The page's tests drive Debian's headless Chromium.
@@ -115,7 +131,7 @@ if [ -z "${CHROMIUM_BIN:-}" ] && ! command -v chromium >/dev/null; then
   fi
   echo "installing chromium..." >&2
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
 fi
 
 # Tests that stop MinIO start their own from this binary.

@@ -43,30 +43,47 @@ type app struct {
 // startApp runs the app with exactly env as its environment (plus PORT=0)
 // and returns once it listens. The app stops when the test ends, and the
 // test fails if it did not stop cleanly.
-func startApp(t *testing.T, env map[string]string) *app {
+func startApp(t testing.TB, env map[string]string) *app {
 	t.Helper()
 	env["PORT"] = "0"
 	logs := newLogSink()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, logs) }()
+	// finished is closed when run returns, with its error in runErr, so that
+	// both the start and the cleanup can see it (a channel read once would
+	// leave the cleanup waiting forever after an app that failed to start).
+	finished := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(finished)
+		runErr = run(ctx, nil, func(k string) string { return env[k] }, io.Discard, logs)
+	}()
+	started := false
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run returned %v after shutdown", err)
+		select {
+		case <-finished:
+			if started && runErr != nil {
+				t.Errorf("run returned %v after shutdown", runErr)
+			}
+		case <-time.After(shutdownDeadline):
+			t.Errorf("run did not return within %s of shutdown; logs:\n%s", shutdownDeadline, logs)
 		}
 	})
 	select {
 	case addr := <-logs.listening:
+		started = true
 		_, port, _ := net.SplitHostPort(addr)
 		return &app{url: "http://127.0.0.1:" + port, logs: logs, token: env["API_TOKEN"]}
-	case err := <-done:
-		t.Fatalf("app exited before listening: %v\nlogs:\n%s", err, logs)
+	case <-finished:
+		t.Fatalf("app exited before listening: %v\nlogs:\n%s", runErr, logs)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("app did not listen within 30s; logs:\n%s", logs)
 	}
 	return nil
 }
+
+// shutdownDeadline bounds how long a test waits for the app to stop.
+const shutdownDeadline = 30 * time.Second
 
 // logSink keeps the app's log and reports the address it listens on.
 type logSink struct {
@@ -545,7 +562,7 @@ func localBlobCount(blobDir string) func() int {
 }
 
 func TestPostgresAndMinIO(t *testing.T) {
-	dbURL := withPassword(t, testenv.PostgresURL(t), pgPassword)
+	dbURL, password := withPassword(t, testenv.PostgresURL(t), pgPassword)
 	s3env := testenv.S3Bucket(t)
 	env := s3env.Env()
 	env["DATABASE_URL"] = dbURL
@@ -599,7 +616,7 @@ func TestPostgresAndMinIO(t *testing.T) {
 			return n + len(uploads.Uploads)
 		},
 	})
-	assertNoSecrets(t, a, pgPassword, s3env.SecretAccessKey, apiToken)
+	assertNoSecrets(t, a, password, s3env.SecretAccessKey, apiToken)
 	for _, line := range strings.Split(strings.TrimSpace(a.logs.String()), "\n") {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("on Fly every log line must be JSON; got %q", line)
@@ -611,16 +628,21 @@ const apiToken = "token-Of-The-Test-6630-abcdef"
 
 const pgPassword = "pg-Secret-7781"
 
-// withPassword puts a password in a URL. The local Postgres trusts loopback
-// connections, so the password only has to stay out of logs and answers.
-func withPassword(t *testing.T, raw, password string) string {
+// withPassword returns raw with a password, and the password: raw's own
+// when it has one (TEST_DATABASE_URL's, which the server checks), otherwise
+// password, which a server that trusts loopback connections ignores; either
+// way it has to stay out of logs and answers.
+func withPassword(t *testing.T, raw, password string) (string, string) {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if own, ok := u.User.Password(); ok && own != "" {
+		return raw, own
+	}
 	u.User = url.UserPassword(u.User.Username(), password)
-	return u.String()
+	return u.String(), password
 }
 
 // assertNoSecrets checks the logs and every answer that describes the

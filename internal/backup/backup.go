@@ -20,9 +20,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // checks restored files
-
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/sqlite"
 )
 
 // Prefix is where backups go in the bucket by default, apart from the
@@ -111,24 +110,41 @@ type RestoreOptions struct {
 // option says what to do.
 var ErrExists = errors.New("the database exists: pass --force to replace it, or --if-missing to keep it")
 
+// ErrNotAppDatabase is returned by Restore when the backup is a valid
+// SQLite file (or an empty one) without this app's schema.
+var ErrNotAppDatabase = errors.New("not a flystorage database")
+
 // ErrNoBackups is returned by Restore when there is no backup to restore.
 var ErrNoBackups = errors.New("there are no backups")
 
 // Restore writes the backup at key ("latest" for the newest under prefix)
 // to dbPath and
 // returns the key it restored, or "" when IfMissing found a database. It
-// downloads to a temporary file, checks it with PRAGMA integrity_check,
-// and only then renames it into place, so a failure leaves dbPath as it
-// was. The app must not be running on dbPath.
+// downloads to a temporary file, checks it with PRAGMA integrity_check and
+// for this app's schema (ErrNotAppDatabase), and only then renames it into
+// place, so a failure leaves dbPath as it was. The database it replaces is
+// kept beside it as dbPath.before-restore-<time> until the app next opens
+// the restored one. While an app has dbPath open it fails with an error
+// matching sqlite.ErrInUse.
 func Restore(ctx context.Context, blobs storage.Blobs, prefix, key, dbPath string, opts RestoreOptions, progress func(done, total int64)) (string, error) {
+	exists := false
 	switch _, err := os.Stat(dbPath); {
 	case err == nil && opts.IfMissing:
 		return "", nil
 	case err == nil && !opts.Force:
 		return "", fmt.Errorf("%s: %w", dbPath, ErrExists)
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case err == nil:
+		exists = true
+	case !errors.Is(err, fs.ErrNotExist):
 		return "", err
 	}
+	// A running app would keep writing into the file this replaces, and
+	// lose it all at its next start.
+	unlock, err := sqlite.LockExclusive(dbPath)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	if key == "" || key == "latest" {
 		all, err := List(ctx, blobs, prefix)
 		if err != nil {
@@ -160,10 +176,20 @@ func Restore(ctx context.Context, blobs storage.Blobs, prefix, key, dbPath strin
 	if err := checkIntegrity(ctx, tmp); err != nil {
 		return "", fmt.Errorf("%s: %w", key, err)
 	}
-	// The old database's write-ahead log belongs to it, not to the restored
-	// file: it must not be replayed into it.
-	for _, suffix := range []string{"-wal", "-shm"} {
-		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := checkSchema(ctx, tmp); err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	if exists {
+		// Keep the old database, with its write-ahead log (which holds
+		// committed writes of its own and must not be replayed into the
+		// restored file), under one name until the next start.
+		old := dbPath + sqlite.BeforeRestoreSuffix + time.Now().UTC().Format(keyFormat)
+		for _, suffix := range []string{"", "-wal"} {
+			if err := os.Rename(dbPath+suffix, old+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("keeping the database being replaced: %w", err)
+			}
+		}
+		if err := os.Remove(dbPath + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return "", err
 		}
 	}
@@ -171,6 +197,33 @@ func Restore(ctx context.Context, blobs storage.Blobs, prefix, key, dbPath strin
 		return "", err
 	}
 	return key, nil
+}
+
+// appTables are the tables every version of the app's schema has.
+var appTables = []string{"goose_db_version", "notes", "files", "uploads"}
+
+// checkSchema refuses a database file that lacks this app's tables: an
+// empty file or another program's SQLite database passes integrity_check.
+func checkSchema(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var missing []string
+	for _, table := range appTables {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n); err != nil {
+			return fmt.Errorf("reading the restored database's schema: %w", err)
+		}
+		if n == 0 {
+			missing = append(missing, table)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: it has no %s table", ErrNotAppDatabase, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func writeFile(path string, r io.Reader) error {

@@ -36,7 +36,7 @@ func (s *Server) fileURL(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	expires := s.svc.Now().Add(s.presignTTL).UTC().Truncate(time.Second)
+	expires := s.now().Add(s.presignTTL).UTC().Truncate(time.Second)
 	out := urlJSON{ExpiresAt: &expires}
 	presigner, canPresign := s.blobs.(storage.Presigner)
 	switch {
@@ -189,7 +189,9 @@ func (s *Server) signedUpload(w http.ResponseWriter, r *http.Request) error {
 	if ct != "" {
 		ct = contentType(ct)
 	}
-	if err := s.svc.PutUpload(r.Context(), id, r.Body, ct); err != nil {
+	pd := newProgressDeadline(r.Body, http.NewResponseController(w), uploadIdleTimeout, s.now)
+	defer pd.Stop()
+	if err := s.svc.PutUpload(r.Context(), id, pd, ct); err != nil {
 		return s.uploadError(err)
 	}
 	w.WriteHeader(http.StatusOK)
@@ -226,7 +228,7 @@ func (s *Server) checkSignature(r *http.Request) error {
 	if !hmac.Equal([]byte(want), []byte(q.Get("signature"))) {
 		return errorf(http.StatusForbidden, "forbidden", "the URL's signature does not match")
 	}
-	if s.svc.Now().Unix() > exp {
+	if s.now().Unix() > exp {
 		return errorf(http.StatusForbidden, "forbidden", "the URL expired at %s", time.Unix(exp, 0).UTC().Format(time.RFC3339))
 	}
 	return nil

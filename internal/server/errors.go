@@ -25,6 +25,7 @@ var kinds = []struct {
 	{storage.ErrNotFound, http.StatusNotFound, "not_found", "not found"},
 	{storage.ErrConflict, http.StatusConflict, "conflict", "it already exists"},
 	{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large", "too large"},
+	{storage.ErrNoSpace, http.StatusInsufficientStorage, "insufficient_storage", "the disk is full"},
 	{storage.ErrRefused, http.StatusBadGateway, "bad_gateway", "a backend refused the app's request"},
 	{storage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "a backend is unavailable; try again shortly"},
 }
@@ -72,6 +73,8 @@ func fromStore(err error, what string) error {
 			switch k.err {
 			case storage.ErrUnavailable:
 				msg = what + " is unavailable; try again shortly"
+			case storage.ErrNoSpace:
+				msg = "the disk of " + what + " is full: delete files or notes, or extend the volume"
 			case storage.ErrRefused:
 				// Say what the store refused (S3's code, e.g. AccessDenied or
 				// NoSuchBucket), never the credentials.
@@ -116,6 +119,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// to count as a failure.
 		s.log.Info("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
 		return
+	}
+	if errors.Is(err, errStalled) {
+		// The rest of the body may never come: close the connection rather
+		// than let net/http wait to discard it before answering.
+		w.Header().Set("Connection", "close")
 	}
 	status, code, msg := http.StatusInternalServerError, "internal", "internal error"
 	var apiErr *apiError

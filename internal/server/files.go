@@ -3,13 +3,9 @@ package server
 import (
 	"errors"
 	"io"
-	"mime"
 	"mime/multipart"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
@@ -38,7 +34,10 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > s.maxUpload+multipartSlack {
 		return s.tooLarge()
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload+multipartSlack)
+	// A slow upload that keeps moving goes on; one that stops fails.
+	pd := newProgressDeadline(r.Body, http.NewResponseController(w), uploadIdleTimeout, s.now)
+	defer pd.Stop()
+	r.Body = http.MaxBytesReader(w, io.NopCloser(pd), s.maxUpload+multipartSlack)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid", "send the file as multipart/form-data in a part named \"file\": %v", err)
@@ -111,6 +110,8 @@ func (s *Server) tooLarge() error {
 func (s *Server) uploadError(err error) error {
 	var maxErr *http.MaxBytesError
 	switch {
+	case errors.Is(err, errStalled):
+		return stalledError(err)
 	case errors.Is(err, storage.ErrTooLarge), errors.As(err, &maxErr):
 		return s.tooLarge()
 	case errors.Is(err, service.ErrBadBody):
@@ -121,37 +122,6 @@ func (s *Server) uploadError(err error) error {
 		return err
 	}
 	return fromStore(err, "the file store")
-}
-
-// cleanName keeps a file name fit to show and to put in a header: valid
-// UTF-8, no control characters, at most 255 bytes.
-func cleanName(name string) string {
-	name = strings.ToValidUTF8(name, "_")
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, name)
-	name = strings.TrimSpace(name)
-	for len(name) > 255 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
-	if name == "" {
-		return "upload"
-	}
-	return name
-}
-
-// contentType keeps a well-formed media type and falls back to
-// application/octet-stream.
-func contentType(v string) string {
-	mt, params, err := mime.ParseMediaType(v)
-	if err != nil || !strings.Contains(mt, "/") {
-		return "application/octet-stream"
-	}
-	return mime.FormatMediaType(mt, params)
 }
 
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {

@@ -19,7 +19,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // within checkTimeout, and 503 otherwise. Redis is optional: when it does
 // not answer, the app serves from the database, so readyz says "degraded"
 // and still answers 200. Each check says only the kind of failure, since
-// readyz answers anyone; the cause goes to the log.
+// readyz answers anyone; the cause goes to the log. A store on a local
+// volume also reports free_bytes: a full disk still serves reads and
+// deletes, so it stays ready, but this shows why writes answer 507.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "checks": map[string]any{}})
@@ -29,29 +31,35 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		ping     func(context.Context) error
 		backend  string
 		optional bool
+		store    any
 	}
 	checks := map[string]check{
-		"database": {s.db.Ping, s.db.Describe()["backend"], false},
-		"files":    {s.blobs.Ping, s.blobs.Describe()["backend"], false},
+		"database": {s.db.Ping, s.db.Describe()["backend"], false, s.db},
+		"files":    {s.blobs.Ping, s.blobs.Describe()["backend"], false, s.blobs},
 	}
 	if s.cache.Enabled() {
-		checks["cache"] = check{s.cache.Ping, "redis", true}
+		checks["cache"] = check{s.cache.Ping, "redis", true, nil}
 	}
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	status, results := "ok", map[string]map[string]string{}
+	status, results := "ok", map[string]map[string]any{}
 	for name, c := range checks {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 			defer cancel()
-			res := map[string]string{"backend": c.backend, "status": "ok"}
+			res := map[string]any{"backend": c.backend, "status": "ok"}
 			if err := c.ping(ctx); err != nil {
 				res["status"], res["error"] = "unavailable", failureKind(err)
 				if c.optional {
 					res["status"] = "degraded"
 				}
 				s.log.Warn("readiness check failed", "check", name, "err", err)
+			}
+			if v, ok := volumeOf(c.store); ok {
+				if vol, err := v.Volume(); err == nil {
+					res["free_bytes"] = vol.FreeBytes
+				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -78,6 +86,8 @@ func failureKind(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out"
+	case errors.Is(err, storage.ErrNoSpace):
+		return "out of space"
 	case errors.Is(err, storage.ErrRefused):
 		return "refused the app's credentials"
 	}

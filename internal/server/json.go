@@ -3,9 +3,12 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 
 	"github.com/example/flystorage/internal/storage"
 )
@@ -21,11 +24,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decode reads one JSON object into v, refusing unknown fields, trailing
-// data and oversized bodies.
+// data, oversized bodies and a body that takes longer than jsonBodyTimeout.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	// One deadline for the whole body, which is small. A writer without
+	// deadlines (http.ErrNotSupported) reads as before.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(jsonBodyTimeout))
+	defer rc.SetReadDeadline(time.Time{})
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return stalledError(fmt.Errorf("%w: the JSON body took over %s", errStalled, jsonBodyTimeout))
+		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return errorf(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxJSONBytes)

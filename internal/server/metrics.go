@@ -24,6 +24,7 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	blobOps   *prometheus.CounterVec
 	blobTimes *prometheus.HistogramVec
+	volumes   *volumeCollector
 }
 
 // NewMetrics registers the app's metrics, the Go runtime's, the process's
@@ -51,6 +52,11 @@ func NewMetrics(db storage.Database) *Metrics {
 		collectors.NewBuildInfoCollector())
 	if pools, ok := db.(storage.PoolReporter); ok {
 		m.registry.MustRegister(poolCollector{pools})
+	}
+	m.volumes = &volumeCollector{stores: map[string]storage.VolumeReporter{}}
+	m.registry.MustRegister(m.volumes)
+	if v, ok := volumeOf(db); ok {
+		m.volumes.add("database", v)
 	}
 	return m
 }
@@ -114,6 +120,9 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 // wrapper can presign exactly when b can.
 func (m *Metrics) InstrumentBlobs(b storage.Blobs) storage.Blobs {
 	ib := &instrumentedBlobs{Blobs: b, m: m}
+	if v, ok := volumeOf(b); ok {
+		m.volumes.add("files", v)
+	}
 	if p, ok := b.(storage.Presigner); ok {
 		return &instrumentedPresigner{instrumentedBlobs: ib, p: p}
 	}
@@ -124,6 +133,9 @@ type instrumentedBlobs struct {
 	storage.Blobs
 	m *Metrics
 }
+
+// Unwrap returns the store it instruments.
+func (b *instrumentedBlobs) Unwrap() storage.Blobs { return b.Blobs }
 
 func (b *instrumentedBlobs) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	start := time.Now()

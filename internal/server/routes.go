@@ -1,6 +1,9 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // routes lists every endpoint of the app.
 func (s *Server) routes() {
@@ -38,7 +41,27 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /signed/files/{id}", s.handle(s.signedDownload))
 	s.mux.Handle("PUT /signed/uploads/{id}", s.handle(s.signedUpload))
 
-	s.mux.Handle("/api/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	s.mux.Handle(catchAll, s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if allow := s.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, ", "))
+		}
 		return errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))
+}
+
+// catchAll answers every /api/ request no route above matches.
+const catchAll = "/api/"
+
+// allowed lists, sorted, the methods some route serves on r's path.
+func (s *Server) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{"DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"} {
+		probe := *r
+		probe.Method = m
+		if _, pattern := s.mux.Handler(&probe); pattern != "" && pattern != catchAll {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }

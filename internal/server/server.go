@@ -63,6 +63,7 @@ type Options struct {
 // Server serves the API.
 type Server struct {
 	svc        *service.Service
+	now        func() time.Time // the service's clock: signed links expire on it
 	db         storage.Database
 	blobs      storage.Blobs
 	maxUpload  int64
@@ -85,7 +86,7 @@ type Server struct {
 
 // New returns the API handler.
 func New(o Options) *Server {
-	s := &Server{svc: o.Service, db: o.Service.DB(), blobs: o.Service.Blobs(), maxUpload: o.MaxUploadBytes,
+	s := &Server{svc: o.Service, now: o.Service.Now, db: o.Service.DB(), blobs: o.Service.Blobs(), maxUpload: o.MaxUploadBytes,
 		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey,
 		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, region: o.Region, cache: o.Cache,
 		sessions: o.Sessions, sessionTTL: o.SessionTTL, limiter: o.Limiter, log: o.Logger, mux: http.NewServeMux()}

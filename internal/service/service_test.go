@@ -15,6 +15,8 @@ import (
 
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/mongodb"
+	"github.com/example/flystorage/internal/storage/mysql"
 	"github.com/example/flystorage/internal/storage/postgres"
 	"github.com/example/flystorage/internal/testenv"
 )
@@ -49,6 +51,26 @@ var backends = map[string]stores{
 		t.Cleanup(func() { db.Close() })
 		return db, testenv.S3Bucket(t).Blobs(t)
 	},
+	"mysql+dir":   driverStores(mysql.Driver, testenv.MySQLURL),
+	"mongodb+dir": driverStores(mongodb.Driver, testenv.MongoURI),
+}
+
+// driverStores opens a driver's database, as the registry would, beside a
+// fresh blob directory.
+func driverStores(d storage.Driver, url func(testing.TB) string) stores {
+	return func(t *testing.T) (storage.Database, storage.Blobs) {
+		src, err := d.Load(url(t), func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := src.Open(context.Background(), storage.OpenOptions{Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		_, blobs := testenv.LocalStores(t)
+		return db, blobs
+	}
 }
 
 func newService(t *testing.T, open stores, change ...func(*service.Options)) (*service.Service, *clock) {

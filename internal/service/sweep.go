@@ -22,10 +22,11 @@ type SweepResult struct {
 	Expired int   // upload intents past their expiry, removed with their objects
 	Checked int   // file objects looked at
 	Removed int   // objects no row named, older than the grace period
+	Aborted int   // unfinished multipart uploads older than the grace period
 	Purged  int64 // expired sessions and idempotency keys
 }
 
-// Sweep cleans the stores of what nothing names, in three passes.
+// Sweep cleans the stores of what nothing names, in four passes.
 //
 // First, upload intents that expired are removed with whatever object the
 // client put. Then every object under the key prefix that FileKey,
@@ -34,7 +35,10 @@ type SweepResult struct {
 // intent of its id is open. That is what a crash between an upload's two
 // steps leaves, a delete whose second step failed, a losing complete's
 // copy, or a direct PUT repeated after its upload completed. Other keys
-// are left alone. Last, expired sessions and old idempotency keys go.
+// are left alone. Then a store that keeps the parts of unfinished
+// multipart uploads (storage.MultipartAborter) has those under the prefix
+// begun before the grace period aborted. Last, expired sessions and old
+// idempotency keys go.
 func (s *Service) Sweep(ctx context.Context, grace time.Duration) (SweepResult, error) {
 	var res SweepResult
 	for {
@@ -88,6 +92,17 @@ func (s *Service) Sweep(ctx context.Context, grace time.Duration) (SweepResult, 
 		s.log.Info("removed an object no file names", "key", entry.Key, "size", entry.Size, "modified", entry.Modified)
 	}
 
+	if a, ok := multipartAborter(s.blobs); ok {
+		n, err := a.AbortStale(ctx, s.keyPrefix, cutoff)
+		res.Aborted = n
+		if err != nil {
+			return res, fmt.Errorf("aborting stale multipart uploads under %s: %w", s.keyPrefix, err)
+		}
+		if n > 0 {
+			s.log.Info("aborted unfinished multipart uploads", "prefix", s.keyPrefix, "count", n)
+		}
+	}
+
 	n, err := s.db.PurgeExpired(ctx, s.clock(), s.clock().Add(-KeyRetention))
 	if err != nil {
 		return res, fmt.Errorf("purging expired sessions and idempotency keys: %w", err)
@@ -132,4 +147,19 @@ func wrapLookup(err error, what, id string) error {
 		return nil
 	}
 	return fmt.Errorf("looking up %s %s: %w", what, id, err)
+}
+
+// multipartAborter finds a storage.MultipartAborter in blobs or in what it
+// wraps (the metrics' instrumented store).
+func multipartAborter(blobs storage.Blobs) (storage.MultipartAborter, bool) {
+	for {
+		if a, ok := blobs.(storage.MultipartAborter); ok {
+			return a, true
+		}
+		u, ok := blobs.(interface{ Unwrap() storage.Blobs })
+		if !ok {
+			return nil, false
+		}
+		blobs = u.Unwrap()
+	}
 }

@@ -39,6 +39,9 @@ var (
 	ErrRefused = errors.New("refused")
 	// ErrUnavailable means a backend could not be reached in time.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNoSpace means the disk (or the quota) holding the data is full:
+	// writes fail until something is deleted or the volume grows.
+	ErrNoSpace = errors.New("no space left on the volume")
 	// ErrOutcomeUnknown joins ErrUnavailable when a write may have been
 	// applied before the backend went away: the connection broke after the
 	// statement was sent. Without it, a failed write surely did not happen.
@@ -280,6 +283,15 @@ type Blobs interface {
 	Describe() map[string]string
 	// Close releases the store's resources.
 	Close() error
+}
+
+// MultipartAborter is implemented by blob stores whose unfinished
+// multipart uploads keep their parts (S3): an upload whose abort failed
+// leaves parts that no listing of objects shows.
+type MultipartAborter interface {
+	// AbortStale aborts the unfinished multipart uploads of keys under
+	// prefix begun before olderThan, and returns how many it aborted.
+	AbortStale(ctx context.Context, prefix string, olderThan time.Time) (int, error)
 }
 
 // Presigner is a Blobs whose clients can read and write blobs directly,

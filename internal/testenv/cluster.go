@@ -20,8 +20,9 @@ import (
 )
 
 // Cluster is a throwaway Postgres server in a temporary directory, made with
-// initdb and run with pg_ctl (both on PATH on this project's machines), for
-// tests that stop and start the database or need TLS.
+// initdb and run with pg_ctl (on PATH, or in Debian's
+// /usr/lib/postgresql/<version>/bin), for tests that stop and start the
+// database or need TLS.
 type Cluster struct {
 	dir  string // holds data/, the socket and the log
 	port int
@@ -42,8 +43,8 @@ type ClusterOptions struct {
 // run as root.
 func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
-	if _, err := pgPath("initdb"); err != nil {
-		t.Fatalf("initdb is neither on PATH nor in /usr/lib/postgresql/*/bin (install PostgreSQL's server binaries): %v", err)
+	if _, err := pgBin("initdb"); err != nil {
+		t.Fatal(err)
 	}
 	dir, err := os.MkdirTemp("", "flystorage-pg-")
 	if err != nil {
@@ -113,18 +114,34 @@ func (c *Cluster) pgctl(args ...string) ([]byte, error) {
 
 // command runs name as the postgres user when this process is root.
 func (c *Cluster) command(name string, args ...string) *exec.Cmd {
+	path, err := pgBin(name)
+	if err != nil {
+		path = name // the command fails, naming it
+	}
 	if os.Geteuid() == 0 {
-		path, err := pgPath(name)
-		if err != nil {
-			path = name
-		}
 		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
 	}
-	path, err := pgPath(name)
-	if err != nil {
-		path = name
-	}
 	return exec.Command(path, args...)
+}
+
+// pgBin finds a PostgreSQL server program: on PATH, or else in Debian's
+// /usr/lib/postgresql/<version>/bin, the newest version first.
+func pgBin(name string) (string, error) {
+	if path, err := exec.LookPath(name); err == nil {
+		return path, nil
+	}
+	matches, _ := filepath.Glob(filepath.Join("/usr/lib/postgresql", "*", "bin", name))
+	best, bestVersion := "", -1
+	for _, m := range matches {
+		v, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(m))))
+		if err == nil && v > bestVersion {
+			best, bestVersion = m, v
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("%s is neither on PATH nor in /usr/lib/postgresql/<version>/bin: install PostgreSQL's server programs (Debian: apt-get install postgresql)", name)
+	}
+	return best, nil
 }
 
 func (c *Cluster) chown(t testing.TB, path string) {

@@ -16,7 +16,9 @@ import (
 // MinIO is a MinIO server of the test's own, for tests that stop it.
 type MinIO struct {
 	S3
-	cmd *exec.Cmd
+	cmd  *exec.Cmd
+	args []string // to start it again on the same port and data
+	dir  string
 }
 
 // NewMinIO starts the MinIO at TEST_MINIO_BIN on a free port with an empty
@@ -33,18 +35,35 @@ func NewMinIO(t testing.TB) *MinIO {
 		Bucket:          "flystorage-test-" + RandomHex(6),
 		Region:          "us-east-1",
 	}}
-	m.cmd = exec.Command(bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), filepath.Join(dir, "store"))
+	m.args = []string{bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), filepath.Join(dir, "store")}
+	m.dir = dir
+	t.Cleanup(m.Stop)
+	m.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := m.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &m.Bucket}); err != nil {
+		t.Fatalf("creating bucket: %v", err)
+	}
+	return m
+}
+
+// Start starts the server (again, after Stop: same port, same data) and
+// waits until it is ready.
+func (m *MinIO) Start(t testing.TB) {
+	t.Helper()
+	m.cmd = exec.Command(m.args[0], m.args[1:]...)
 	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKeyID, "MINIO_ROOT_PASSWORD="+m.SecretAccessKey, "MINIO_BROWSER=off")
-	log, err := os.Create(filepath.Join(dir, "minio.log"))
+	log, err := os.OpenFile(filepath.Join(m.dir, "minio.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer log.Close()
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("starting MinIO: %v", err)
 	}
-	t.Cleanup(m.Stop)
+	dir := m.dir
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		res, err := http.Get(m.Endpoint + "/minio/health/ready")
@@ -60,17 +79,11 @@ func NewMinIO(t testing.TB) *MinIO {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := m.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &m.Bucket}); err != nil {
-		t.Fatalf("creating bucket: %v", err)
-	}
-	return m
 }
 
 // Stop kills the server, as a crash or a lost network would.
 func (m *MinIO) Stop() {
-	if m.cmd.Process != nil && m.cmd.ProcessState == nil {
+	if m.cmd != nil && m.cmd.Process != nil && m.cmd.ProcessState == nil {
 		m.cmd.Process.Kill()
 		m.cmd.Wait()
 	}

@@ -44,7 +44,29 @@ func PgBouncerDatabase(t testing.TB) PgBouncer {
 			t.Errorf("dropping database %s: %v", name, err)
 		}
 	})
-	return PgBouncer{Pooled: withDatabase(t, bouncer, name), Direct: withDatabase(t, admin, name)}
+	return PgBouncer{Pooled: withCredentials(t, withDatabase(t, bouncer, name), admin), Direct: withDatabase(t, admin, name)}
+}
+
+// withCredentials gives raw (a PgBouncer URL) the password of from
+// (TEST_DATABASE_URL) when raw names the same user without one: the
+// PgBouncer logs in to Postgres with that password and checks it too.
+func withCredentials(t testing.TB, raw, from string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := url.Parse(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, has := u.User.Password()
+	pw, ok := f.User.Password()
+	if has || !ok || u.User.Username() != f.User.Username() {
+		return raw
+	}
+	u.User = url.UserPassword(u.User.Username(), pw)
+	return u.String()
 }
 
 func withDatabase(t testing.TB, raw, name string) string {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,7 +27,7 @@ type ReplicaPair struct {
 // (initdb, pg_ctl, pg_basebackup) on PATH or in /usr/lib/postgresql/*/bin.
 func Replication(t testing.TB) *ReplicaPair {
 	t.Helper()
-	if _, err := pgPath("pg_basebackup"); err != nil {
+	if _, err := pgBin("pg_basebackup"); err != nil {
 		t.Fatalf("pg_basebackup is neither on PATH nor in /usr/lib/postgresql/*/bin (install PostgreSQL's server binaries): %v", err)
 	}
 	primary := NewCluster(t, ClusterOptions{
@@ -128,18 +126,4 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		<-tick.C
 	}
-}
-
-// pgPath finds a PostgreSQL program on PATH, or else in Debian's
-// /usr/lib/postgresql/<version>/bin, newest version first.
-func pgPath(name string) (string, error) {
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path, nil
-	}
-	matches, _ := filepath.Glob(filepath.Join("/usr/lib/postgresql", "*", "bin", name))
-	if len(matches) == 0 {
-		return "", err
-	}
-	return matches[len(matches)-1], nil // Glob sorts: the newest version last (for versions of one width)
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/example/flystorage/internal/storage"
@@ -100,24 +101,29 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, _ st
 	}()
 	n, err := io.Copy(f, contextReader{ctx, r})
 	if err != nil {
-		return err
+		return translate(err)
 	}
 	if size >= 0 && n != size {
 		return fmt.Errorf("%w: got %d bytes, expected %d", storage.ErrInvalid, n, size)
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return translate(err)
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return translate(err)
 	}
 	if dir := path.Dir(key); dir != "." {
 		if err := d.root.MkdirAll(dir, 0o755); err != nil {
-			return err
+			return translate(err)
 		}
 	}
-	return d.root.Rename(tmp, key)
+	return translate(d.root.Rename(tmp, key))
 }
+
+var _ storage.VolumeReporter = (*Dir)(nil)
+
+// Volume reports the file system holding the directory.
+func (d *Dir) Volume() (storage.Volume, error) { return storage.StatVolume(d.dir) }
 
 // Get opens the blob at key, positioned at rng's start and cut at its end.
 func (d *Dir) Get(ctx context.Context, key string, rng *storage.ByteRange) (io.ReadCloser, storage.BlobInfo, error) {
@@ -243,8 +249,13 @@ func (c contextReader) Read(p []byte) (int, error) {
 }
 
 func translate(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 	}
 	return err
 }

@@ -46,6 +46,7 @@ type Store struct {
 	files    *mongo.Collection // files, and upload intents (state "upload")
 	sessions *mongo.Collection
 	keys     *mongo.Collection // idempotency keys
+	claims   *mongo.Collection // completions in progress (CompleteUpload)
 	monitor  *poolMonitor
 	maxConns int64
 	describe map[string]string
@@ -57,6 +58,7 @@ const (
 	filesCollection    = "files"
 	sessionsCollection = "sessions"
 	keysCollection     = "idempotency_keys"
+	claimsCollection   = "upload_completions"
 )
 
 // The state of a document in the files collection.
@@ -71,6 +73,7 @@ func newStore(client *mongo.Client, database string, monitor *poolMonitor, maxCo
 		client: client, db: db, monitor: monitor, maxConns: maxConns,
 		notes: db.Collection(notesCollection), files: db.Collection(filesCollection),
 		sessions: db.Collection(sessionsCollection), keys: db.Collection(keysCollection),
+		claims: db.Collection(claimsCollection),
 	}
 }
 
@@ -312,7 +315,25 @@ func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error
 // update, which matches only while the intent is pending and unexpired:
 // of two racing completions, or a completion racing the sweep's
 // DeleteUpload, exactly one finds it.
+// CompleteUpload flips the intent's document to a file in one update. The
+// update's filter alone makes it atomic on MongoDB, but not on servers that
+// evaluate the filter and write in two steps (FerretDB), so a completion
+// first claims the id with an insert, which a unique _id makes atomic
+// everywhere: of concurrent completions one gets the claim, and the claim
+// goes once the update is done. A crash between the two leaves a claim
+// that refuses later completions; the intent then expires and is swept,
+// and the client starts the upload again.
 func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Time) error {
+	if _, err := s.claims.InsertOne(ctx, bson.D{{Key: "_id", Value: f.ID}, {Key: "at", Value: time.Now().UTC()}}); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			// Answer once the other completion is done, as a second complete
+			// on SQL waits for the first one's row lock.
+			s.awaitClaim(ctx, f.ID)
+			return fmt.Errorf("%w: upload %s was completed by another request", storage.ErrNotFound, f.ID)
+		}
+		return translate(err)
+	}
+	defer s.claims.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: f.ID}})
 	res, err := s.files.UpdateOne(ctx,
 		bson.D{
 			{Key: "_id", Value: f.ID},
@@ -331,6 +352,29 @@ func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Tim
 	}
 	return nil
 }
+
+// awaitClaim waits until no completion holds id's claim, for at most
+// claimWait or until ctx ends.
+func (s *Store) awaitClaim(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, claimWait)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n, err := s.claims.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
+		if err != nil || n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// claimWait bounds how long a completion waits for a concurrent one.
+const claimWait = 5 * time.Second
 
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: stateUpload}})

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -92,7 +93,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (README: Postgres, TLS)",
 			"host", host)
 	}
-	if err := s.checkSchema(ctx, opts); err != nil {
+	if err := s.checkSchema(ctx, opts, log); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -174,7 +175,7 @@ func privateHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (s *Store) checkSchema(ctx context.Context, opts Options) error {
+func (s *Store) checkSchema(ctx context.Context, opts Options, log *slog.Logger) error {
 	// With a direct URL, a session lock over it; otherwise the pool may go
 	// through PgBouncer, and only a table lock holds there.
 	var db *sql.DB
@@ -194,7 +195,12 @@ func (s *Store) checkSchema(ctx context.Context, opts Options) error {
 		return err
 	}
 	if opts.Migrate {
-		if _, err := p.Up(ctx); err != nil {
+		// Up returns what it applied even when a later migration fails.
+		applied, err := p.Up(ctx)
+		for _, r := range applied {
+			log.Info("applied migration", "version", r.Source.Version, "name", path.Base(r.Source.Path), "duration", r.Duration)
+		}
+		if err != nil {
 			return fmt.Errorf("migrating: %w", translate(err))
 		}
 		return nil
@@ -429,6 +435,8 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrInvalid, err)
 		case "25006": // read_only_sql_transaction: a replica (replica.go)
 			return fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
+		case "53100": // disk_full
+			return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 		case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}

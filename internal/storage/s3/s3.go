@@ -32,8 +32,9 @@ import (
 )
 
 var (
-	_ storage.Blobs     = (*Bucket)(nil)
-	_ storage.Presigner = (*Bucket)(nil)
+	_ storage.Blobs            = (*Bucket)(nil)
+	_ storage.Presigner        = (*Bucket)(nil)
+	_ storage.MultipartAborter = (*Bucket)(nil)
 )
 
 // Limits that keep a store that is down from hanging a request: a refused
@@ -303,6 +304,40 @@ func (c *progressConn) Read(b []byte) (int, error) {
 func (c *progressConn) Write(b []byte) (int, error) {
 	c.Conn.SetDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Write(b)
+}
+
+// AbortStale aborts the unfinished multipart uploads under prefix begun
+// before olderThan: what an upload whose abort failed (the store was down)
+// leaves, parts that cost storage and show in no listing of objects.
+func (b *Bucket) AbortStale(ctx context.Context, prefix string, olderThan time.Time) (int, error) {
+	aborted := 0
+	// The whole bucket's uploads, filtered here: MinIO lists uploads only
+	// for an exact key or for no prefix at all.
+	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket}
+	for {
+		out, err := b.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return aborted, translate(err)
+		}
+		for _, u := range out.Uploads {
+			if !strings.HasPrefix(aws.ToString(u.Key), prefix) || u.Initiated == nil || !u.Initiated.Before(olderThan) {
+				continue
+			}
+			_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: u.Key, UploadId: u.UploadId})
+			var apiErr smithy.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchUpload" {
+				continue // completed or aborted meanwhile
+			}
+			if err != nil {
+				return aborted, fmt.Errorf("aborting the upload of %s: %w", aws.ToString(u.Key), translate(err))
+			}
+			aborted++
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return aborted, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
 
 // translate turns SDK errors into the storage error kinds by their type and

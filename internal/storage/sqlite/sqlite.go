@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -39,6 +40,7 @@ const busyTimeout = 5 * time.Second
 type Store struct {
 	writer, readers *sql.DB
 	path            string
+	lock            *os.File // shared, against a restore; see lock.go
 }
 
 // Open opens (creating if needed) the database at path, its directory
@@ -48,17 +50,23 @@ type Store struct {
 // on a machine with no volume mounted: it could not reach this file (see the
 // README, "Migrations").
 func Open(ctx context.Context, path string) (*Store, error) {
+	lock, err := lockFile(path, false)
+	if err != nil {
+		return nil, err
+	}
 	writer, err := OpenDB(path)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	readers, err := sql.Open("sqlite", dsn(path, "_query_only=1"))
 	if err != nil {
 		writer.Close()
+		lock.Close()
 		return nil, err
 	}
 	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
-	s := &Store{writer: writer, readers: readers, path: path}
+	s := &Store{writer: writer, readers: readers, path: path, lock: lock}
 
 	p, err := migrations.NewProvider(goose.DialectSQLite3, writer, migrations.SessionLock)
 	if err == nil {
@@ -67,6 +75,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	// The restored database opened and migrated: the one it replaced is no
+	// longer needed.
+	if err := removeBeforeRestore(path); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("removing the database a restore replaced: %w", err)
 	}
 	return s, nil
 }
@@ -119,7 +133,11 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.readers.Close(), s.writer.Close())
+	lockErr := s.lock.Close()
+	if errors.Is(lockErr, os.ErrClosed) {
+		lockErr = nil // closed before
+	}
+	return errors.Join(s.readers.Close(), s.writer.Close(), lockErr)
 }
 
 var _ storage.PoolReporter = (*Store)(nil)
@@ -380,9 +398,20 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrInvalid, err)
 		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		case code&0xff == sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 		}
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 	}
 	return err
+}
+
+var _ storage.VolumeReporter = (*Store)(nil)
+
+// Volume reports the file system holding the database file.
+func (s *Store) Volume() (storage.Volume, error) {
+	return storage.StatVolume(filepath.Dir(s.path))
 }
 
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
