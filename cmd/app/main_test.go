@@ -61,6 +61,7 @@ func startApp(t *testing.T, env map[string]string) *app {
 		_, port, _ := net.SplitHostPort(addr)
 		return &app{url: "http://127.0.0.1:" + port, logs: logs, token: env["API_TOKEN"]}
 	case err := <-done:
+		done <- nil // for the cleanup, which would otherwise wait forever
 		t.Fatalf("app exited before listening: %v\nlogs:\n%s", err, logs)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("app did not listen within 30s; logs:\n%s", logs)
