@@ -160,6 +160,33 @@ func TestMongoDBAndMinIO(t *testing.T) {
 	assertNoSecrets(t, a, mongoPassword, s3env.SecretAccessKey)
 }
 
+// TestPageMongoDBAndMinIO shows "Notes in mongodb" and sends a file larger
+// than one part straight to the bucket, which keeps an upload intent in
+// MongoDB until the page completes it.
+func TestPageMongoDBAndMinIO(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := bucket.Env()
+	env["MONGODB_URI"] = testenv.MongoURI(t)
+	env["MIGRATE_ON_START"] = "true"
+	env["MAX_UPLOAD_BYTES"] = fmt.Sprint(64 << 20)
+	a := startApp(t, env)
+	exercisePage(t, a, "mongodb", "s3", 12<<20)
+	if !strings.Contains(a.logs.String(), `route="POST /api/files/uploads/{id}/complete"`) {
+		t.Error("the page did not use the direct upload flow for a file larger than a part")
+	}
+}
+
+// TestPageMySQLAndLocalFiles shows "Notes in mysql".
+func TestPageMySQLAndLocalFiles(t *testing.T) {
+	a := startApp(t, map[string]string{
+		"DATABASE_URL":     testenv.MySQLURL(t),
+		"MIGRATE_ON_START": "true",
+		"BLOB_DIR":         t.TempDir(),
+		"MAX_UPLOAD_BYTES": fmt.Sprint(64 << 20),
+	})
+	exercisePage(t, a, "mysql", "local", 5<<20)
+}
+
 // parseMongoDatabase returns the database named in a mongodb:// URI's path.
 func parseMongoDatabase(uri string) (string, error) {
 	_, rest, _ := strings.Cut(uri, "://")

@@ -736,6 +736,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 		"both databases": {"DATABASE_URL": "postgres://u:pw-Both-1@h/db", "DATABASE_PATH": "/data/app.db"},
 		"bad port":       {"PORT": "eighty"},
 		"bad scheme":     {"DATABASE_URL": "redis://u:pw-Both-1@h/db"},
+		"two databases":  {"DATABASE_URL": "mysql://u:pw-Both-1@h/db", "MONGODB_URI": "mongodb://u:pw-Both-1@h/db"},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &stderr)
