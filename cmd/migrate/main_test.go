@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	_ "modernc.org/sqlite" // The "sqlite" driver the tests inspect the file with.
 
 	"github.com/example/flystorage/internal/config"
@@ -75,17 +79,32 @@ func wantStatus(t *testing.T, vars map[string]string, want map[string]bool) {
 	}
 }
 
-// schema lists the migrations in order, each with the table it creates.
-// TestSchemaListsEveryMigration keeps it in step with migrations/.
-var schema = []struct{ file, table string }{
+// migration is one step of a schema: the name `migrate` reports it by, and
+// the table (or collection) it creates.
+type migration struct{ file, table string }
+
+// schema lists the SQL engines' migrations in order, each with the table it
+// creates. TestSchemaListsEveryMigration keeps it in step with migrations/.
+var schema = []migration{
 	{"00001_create_notes.sql", "notes"},
 	{"00002_create_files.sql", "files"},
 	{"00003_create_uploads.sql", "uploads"},
 	{"00004_create_sessions_and_idempotency_keys.sql", "idempotency_keys"},
 }
 
+// mongoSchema lists MongoDB's schema steps (internal/storage/mongodb's
+// steps), each with the collection it creates. Files and upload intents
+// share one collection, so the steps differ from the SQL files; `migrate
+// status` listing exactly these keeps the list in step.
+var mongoSchema = []migration{
+	{"00001_create_notes", "notes"},
+	{"00002_create_files", "files"},
+	{"00003_create_sessions", "sessions"},
+	{"00004_create_idempotency_keys", "idempotency_keys"},
+}
+
 func TestSchemaListsEveryMigration(t *testing.T) {
-	for _, engine := range []string{"postgres", "sqlite"} {
+	for _, engine := range []string{"postgres", "mysql", "sqlite"} {
 		entries, err := os.ReadDir(filepath.Join("..", "..", "migrations", engine))
 		if err != nil {
 			t.Fatal(err)
@@ -105,7 +124,7 @@ func TestSchemaListsEveryMigration(t *testing.T) {
 }
 
 // wantTables checks that exactly the first n migrations' tables exist.
-func wantTables(t *testing.T, tables func(t *testing.T) []string, n int) {
+func wantTables(t *testing.T, schema []migration, tables func(t *testing.T) []string, n int) {
 	t.Helper()
 	got := tables(t)
 	for i, m := range schema {
@@ -116,7 +135,7 @@ func wantTables(t *testing.T, tables func(t *testing.T) []string, n int) {
 }
 
 // wantApplied checks the version and status after the first n migrations.
-func wantApplied(t *testing.T, vars map[string]string, n int) {
+func wantApplied(t *testing.T, schema []migration, vars map[string]string, n int) {
 	t.Helper()
 	wantVersion(t, vars, fmt.Sprint(n))
 	status := map[string]bool{}
@@ -128,8 +147,18 @@ func wantApplied(t *testing.T, vars map[string]string, n int) {
 
 // testCycle migrates the database that vars name up, down, down to 0 and up
 // again, checking the version, the status and the tables at each step.
-func testCycle(t *testing.T, vars map[string]string, tables func(t *testing.T) []string) {
+func testCycle(t *testing.T, schema []migration, vars map[string]string, tables func(t *testing.T) []string) {
 	all, last := len(schema), schema[len(schema)-1].file
+	// reported counts the migrations named in out.
+	reported := func(out string) int {
+		n := 0
+		for _, m := range schema {
+			if strings.Contains(out, m.file) {
+				n++
+			}
+		}
+		return n
+	}
 
 	out := mustMigrate(t, vars, "up")
 	for _, m := range schema {
@@ -137,26 +166,26 @@ func testCycle(t *testing.T, vars map[string]string, tables func(t *testing.T) [
 			t.Errorf("migrate up does not report %s:\n%s", m.file, out)
 		}
 	}
-	wantApplied(t, vars, all)
-	wantTables(t, tables, all)
+	wantApplied(t, schema, vars, all)
+	wantTables(t, schema, tables, all)
 
 	// A second up finds nothing to do.
 	out = mustMigrate(t, vars, "up")
-	if !strings.Contains(out, "no pending migrations") || strings.Contains(out, ".sql") {
+	if !strings.Contains(out, "no pending migrations") || reported(out) != 0 {
 		t.Errorf("second migrate up applied something:\n%s", out)
 	}
-	wantApplied(t, vars, all)
+	wantApplied(t, schema, vars, all)
 
 	out = mustMigrate(t, vars, "down")
-	if !strings.Contains(out, last) || strings.Count(out, ".sql") != 1 {
+	if !strings.Contains(out, last) || reported(out) != 1 {
 		t.Errorf("migrate down does not report rolling back only %s:\n%s", last, out)
 	}
-	wantApplied(t, vars, all-1)
-	wantTables(t, tables, all-1)
+	wantApplied(t, schema, vars, all-1)
+	wantTables(t, schema, tables, all-1)
 
 	mustMigrate(t, vars, "down-to", "0")
-	wantApplied(t, vars, 0)
-	wantTables(t, tables, 0)
+	wantApplied(t, schema, vars, 0)
+	wantTables(t, schema, tables, 0)
 
 	// At version 0 there is nothing to roll back: said in words, and not a
 	// failure.
@@ -167,8 +196,8 @@ func testCycle(t *testing.T, vars map[string]string, tables func(t *testing.T) [
 	}
 
 	mustMigrate(t, vars, "up")
-	wantApplied(t, vars, all)
-	wantTables(t, tables, all)
+	wantApplied(t, schema, vars, all)
+	wantTables(t, schema, tables, all)
 }
 
 func TestSQLite(t *testing.T) {
@@ -177,7 +206,7 @@ func TestSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "volume", "app.db")
 	vars := map[string]string{"DATABASE_PATH": path}
 
-	testCycle(t, vars, func(t *testing.T) []string {
+	testCycle(t, schema, vars, func(t *testing.T) []string {
 		t.Helper()
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
@@ -196,7 +225,7 @@ func TestPostgres(t *testing.T) {
 	url := testenv.PostgresURL(t)
 	vars := map[string]string{"DATABASE_URL": url}
 
-	testCycle(t, vars, func(t *testing.T) []string {
+	testCycle(t, schema, vars, func(t *testing.T) []string {
 		t.Helper()
 		conn, err := pgx.Connect(t.Context(), url)
 		if err != nil {
@@ -211,6 +240,62 @@ func TestPostgres(t *testing.T) {
 		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			t.Fatalf("listing tables: %v", err)
+		}
+		return names
+	})
+}
+
+func TestMySQL(t *testing.T) {
+	url := testenv.MySQLURL(t)
+	vars := map[string]string{"DATABASE_URL": url}
+
+	testCycle(t, schema, vars, func(t *testing.T) []string {
+		t.Helper()
+		db := mysqlClient(t, url)
+		rows, err := db.QueryContext(t.Context(),
+			`SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()`)
+		if err != nil {
+			t.Fatalf("listing tables: %v", err)
+		}
+		return collect(t, rows)
+	})
+}
+
+// mysqlClient opens a plain database/sql client on the database of a
+// mysql:// URL, closed when the test ends.
+func mysqlClient(t *testing.T, raw string) *sql.DB {
+	t.Helper()
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := testenv.MySQLAdmin(u)
+	if err != nil {
+		t.Fatalf("connecting to the test database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestMongoDB runs the cycle on MongoDB's schema steps: collections instead
+// of tables, and schema_migrations instead of goose_db_version.
+func TestMongoDB(t *testing.T) {
+	uri := testenv.MongoURI(t)
+	vars := map[string]string{"MONGODB_URI": uri}
+
+	testCycle(t, mongoSchema, vars, func(t *testing.T) []string {
+		t.Helper()
+		client, err := mongo.Connect(options.Client().ApplyURI(uri))
+		if err != nil {
+			t.Fatalf("connecting to the test database: %v", err)
+		}
+		defer client.Disconnect(t.Context())
+		_, rest, _ := strings.Cut(uri, "://")
+		rest, _, _ = strings.Cut(rest, "?")
+		_, name, _ := strings.Cut(rest, "/")
+		names, err := client.Database(name).ListCollectionNames(t.Context(), bson.D{})
+		if err != nil {
+			t.Fatalf("listing collections: %v", err)
 		}
 		return names
 	})
@@ -327,28 +412,55 @@ func TestMain(m *testing.M) {
 func TestConcurrentUp(t *testing.T) {
 	t.Run("direct URL", func(t *testing.T) {
 		url := testenv.PostgresURL(t)
-		concurrentUp(t, url, []string{"DATABASE_URL=" + url})
+		concurrentUp(t, []string{"DATABASE_URL=" + url}, pgApplied(url))
 	})
 	t.Run("pooled and direct URLs", func(t *testing.T) {
 		db := testenv.PgBouncerDatabase(t)
-		concurrentUp(t, db.Direct, []string{"DATABASE_URL=" + db.Pooled, "DIRECT_DATABASE_URL=" + db.Direct})
+		concurrentUp(t, []string{"DATABASE_URL=" + db.Pooled, "DIRECT_DATABASE_URL=" + db.Direct}, pgApplied(db.Direct))
 	})
 	t.Run("pooled URL only", func(t *testing.T) {
 		db := testenv.PgBouncerDatabase(t)
-		concurrentUp(t, db.Direct, []string{"DATABASE_URL=" + db.Pooled})
+		concurrentUp(t, []string{"DATABASE_URL=" + db.Pooled}, pgApplied(db.Direct))
 		vars := map[string]string{"DATABASE_URL": db.Pooled}
 		for range 3 {
 			if out := mustMigrate(t, vars, "up"); !strings.Contains(out, "no pending migrations") {
 				t.Errorf("another up through PgBouncer applied something:\n%s", out)
 			}
 		}
-		wantApplied(t, vars, len(schema))
+		wantApplied(t, schema, vars, len(schema))
+	})
+}
+
+// TestConcurrentUpMySQL starts four `migrate up` processes at once against
+// one empty MySQL database: all succeed, and goose's lock makes each
+// migration apply exactly once.
+func TestConcurrentUpMySQL(t *testing.T) {
+	url := testenv.MySQLURL(t)
+	concurrentUp(t, []string{"DATABASE_URL=" + url}, func(t *testing.T) []versionCount {
+		rows, err := mysqlClient(t, url).QueryContext(t.Context(), versionCounts)
+		if err != nil {
+			t.Fatalf("reading goose_db_version: %v", err)
+		}
+		defer rows.Close()
+		var got []versionCount
+		for rows.Next() {
+			var v versionCount
+			if err := rows.Scan(&v.Version, &v.Count); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return got
 	})
 }
 
 // concurrentUp runs four `migrate up` processes at once with env and checks
-// through directURL that each migration was applied once.
-func concurrentUp(t *testing.T, directURL string, env []string) {
+// with applied, which reads goose_db_version's rows per version, that each
+// migration was applied once.
+func concurrentUp(t *testing.T, env []string, applied func(t *testing.T) []versionCount) {
 	const processes = 4
 	cmds := make([]*exec.Cmd, processes)
 	outs := make([]bytes.Buffer, processes)
@@ -367,26 +479,38 @@ func concurrentUp(t *testing.T, directURL string, env []string) {
 			t.Errorf("migrate up #%d: %v\n%s", i, err, outs[i].String())
 		}
 	}
-	conn, err := pgx.Connect(t.Context(), directURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
-	rows, _ := conn.Query(t.Context(), "SELECT version_id, count(*) FROM goose_db_version GROUP BY version_id ORDER BY version_id")
-	type applied struct {
-		Version int64
-		Count   int64
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[applied])
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []applied{{0, 1}}
+	got := applied(t)
+	want := []versionCount{{0, 1}}
 	for i := range schema {
-		want = append(want, applied{int64(i + 1), 1})
+		want = append(want, versionCount{int64(i + 1), 1})
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("goose_db_version rows per version = %v, want %v (each once)", got, want)
+	}
+}
+
+// versionCount is how many rows of goose_db_version record one version.
+type versionCount struct {
+	Version int64
+	Count   int64
+}
+
+const versionCounts = "SELECT version_id, count(*) FROM goose_db_version GROUP BY version_id ORDER BY version_id"
+
+// pgApplied reads goose_db_version through a direct Postgres URL.
+func pgApplied(directURL string) func(t *testing.T) []versionCount {
+	return func(t *testing.T) []versionCount {
+		conn, err := pgx.Connect(t.Context(), directURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		rows, _ := conn.Query(t.Context(), versionCounts)
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[versionCount])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
 	}
 }
 

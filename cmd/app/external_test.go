@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/example/flystorage/internal/testenv"
+)
+
+// The MySQL and MongoDB backends run the same end-to-end tests as SQLite
+// and Postgres: every endpoint through the app, each write checked with a
+// plain client of the engine, as the mysql and mongosh shells would.
+
+const (
+	mysqlPassword = "my-Secret-5519"
+	mongoPassword = "mongo-Secret-8023"
+)
+
+// mysqlUser creates a user with mysqlPassword on the fresh database of
+// dbURL (a mysql:// URL from testenv.MySQLURL) and returns dbURL as that
+// user. Unlike the Postgres test server, MySQL checks passwords, so the
+// app really authenticates with the one it must keep out of sight.
+func mysqlUser(t *testing.T, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := testenv.MySQLAdmin(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := "fs_" + testenv.RandomHex(4)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", name, mysqlPassword),
+		fmt.Sprintf("GRANT ALL ON `%s`.* TO '%s'@'%%'", u.Path[1:], name),
+	} {
+		if _, err := admin.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("creating the app's MySQL user: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		admin, err := testenv.MySQLAdmin(u)
+		if err != nil {
+			t.Errorf("dropping MySQL user %s: %v", name, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), fmt.Sprintf("DROP USER '%s'@'%%'", name)); err != nil {
+			t.Errorf("dropping MySQL user %s: %v", name, err)
+		}
+	})
+	app := *u
+	app.User = url.UserPassword(name, mysqlPassword)
+	return app.String()
+}
+
+// TestMySQLAndLocalFiles runs every endpoint with DATABASE_URL=mysql://...
+// (MariaDB under test) and files in a local directory, reading the rows
+// back with database/sql as the app's own user would not.
+func TestMySQLAndLocalFiles(t *testing.T) {
+	rootURL := testenv.MySQLURL(t)
+	dbURL := mysqlUser(t, rootURL)
+	blobDir := filepath.Join(t.TempDir(), "blobs")
+	a := startApp(t, map[string]string{
+		"DATABASE_URL":     dbURL,
+		"MIGRATE_ON_START": "true",
+		"BLOB_DIR":         blobDir,
+		"MAX_UPLOAD_BYTES": fmt.Sprint(uploadLimit),
+	})
+
+	u, err := url.Parse(rootURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := testenv.MySQLAdmin(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exerciseAPI(t, a, stores{
+		database: "mysql",
+		files:    "local",
+		noteTitle: func(id string) (string, bool) {
+			var title string
+			err := db.QueryRow("SELECT title FROM notes WHERE id = ?", id).Scan(&title)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				t.Errorf("reading note %s with a plain MySQL client: %v", id, err)
+			}
+			return title, err == nil
+		},
+		blob:      localBlob(blobDir),
+		blobCount: localBlobCount(blobDir),
+	})
+	assertStorage(t, a, "mysql", mysqlPassword)
+	assertPoolMetrics(t, a, "mysql")
+	assertNoSecrets(t, a, mysqlPassword)
+}
+
+// TestMongoDBAndMinIO runs every endpoint with MONGODB_URI (FerretDB under
+// test) and files in a MinIO bucket, reading documents back with a plain
+// mongo client and objects with an S3 client.
+func TestMongoDBAndMinIO(t *testing.T) {
+	uri := testenv.MongoURI(t)
+	s3env := testenv.S3Bucket(t)
+	env := s3env.Env()
+	// FerretDB 1.x on SQLite takes PLAIN credentials without checking
+	// them, as the test Postgres trusts loopback: the password only has to
+	// stay out of logs and answers.
+	env["MONGODB_URI"] = strings.Replace(uri, "mongodb://", "mongodb://app:"+mongoPassword+"@", 1) + "?authMechanism=PLAIN"
+	env["MIGRATE_ON_START"] = "true"
+	env["MAX_UPLOAD_BYTES"] = fmt.Sprint(uploadLimit)
+	a := startApp(t, env)
+
+	ctx := context.Background()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	cs, err := parseMongoDatabase(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := client.Database(cs).Collection("notes")
+	exerciseAPI(t, a, stores{
+		database: "mongodb",
+		files:    "s3",
+		noteTitle: func(id string) (string, bool) {
+			var doc struct {
+				Title string `bson:"title"`
+			}
+			err := notes.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				t.Errorf("reading note %s with a plain mongo client: %v", id, err)
+			}
+			return doc.Title, err == nil
+		},
+		blob:      s3Blob(t, s3env),
+		blobCount: s3BlobCount(t, s3env),
+	})
+	assertStorage(t, a, "mongodb", mongoPassword)
+	assertPoolMetrics(t, a, "mongodb")
+	assertNoSecrets(t, a, mongoPassword, s3env.SecretAccessKey)
+}
+
+// TestPageMongoDBAndMinIO shows "Notes in mongodb" and sends a file larger
+// than one part straight to the bucket, which keeps an upload intent in
+// MongoDB until the page completes it.
+func TestPageMongoDBAndMinIO(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := bucket.Env()
+	env["MONGODB_URI"] = testenv.MongoURI(t)
+	env["MIGRATE_ON_START"] = "true"
+	env["MAX_UPLOAD_BYTES"] = fmt.Sprint(64 << 20)
+	a := startApp(t, env)
+	exercisePage(t, a, "mongodb", "s3", 12<<20)
+	if !strings.Contains(a.logs.String(), `route="POST /api/files/uploads/{id}/complete"`) {
+		t.Error("the page did not use the direct upload flow for a file larger than a part")
+	}
+}
+
+// TestPageMySQLAndLocalFiles shows "Notes in mysql".
+func TestPageMySQLAndLocalFiles(t *testing.T) {
+	a := startApp(t, map[string]string{
+		"DATABASE_URL":     testenv.MySQLURL(t),
+		"MIGRATE_ON_START": "true",
+		"BLOB_DIR":         t.TempDir(),
+		"MAX_UPLOAD_BYTES": fmt.Sprint(64 << 20),
+	})
+	exercisePage(t, a, "mysql", "local", 5<<20)
+}
+
+// parseMongoDatabase returns the database named in a mongodb:// URI's path.
+func parseMongoDatabase(uri string) (string, error) {
+	_, rest, _ := strings.Cut(uri, "://")
+	rest, _, _ = strings.Cut(rest, "?")
+	_, db, ok := strings.Cut(rest, "/")
+	if !ok || db == "" {
+		return "", fmt.Errorf("%q names no database", uri)
+	}
+	return db, nil
+}
+
+// assertStorage checks that /api/storage names the engine and shows its
+// URL with the password masked.
+func assertStorage(t *testing.T, a *app, backend, secret string) {
+	t.Helper()
+	r := a.get(t, "/api/storage")
+	expect(t, "storage", r, 200)
+	db, _ := r.json(t)["database"].(map[string]any)
+	if db["backend"] != backend {
+		t.Errorf("/api/storage database = %v, want backend %s", db, backend)
+	}
+	if u, _ := db["url"].(string); !strings.Contains(u, ":xxxxx@") {
+		t.Errorf("/api/storage database url = %q, want the URL with its password masked as xxxxx", u)
+	}
+	if strings.Contains(string(r.body), secret) {
+		t.Errorf("/api/storage shows the password: %s", r.body)
+	}
+}
+
+// assertPoolMetrics checks that /metrics has the engine's connection pool
+// gauges, and that the pool has opened at least one connection by now.
+func assertPoolMetrics(t *testing.T, a *app, pool string) {
+	t.Helper()
+	r := a.get(t, "/metrics")
+	expect(t, "metrics", r, 200)
+	var open float64
+	found := map[string]bool{}
+	for _, line := range strings.Split(string(r.body), "\n") {
+		for _, state := range []string{"in_use", "idle"} {
+			prefix := fmt.Sprintf(`flystorage_db_pool_connections{pool=%q,state=%q} `, pool, state)
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				found[state] = true
+				var n float64
+				fmt.Sscan(v, &n)
+				open += n
+			}
+		}
+		if strings.HasPrefix(line, fmt.Sprintf(`flystorage_db_pool_max_connections{pool=%q} `, pool)) {
+			found["max"] = true
+		}
+	}
+	if !found["in_use"] || !found["idle"] || !found["max"] {
+		t.Errorf("/metrics lacks the %s pool gauges (found %v)", pool, found)
+	} else if open < 1 {
+		t.Errorf("/metrics reports %v open %s connections after serving requests, want at least 1", open, pool)
+	}
+}
+
+// s3Blob reads a file's object from the test's bucket.
+func s3Blob(t *testing.T, s3env testenv.S3) func(id string) ([]byte, bool) {
+	s3c := s3env.Client()
+	return func(id string) ([]byte, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := s3c.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s3env.Bucket, Key: aws.String("files/" + id)})
+		if err != nil {
+			return nil, false
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		return b, err == nil
+	}
+}
+
+// s3BlobCount counts every object in the test's own bucket, and every
+// multipart upload left unfinished.
+func s3BlobCount(t *testing.T, s3env testenv.S3) func() int {
+	s3c := s3env.Client()
+	return func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n := 0
+		p := awss3.NewListObjectsV2Paginator(s3c, &awss3.ListObjectsV2Input{Bucket: &s3env.Bucket})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatalf("listing the bucket: %v", err)
+			}
+			n += len(page.Contents)
+		}
+		uploads, err := s3c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &s3env.Bucket})
+		if err != nil {
+			t.Fatalf("listing multipart uploads: %v", err)
+		}
+		return n + len(uploads.Uploads)
+	}
+}
