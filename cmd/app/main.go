@@ -1,5 +1,5 @@
 // Command app serves flystorage: notes in Postgres or SQLite, files in an S3
-// bucket or a local directory, chosen by the environment (see the README).
+// bucket or a local directory, chosen by the environment (docs/configuration.md).
 //
 //	app [serve]                                   serve HTTP (the default)
 //	app sweep                                     remove file objects that no row names
@@ -162,6 +162,15 @@ func restore(ctx context.Context, setup backend.Setup, args []string, stdout, st
 		fmt.Fprintf(stdout, "%s exists; nothing restored\n", path)
 	default:
 		fmt.Fprintf(stdout, "restored %s to %s\n", restored, path)
+		// Nothing cached from before the restore may be served after it.
+		redis, err := cache.Open(ctx, setup.Cache, slog.New(slog.NewTextHandler(stderr, nil)))
+		if err == nil {
+			err = redis.Flush(ctx)
+			redis.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "restored, but the Redis cache could not be flushed (%v): cached notes and files from before the restore may be served for up to CACHE_TTL\n", err)
+		}
 	}
 	return nil
 }

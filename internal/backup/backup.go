@@ -1,7 +1,7 @@
 // Package backup copies a SQLite database to the bucket and back: a
 // consistent snapshot taken while the app keeps writing, compressed, under
 // backups/ with a timestamped key. Postgres needs none of this: Managed
-// Postgres takes daily snapshots (see the README, "Operations").
+// Postgres takes daily snapshots (docs/operations.md, "Backups").
 package backup
 
 import (

@@ -35,7 +35,7 @@ var Vars = []config.Var{
 	{Name: "SESSION_TTL", Group: "Redis", Default: "24h",
 		Doc: "How long a browser session lasts after signing in (in Redis when REDIS_URL is set, else in the database)."},
 	{Name: "RATE_LIMIT", Group: "Redis",
-		Doc:     "Requests each client may make per second, minute or hour, such as 120/m; shared by every machine through Redis when REDIS_URL is set, per machine otherwise. Unset: no limit.",
+		Doc:     "Writes (POST, PUT, DELETE under /api/) each client may make per second, minute or hour, such as 120/m; shared by every machine through Redis when REDIS_URL is set, per machine otherwise. Unset: no limit.",
 		Example: "120/m"},
 }
 

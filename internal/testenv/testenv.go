@@ -1,6 +1,6 @@
 // Package testenv finds the services integration tests talk to: a real
 // Postgres (TEST_DATABASE_URL) and a real S3 store such as MinIO
-// (TEST_S3_ENDPOINT and friends). `make test` sets them up; see the README.
+// (TEST_S3_ENDPOINT and friends). `make test` sets them up; see docs/testing.md.
 //
 // A test whose service is not configured skips with the variable to set,
 // except under CI (CI set), where it fails: CI must not pass on a skip.

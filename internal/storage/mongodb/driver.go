@@ -349,7 +349,7 @@ func (s *Source) open(ctx context.Context, o storage.OpenOptions) (*Store, error
 				h = host
 			}
 			if !privateHost(h) {
-				log.Warn("the MongoDB connection is not encrypted: anyone on the network path can read it; use the mongodb+srv:// URI Atlas gives, or add tls=true to MONGODB_URI (README: MongoDB)",
+				log.Warn("the MongoDB connection is not encrypted: anyone on the network path can read it; use the mongodb+srv:// URI Atlas gives, or add tls=true to MONGODB_URI (docs/external-databases.md)",
 					"host", h)
 				break
 			}

@@ -43,7 +43,7 @@ type Options struct {
 	Migrate bool
 	// DirectURL, when set, is used for migrations instead of the pool: they
 	// hold a session advisory lock, which PgBouncer in transaction mode
-	// cannot keep (see the README, "Postgres").
+	// cannot keep (docs/postgres.md, "PgBouncer").
 	DirectURL string
 	// Redacted is the URL with its password masked, for Describe and logs.
 	Redacted string
@@ -90,7 +90,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s.describe["tls"] = strconv.FormatBool(encrypted)
 	host := cfg.ConnConfig.Host
 	if !encrypted && !privateHost(host) {
-		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (README: Postgres, TLS)",
+		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (docs/postgres.md, TLS)",
 			"host", host)
 	}
 	if err := s.checkSchema(ctx, opts, log); err != nil {

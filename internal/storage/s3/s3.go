@@ -103,7 +103,7 @@ func New(ctx context.Context, o Options) (*Bucket, error) {
 		config.WithRetryMaxAttempts(retryMaxAttempts),
 		// Tigris and several S3-compatible stores reject the CRC32 checksum
 		// trailers the SDK sends by default since 2025; ask for checksums
-		// only where the API requires them (see the README, "Tigris").
+		// only where the API requires them (docs/tigris.md).
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 	}

@@ -42,7 +42,7 @@ type Source struct {
 }
 
 // Open opens the file and applies pending migrations, always: Fly's
-// release_command runs on a machine without the volume (README, SQLite).
+// release_command runs on a machine without the volume (docs/sqlite.md, "Migrations").
 func (s Source) Open(ctx context.Context, _ storage.OpenOptions) (storage.Database, error) {
 	db, err := Open(ctx, s.Path)
 	if err != nil {

@@ -48,7 +48,7 @@ type Store struct {
 //
 // The app migrates SQLite itself at start because Fly's release_command runs
 // on a machine with no volume mounted: it could not reach this file (see the
-// README, "Migrations").
+// docs/sqlite.md, "Migrations").
 func Open(ctx context.Context, path string) (*Store, error) {
 	lock, err := lockFile(path, false)
 	if err != nil {
