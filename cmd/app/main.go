@@ -45,6 +45,13 @@ func main() {
 	os.Exit(config.ExitCode(err))
 }
 
+// now is the app's clock: upload intents, signed and presigned links, the
+// sweep and backups expire on it. Tests move it instead of sleeping; the
+// app reads it through clock, so a move reaches a running server.
+var now = time.Now
+
+func clock() time.Time { return now() }
+
 // drainDelay is how long /readyz answers 503 before the server stops
 // accepting connections, so Fly's proxy sees the machine leave first.
 const drainDelay = time.Second
@@ -63,6 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	setup.Clock = clock
 	cfg := setup.Config
 	log := newLogger(cfg, stderr)
 	log.Info("starting", "command", command, "config", setup)
@@ -146,7 +154,7 @@ func restore(ctx context.Context, setup backend.Setup, args []string, stdout, st
 		return config.UsageError("app restore restores SQLite (DATABASE_PATH) from a bucket (BUCKET_NAME)")
 	}
 	path := file.File()
-	blobs, err := backend.OpenBlobs(ctx, cfg)
+	blobs, err := backend.OpenBlobs(ctx, cfg, clock)
 	if err != nil {
 		return err
 	}
@@ -336,7 +344,7 @@ func newRouter(setup backend.Setup, st *backend.Storage, log *slog.Logger) *regi
 // newService builds the service every command shares.
 func newService(cfg config.Config, db storage.Database, blobs storage.Blobs, redis *cache.Cache, log *slog.Logger) *service.Service {
 	return service.New(service.Options{DB: db, Blobs: blobs, KeyPrefix: cfg.FileKeyPrefix(),
-		PresignTTL: cfg.PresignTTL, MaxUpload: cfg.MaxUploadBytes, Cache: redis, Logger: log})
+		PresignTTL: cfg.PresignTTL, MaxUpload: cfg.MaxUploadBytes, Cache: redis, Now: clock, Logger: log})
 }
 
 // newLogger logs JSON on Fly (or with LOG_FORMAT=json) and text otherwise,
@@ -422,5 +430,9 @@ func backupDue(ctx context.Context, cfg config.Config, st *backend.Storage, log 
 		log.Warn("listing backups to see if one is due", "err", err)
 		return false
 	}
-	return len(all) == 0 || time.Since(all[0].Modified) > cfg.BackupInterval
+	due := len(all) == 0 || now().Sub(all[0].Modified) > cfg.BackupInterval
+	if !due {
+		log.Info("no backup due at start", "newest", all[0].Key, "interval", cfg.BackupInterval)
+	}
+	return due
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
@@ -33,6 +34,9 @@ type Setup struct {
 	Region region.Config
 	// Cache is Redis (REDIS_URL): cache, sessions, rate limits and locks.
 	Cache cache.Config
+	// Clock is the time links are signed on; nil means time.Now. Tests
+	// move it instead of waiting for a link to expire.
+	Clock func() time.Time
 }
 
 // LogValue logs the whole configuration, every secret masked.
@@ -203,7 +207,7 @@ func Open(ctx context.Context, s Setup, log *slog.Logger) (*Storage, error) {
 			st.DB = region.NewDatabase(db, replica, region.DatabaseOptions{Metrics: st.RegionMetrics, Logger: log})
 		}
 	}
-	if st.Blobs, err = OpenBlobs(ctx, s.Config); err != nil {
+	if st.Blobs, err = OpenBlobs(ctx, s.Config, s.Clock); err != nil {
 		st.DB.Close()
 		return nil, err
 	}
@@ -211,8 +215,8 @@ func Open(ctx context.Context, s Setup, log *slog.Logger) (*Storage, error) {
 }
 
 // OpenBlobs opens the blob store that cfg names: the bucket, or the
-// directory.
-func OpenBlobs(ctx context.Context, cfg config.Config) (storage.Blobs, error) {
+// directory. A bucket presigns on clock (nil: time.Now).
+func OpenBlobs(ctx context.Context, cfg config.Config, clock func() time.Time) (storage.Blobs, error) {
 	if cfg.S3 == nil { // BLOB_DIR, or its default
 		d, err := localfs.New(cfg.BlobDir)
 		if err != nil {
@@ -231,6 +235,7 @@ func OpenBlobs(ctx context.Context, cfg config.Config) (storage.Blobs, error) {
 		PartSize:        cfg.S3.PartSize,
 		Concurrency:     cfg.S3.Concurrency,
 		PublicEndpoint:  cfg.S3.PublicEndpoint,
+		Now:             clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)

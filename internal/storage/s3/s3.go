@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -70,6 +71,9 @@ type Options struct {
 	// PublicEndpoint names the store in presigned URLs, for browsers that
 	// reach it by another name than the app does; empty: Endpoint.
 	PublicEndpoint string
+	// Now is the clock presigned URLs are signed on, so their expiry
+	// follows the app's; nil means the SDK's (time.Now).
+	Now func() time.Time
 }
 
 // Bucket is a storage.Blobs on one S3 bucket.
@@ -121,13 +125,20 @@ func New(ctx context.Context, o Options) (*Bucket, error) {
 		}
 		so.UsePathStyle = o.PathStyle
 	})
-	// URLs a browser follows name the store as the browser reaches it.
-	presigner := s3.NewPresignClient(client)
+	// URLs a browser follows name the store as the browser reaches it, and
+	// are signed on the app's clock.
+	var presignOpts []func(*s3.PresignOptions)
+	if o.Now != nil {
+		presignOpts = append(presignOpts, func(po *s3.PresignOptions) {
+			po.Presigner = clockPresigner{v4.NewSigner(), o.Now}
+		})
+	}
+	presigner := s3.NewPresignClient(client, presignOpts...)
 	if o.PublicEndpoint != "" {
 		presigner = s3.NewPresignClient(s3.NewFromConfig(awsCfg, func(so *s3.Options) {
 			so.BaseEndpoint = aws.String(o.PublicEndpoint)
 			so.UsePathStyle = o.PathStyle
-		}))
+		}), presignOpts...)
 	}
 	if o.PartSize == 0 {
 		o.PartSize = defaultPartSize
@@ -208,6 +219,17 @@ func (b *Bucket) Get(ctx context.Context, key string, rng *storage.ByteRange) (i
 		}
 	}
 	return out.Body, storage.BlobInfo{Size: size, ContentType: aws.ToString(out.ContentType)}, nil
+}
+
+// clockPresigner signs at the time its clock gives instead of the SDK's.
+type clockPresigner struct {
+	signer *v4.Signer
+	now    func() time.Time
+}
+
+func (p clockPresigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string,
+	_ time.Time, optFns ...func(*v4.SignerOptions)) (string, http.Header, error) {
+	return p.signer.PresignHTTP(ctx, creds, r, payloadHash, service, region, p.now(), optFns...)
 }
 
 // PresignGet signs a GET of key, served as an attachment named filename.
