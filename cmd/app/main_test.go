@@ -43,7 +43,7 @@ type app struct {
 // startApp runs the app with exactly env as its environment (plus PORT=0)
 // and returns once it listens. The app stops when the test ends, and the
 // test fails if it did not stop cleanly.
-func startApp(t *testing.T, env map[string]string) *app {
+func startApp(t testing.TB, env map[string]string) *app {
 	t.Helper()
 	env["PORT"] = "0"
 	logs := newLogSink()

@@ -593,3 +593,77 @@ func (b *hookedBlobs) Delete(ctx context.Context, key string) error {
 	b.onDelete(ctx)
 	return b.Blobs.Delete(ctx, key)
 }
+
+// BenchmarkGetNoteCache is GET /api/notes/{id} over HTTP to one app on
+// Postgres: without Redis (off), with the cache (on: every read a hit
+// after the first), and with a cache that always misses (miss: CACHE_TTL
+// of 1ms, so each read pays the lookup, the database and the fill).
+// Parallel clients read 100 notes in turn, the load shape of
+// internal/storage/postgres's BenchmarkNotes/read.
+//
+//	make test TESTFLAGS="-run ^$ -bench GetNoteCache ./cmd/app"
+func BenchmarkGetNoteCache(b *testing.B) {
+	for _, mode := range []string{"off", "on", "miss"} {
+		b.Run("cache="+mode, func(b *testing.B) {
+			env := map[string]string{
+				"DATABASE_URL":     testenv.PostgresURL(b),
+				"MIGRATE_ON_START": "true",
+				"BLOB_DIR":         b.TempDir(),
+			}
+			if mode != "off" {
+				env["REDIS_URL"] = testenv.StartRedis(b).URL()
+			}
+			if mode == "miss" {
+				env["CACHE_TTL"] = "1ms"
+			}
+			a := startApp(b, env)
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			defer hc.CloseIdleConnections()
+			get := func(path string) ([]byte, error) {
+				res, err := hc.Get(a.url + path)
+				if err != nil {
+					return nil, err
+				}
+				defer res.Body.Close()
+				body, err := io.ReadAll(res.Body)
+				if err == nil && res.StatusCode != 200 {
+					err = fmt.Errorf("GET %s: %d %s", path, res.StatusCode, body)
+				}
+				return body, err
+			}
+			ids := make([]string, 100)
+			for i := range ids {
+				r, err := a.try("POST", "/api/notes", fmt.Sprintf(`{"title":"read %d","body":"a note of a typical size, a line or two of text"}`, i))
+				if err != nil || r.status != 201 {
+					b.Fatalf("creating a note: %v %d %s", err, r.status, r.body)
+				}
+				ids[i] = r.id()
+				if _, err := get("/api/notes/" + ids[i]); err != nil { // fills the cache
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if _, err := get("/api/notes/" + ids[i%len(ids)]); err != nil {
+						b.Error(err)
+						return
+					}
+					i++
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "notes/s")
+			b.StopTimer()
+			if mode == "on" {
+				m, err := get("/metrics")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !bytes.Contains(m, []byte(`flystorage_cache_hits_total{kind="note"}`)) {
+					b.Fatal("the cache answered no read")
+				}
+			}
+		})
+	}
+}
