@@ -47,7 +47,12 @@ func machines(t *testing.T, n int, redisURL string, extra map[string]string) ([]
 		"MIGRATE_ON_START": "true",
 		"BLOB_DIR":         filepath.Join(t.TempDir(), "blobs"),
 		"REDIS_URL":        redisURL,
-		"API_TOKEN":        redisTestToken,
+		// Generous, as the test machines are busy: a command that timed
+		// out would fail open (the rate limit per machine) or leave the
+		// documented window of a stale read, and the tests would flake.
+		// Tests of a down Redis set their own.
+		"REDIS_TIMEOUT": "2s",
+		"API_TOKEN":     redisTestToken,
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -509,7 +514,7 @@ func TestRedisLockOneSweepAtATime(t *testing.T) {
 // deletes nothing more.
 func TestRedisLockLostStopsSweep(t *testing.T) {
 	redisSrv := testenv.StartRedis(t)
-	_, env := machines(t, 1, redisSrv.URL(), map[string]string{"REDIS_TIMEOUT": "100ms"})
+	_, env := machines(t, 1, redisSrv.URL(), map[string]string{"REDIS_TIMEOUT": "500ms"})
 	ctx := context.Background()
 	setup, err := backend.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -553,7 +558,7 @@ func TestRedisLockLostStopsSweep(t *testing.T) {
 	var jobCtx context.Context
 	svc := service.New(service.Options{DB: st.DB, Blobs: blobs, KeyPrefix: prefix, Cache: rc})
 	var res service.SweepResult
-	err = locked(ctx, rc, name, 400*time.Millisecond, slog.New(slog.DiscardHandler), func(ctx context.Context) error {
+	err = locked(ctx, rc, name, 2*time.Second, slog.New(slog.DiscardHandler), func(ctx context.Context) error {
 		jobCtx = ctx
 		var err error
 		res, err = svc.Sweep(ctx, 0)
