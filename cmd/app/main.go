@@ -93,14 +93,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	switch command {
 	case "sweep":
-		res, err := newService(cfg, st.DB, st.Blobs, redis, log).Sweep(ctx, service.SweepGrace)
-		fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names; purged %d expired sessions and keys\n",
-			res.Expired, res.Checked, res.Removed, res.Purged)
+		// The command takes the servers' lock, so it never sweeps while a
+		// machine's periodic sweep runs.
+		ran := false
+		err := locked(ctx, redis, sweepLock(cfg), jobLockTTL, log, func(ctx context.Context) error {
+			ran = true
+			res, err := newService(cfg, st.DB, st.Blobs, redis, log).Sweep(ctx, service.SweepGrace)
+			fmt.Fprintf(stdout, "removed %d expired uploads; checked %d objects, removed %d that no file names; purged %d expired sessions and keys\n",
+				res.Expired, res.Checked, res.Removed, res.Purged)
+			return err
+		})
+		if err == nil && !ran {
+			fmt.Fprintln(stdout, "skipped: another machine is sweeping")
+		}
 		return err
 	case "backup":
-		key, err := backUp(ctx, setup, st, progressTo(stdout, stderr), log)
+		var key string
+		err := locked(ctx, redis, backupLock(cfg), jobLockTTL, log, func(ctx context.Context) (err error) {
+			key, err = backUp(ctx, setup, st, progressTo(stdout, stderr), log)
+			return err
+		})
 		if err != nil {
 			return err
+		}
+		if key == "" {
+			fmt.Fprintln(stdout, "skipped: another machine is backing up")
+			return nil
 		}
 		fmt.Fprintln(stdout, key)
 		return nil
@@ -389,33 +407,45 @@ func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, svc *se
 	}
 	// Machines that share a bucket take turns: each job holds a lock in
 	// Redis while it runs, and stops the moment the lock is lost.
-	locked := func(name string, job func(ctx context.Context) error) func() error {
-		return func() error {
-			lease, err := redis.Lock(ctx, name, jobLockTTL)
-			switch {
-			case errors.Is(err, cache.ErrLocked):
-				log.Info("skipped: another machine is running it", "job", name)
-				return nil
-			case err != nil:
-				return fmt.Errorf("taking the lock: %w", err)
-			}
-			defer lease.Release(context.WithoutCancel(ctx))
-			return job(lease.Context())
-		}
+	lockedJob := func(name string, job func(ctx context.Context) error) func() error {
+		return func() error { return locked(ctx, redis, name, jobLockTTL, log, job) }
 	}
-	every(cfg.SweepInterval, "orphan sweep", locked("sweep:"+cfg.FileKeyPrefix(), func(ctx context.Context) error {
+	every(cfg.SweepInterval, "orphan sweep", lockedJob(sweepLock(cfg), func(ctx context.Context) error {
 		res, err := svc.Sweep(ctx, service.SweepGrace)
 		if err == nil {
 			log.Info("orphan sweep", "expired_uploads", res.Expired, "checked", res.Checked, "removed", res.Removed, "purged", res.Purged)
 		}
 		return err
 	}), false)
-	every(cfg.BackupInterval, "backup", locked("backup:"+cfg.BackupPrefix(), func(ctx context.Context) error {
+	every(cfg.BackupInterval, "backup", lockedJob(backupLock(cfg), func(ctx context.Context) error {
 		_, err := backUp(ctx, setup, st, nil, log)
 		return err
 	}), cfg.BackupInterval > 0 && backupDue(ctx, cfg, st, log))
 	wg.Wait()
 }
+
+// locked runs job under the lock name, which every machine sharing Redis
+// shares, for ttl renewed as it runs. When another holder has the lock it
+// logs so and returns nil without running job. job runs with the lease's
+// context, which ends before the lock can expire: a job that lost its
+// lock stops before another machine can start.
+func locked(ctx context.Context, redis *cache.Cache, name string, ttl time.Duration, log *slog.Logger, job func(ctx context.Context) error) error {
+	lease, err := redis.Lock(ctx, name, ttl)
+	switch {
+	case errors.Is(err, cache.ErrLocked):
+		log.Info("skipped: another machine is running it", "job", name)
+		return nil
+	case err != nil:
+		return fmt.Errorf("taking the lock %s: %w", name, err)
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	return job(lease.Context())
+}
+
+// sweepLock and backupLock name the jobs' locks after what they work on,
+// so only machines sharing it take turns.
+func sweepLock(cfg config.Config) string  { return "sweep:" + cfg.FileKeyPrefix() }
+func backupLock(cfg config.Config) string { return "backup:" + cfg.BackupPrefix() }
 
 // jobLockTTL is how long a job's lock lives in Redis unless renewed; the
 // holder renews it as it works, so a job may run longer.

@@ -39,6 +39,8 @@ type RedisServer struct {
 	// certificate for localhost and 127.0.0.1, to trust.
 	CertFile string
 	opts     RedisOptions
+	bin      string
+	args     []string
 	cmd      *exec.Cmd
 	log      bytes.Buffer
 }
@@ -78,16 +80,24 @@ func StartRedis(t testing.TB, opts ...RedisOptions) *RedisServer {
 	if s.opts.Password != "" {
 		args = append(args, "--requirepass", s.opts.Password)
 	}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
+	s.bin, s.args = bin, args
+	s.start(t)
 	t.Cleanup(func() {
 		s.cmd.Process.Signal(syscall.SIGCONT)
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 	})
+	return s
+}
+
+// start runs the server and waits until it answers.
+func (s *RedisServer) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", s.bin, err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !s.answers() {
 		if time.Now().After(deadline) {
@@ -95,7 +105,13 @@ func StartRedis(t testing.TB, opts ...RedisOptions) *RedisServer {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s
+}
+
+// Restart starts a new, empty server on the same port after Kill, as a
+// crashed Redis comes back at the same address.
+func (s *RedisServer) Restart(t testing.TB) {
+	t.Helper()
+	s.start(t)
 }
 
 // URL returns the server's URL, database 0: rediss://localhost with TLS,
