@@ -70,8 +70,15 @@ func metric(t *testing.T, a *app, name string) float64 {
 	t.Helper()
 	r := a.get(t, "/metrics")
 	expect(t, "/metrics", r, 200)
+	return metricIn(t, string(r.body), name)
+}
+
+// metricIn sums every series of name (a metric name, or one series with
+// its labels) in a Prometheus text exposition; 0 when it has none.
+func metricIn(t *testing.T, text, name string) float64 {
+	t.Helper()
 	sum := 0.0 // a counter vector shows no line until it counts something
-	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		line := sc.Text()
 		rest, ok := strings.CutPrefix(line, name)
@@ -541,7 +548,7 @@ func TestRedisLockOneBackupAtATime(t *testing.T) {
 	if got := backUp(); got != "skipped: another machine is backing up\n" {
 		t.Errorf("app backup while A holds the lock printed %q", got)
 	}
-	blobs, err := backend.OpenBlobs(context.Background(), setup.Config)
+	blobs, err := backend.OpenBlobs(context.Background(), setup.Config, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,11 +168,11 @@ func TestRegionReplicaRegion(t *testing.T) {
 		t.Errorf("/api/storage's region in ord: %v, want region ord, primary_region ord, reads here", d)
 	}
 	metrics := string(inSyd("GET", "/metrics", "", nil).body)
-	if n := metric(metrics, `flystorage_region_replays_total{reason="write"}`); n < float64(writes) {
+	if n := metricIn(t, metrics, `flystorage_region_replays_total{reason="write"}`); n < float64(writes) {
 		t.Errorf("syd's /metrics counts %v write replays, want at least %d", n, writes)
 	}
-	if n := metric(metrics, `flystorage_region_replica_waits_total{outcome="caught_up"}`) +
-		metric(metrics, `flystorage_region_replica_waits_total{outcome="timeout"}`); n < clients*pairs {
+	if n := metricIn(t, metrics, `flystorage_region_replica_waits_total{outcome="caught_up"}`) +
+		metricIn(t, metrics, `flystorage_region_replica_waits_total{outcome="timeout"}`); n < clients*pairs {
 		t.Errorf("syd's /metrics counts %v waits for the replica, want one for each of the %d reads with a token", n, clients*pairs)
 	}
 
@@ -198,15 +197,15 @@ func TestRegionReplicaRegion(t *testing.T) {
 	}
 	scans := pair.WaitReplicaScans(t, "notes", int64(readsInSyd))
 	t.Logf("syd served %d reads of notes, the replica counts %d scans of notes; %v reads with a token were replayed to ord",
-		readsInSyd, scans, metric(metrics, `flystorage_region_replays_total{reason="behind"}`))
+		readsInSyd, scans, metricIn(t, metrics, `flystorage_region_replays_total{reason="behind"}`))
 
 	// A stopped replica: syd reads the primary instead, and counts it.
-	before := metric(string(inSyd("GET", "/metrics", "", nil).body), "flystorage_region_read_fallbacks_total")
+	before := metricIn(t, string(inSyd("GET", "/metrics", "", nil).body), "flystorage_region_read_fallbacks_total")
 	pair.Replica.Stop(t)
 	expect(t, "a note read through syd with its replica down", inSyd("GET", "/api/notes/"+ids[0], "", nil), 200)
 	expect(t, "notes listed through syd with its replica down", inSyd("GET", "/api/notes", "", nil), 200)
 	metrics = string(inSyd("GET", "/metrics", "", nil).body)
-	if n := metric(metrics, "flystorage_region_read_fallbacks_total"); n <= before {
+	if n := metricIn(t, metrics, "flystorage_region_read_fallbacks_total"); n <= before {
 		t.Errorf("syd's /metrics counts %v reads sent to the primary, %v before the replica stopped; want more", n, before)
 	}
 }
@@ -305,14 +304,4 @@ func queryRow(t *testing.T, url, sql string, args []any, dst ...any) {
 	if err := conn.QueryRow(ctx, sql, args...).Scan(dst...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-}
-
-// metric reads one sample from a Prometheus text exposition; 0 if absent.
-func metric(text, name string) float64 {
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(text)
-	if m == nil {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(m[1], 64)
-	return v
 }
