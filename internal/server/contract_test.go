@@ -35,17 +35,18 @@ func errorCode(t *testing.T, res *http.Response) string {
 	return body.Error.Code
 }
 
-// TestRangePastTheEndCodeMatchesREADME: the README's error list names the
+// TestRangePastTheEndCodeMatchesDocs: docs/api.md's error table names the
 // code a 416 answer carries; the server must answer with that code.
-func TestRangePastTheEndCodeMatchesREADME(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+func TestRangePastTheEndCodeMatchesDocs(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/api.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The error list reads "`code` (status...)"; find the one naming 416.
-	m := regexp.MustCompile("`([a-z_]+)` \\(\\d{3}[^)]*\\b416\\b").FindSubmatch(bytes.Join(bytes.Fields(readme), []byte(" ")))
+	// The error table's rows read "| `code` | status | ..."; find the one
+	// naming 416.
+	m := regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| \\d{3} \\|.*\\b416\\b").FindSubmatch(doc)
 	if m == nil {
-		t.Fatal("README's error list names no code for 416")
+		t.Fatal("docs/api.md's error table names no code for 416")
 	}
 	documented := string(m[1])
 
@@ -74,7 +75,7 @@ func TestRangePastTheEndCodeMatchesREADME(t *testing.T) {
 	}
 	defer res.Body.Close()
 	if code := errorCode(t, res); res.StatusCode != 416 || code != documented {
-		t.Errorf("range past the end: %d %q; the README documents 416 %q", res.StatusCode, code, documented)
+		t.Errorf("range past the end: %d %q; docs/api.md documents 416 %q", res.StatusCode, code, documented)
 	}
 }
 
