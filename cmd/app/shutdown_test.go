@@ -74,7 +74,11 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), "shutting down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"shutting down\" in the log within 30s of SIGTERM:\n%s", logs.String())
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	fresh := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
