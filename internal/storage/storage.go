@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -325,6 +326,20 @@ type PoolStats struct {
 	Acquires  int64         // connections handed out, all time (0 if unknown)
 	Waits     int64         // times a caller had to wait for one, all time
 	WaitTotal time.Duration // time callers spent acquiring, all time
+}
+
+// PrivateHost reports whether a database host is reached without crossing
+// a network anyone else shares: a Unix socket, loopback, or Fly's private
+// network (.internal, .flycast), which WireGuard already encrypts. Drivers
+// warn about plaintext connections to any other host.
+func PrivateHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if strings.HasPrefix(host, "/") || strings.HasSuffix(host, ".sock") || host == "localhost" ||
+		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".flycast") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // FileKey returns the blob key of the file with that id: prefix (the

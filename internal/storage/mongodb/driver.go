@@ -348,7 +348,7 @@ func (s *Source) open(ctx context.Context, o storage.OpenOptions) (*Store, error
 			if host, _, err := net.SplitHostPort(h); err == nil {
 				h = host
 			}
-			if !privateHost(h) {
+			if !storage.PrivateHost(h) {
 				log.Warn("the MongoDB connection is not encrypted: anyone on the network path can read it; use the mongodb+srv:// URI Atlas gives, or add tls=true to MONGODB_URI (docs/external-databases.md)",
 					"host", h)
 				break
@@ -378,17 +378,4 @@ func (s *Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 	}
 	return &Migrations{m: newMigrator(client.Database(s.database), slog.Default()), client: client,
 		where: s.redacted + " (database " + s.database + ")"}, nil
-}
-
-// privateHost reports whether host is reached without crossing a network
-// anyone else shares: a Unix socket, loopback, or Fly's private network
-// (.internal, .flycast), which WireGuard already encrypts.
-func privateHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if strings.HasPrefix(host, "/") || strings.HasSuffix(host, ".sock") || host == "localhost" ||
-		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".flycast") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }

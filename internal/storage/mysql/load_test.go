@@ -224,22 +224,3 @@ func selfSigned(t *testing.T, host string) ([]byte, *x509.Certificate) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), cert
 }
-
-func TestPrivateHost(t *testing.T) {
-	for host, want := range map[string]bool{
-		"127.0.0.1":                    true,
-		"::1":                          true,
-		"localhost":                    true,
-		"flystorage-db.internal":       true,
-		"flystorage-db.flycast":        true,
-		"aws.connect.psdb.cloud":       false,
-		"host.planetscale.com":         false,
-		"10.0.0.5":                     false,
-		"internal.example.com":         false,
-		"top2.nearest.of.db.internal.": true,
-	} {
-		if got := privateHost(host); got != want {
-			t.Errorf("privateHost(%q) = %v, want %v", host, got, want)
-		}
-	}
-}

@@ -274,7 +274,7 @@ func (s *Source) open(ctx context.Context, o storage.OpenOptions) (*Store, error
 	}
 	encrypted := handshakes.Load() > 0
 	st.describe["tls"] = strconv.FormatBool(encrypted)
-	if !encrypted && !privateHost(s.host) {
+	if !encrypted && !storage.PrivateHost(s.host) {
 		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (docs/external-databases.md)",
 			"host", s.host)
 	}
@@ -361,18 +361,4 @@ func (s *Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", s.redacted, translate(err))
 	}
 	return migrations.Goose(m.p, m.db, s.redacted), nil
-}
-
-// privateHost reports whether host is reached without crossing a network
-// anyone else shares: loopback, or Fly's private network (.internal,
-// .flycast), which WireGuard already encrypts. (A copy of the postgres
-// package's: backends share no code.)
-func privateHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if strings.HasPrefix(host, "/") || host == "localhost" ||
-		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".flycast") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

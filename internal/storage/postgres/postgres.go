@@ -89,7 +89,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s.describe["tls"] = strconv.FormatBool(encrypted)
 	host := cfg.ConnConfig.Host
-	if !encrypted && !privateHost(host) {
+	if !encrypted && !storage.PrivateHost(host) {
 		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (docs/postgres.md, TLS)",
 			"host", host)
 	}
@@ -160,19 +160,6 @@ func (s *Store) checkConnection(ctx context.Context) (encrypted bool, err error)
 	}
 	_, encrypted = conn.Conn().PgConn().Conn().(*tls.Conn)
 	return encrypted, nil
-}
-
-// privateHost reports whether host is reached without crossing a network
-// anyone else shares: a Unix socket, loopback, or Fly's private network
-// (.internal, .flycast), which WireGuard already encrypts.
-func privateHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if strings.HasPrefix(host, "/") || host == "localhost" ||
-		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".flycast") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Store) checkSchema(ctx context.Context, opts Options, log *slog.Logger) error {

@@ -64,23 +64,3 @@ func TestPlaintextLoopbackIsQuiet(t *testing.T) {
 		t.Errorf("plaintext on loopback logged a warning: %s", logs.String())
 	}
 }
-
-func TestPrivateHost(t *testing.T) {
-	for host, want := range map[string]bool{
-		"127.0.0.1":                           true,
-		"::1":                                 true,
-		"localhost":                           true,
-		"/var/run/postgresql":                 true,
-		"flystorage-db.internal":              true,
-		"flystorage-db.flycast":               true,
-		"top2.nearest.of.db.internal.":        true,
-		"db.project.supabase.co":              false,
-		"ep-cool-meadow-123456.aws.neon.tech": false,
-		"10.0.0.5":                            false, // private, but shared: not ours to trust
-		"internal.example.com":                false,
-	} {
-		if got := privateHost(host); got != want {
-			t.Errorf("privateHost(%q) = %v, want %v", host, got, want)
-		}
-	}
-}
