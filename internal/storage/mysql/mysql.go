@@ -278,7 +278,7 @@ func (s *Source) open(ctx context.Context, o storage.OpenOptions) (*Store, error
 		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (docs/external-databases.md)",
 			"host", s.host)
 	}
-	if err := s.checkSchema(ctx, o.Migrate); err != nil {
+	if err := s.checkSchema(ctx, o.Migrate, log); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -287,14 +287,14 @@ func (s *Source) open(ctx context.Context, o storage.OpenOptions) (*Store, error
 
 // checkSchema migrates, or fails with storage.ErrSchemaBehind when
 // migrations are pending.
-func (s *Source) checkSchema(ctx context.Context, migrate bool) error {
+func (s *Source) checkSchema(ctx context.Context, migrate bool, log *slog.Logger) error {
 	m, err := s.migrations()
 	if err != nil {
 		return err
 	}
 	defer m.db.Close()
 	if migrate {
-		if _, err := m.p.Up(ctx); err != nil {
+		if err := migrations.Up(ctx, m.p, log); err != nil {
 			return fmt.Errorf("migrating %s: %w", s.redacted, translate(err))
 		}
 		return nil

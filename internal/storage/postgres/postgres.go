@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -182,12 +181,7 @@ func (s *Store) checkSchema(ctx context.Context, opts Options, log *slog.Logger)
 		return err
 	}
 	if opts.Migrate {
-		// Up returns what it applied even when a later migration fails.
-		applied, err := p.Up(ctx)
-		for _, r := range applied {
-			log.Info("applied migration", "version", r.Source.Version, "name", path.Base(r.Source.Path), "duration", r.Duration)
-		}
-		if err != nil {
+		if err := migrations.Up(ctx, p, log); err != nil {
 			return fmt.Errorf("migrating: %w", translate(err))
 		}
 		return nil

@@ -43,8 +43,12 @@ type Source struct {
 
 // Open opens the file and applies pending migrations, always: Fly's
 // release_command runs on a machine without the volume (docs/sqlite.md, "Migrations").
-func (s Source) Open(ctx context.Context, _ storage.OpenOptions) (storage.Database, error) {
-	db, err := Open(ctx, s.Path)
+func (s Source) Open(ctx context.Context, o storage.OpenOptions) (storage.Database, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := open(ctx, s.Path, log)
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +51,11 @@ type Store struct {
 // on a machine with no volume mounted: it could not reach this file (see the
 // docs/sqlite.md, "Migrations").
 func Open(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, slog.New(slog.DiscardHandler))
+}
+
+// open is Open, logging each migration it applies.
+func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	lock, err := lockFile(path, false)
 	if err != nil {
 		return nil, err
@@ -70,7 +76,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	p, err := migrations.NewProvider(goose.DialectSQLite3, writer, migrations.SessionLock)
 	if err == nil {
-		_, err = p.Up(ctx)
+		err = migrations.Up(ctx, p, log)
 	}
 	if err != nil {
 		s.Close()
