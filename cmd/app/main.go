@@ -348,7 +348,9 @@ func newRouter(setup backend.Setup, st *backend.Storage, log *slog.Logger) *regi
 		Metrics: st.RegionMetrics,
 		Logger:  log,
 	}
-	if p, ok := st.Primary.(region.Positioner); ok {
+	// Consistency tokens cost a query per write; they matter only where
+	// regions are known, since only then may another region read a replica.
+	if p, ok := st.Primary.(region.Positioner); ok && setup.Region.Region != "" && setup.Region.PrimaryRegion != "" {
 		o.Primary = p
 	}
 	if r, ok := st.Replica.(region.ReplicaPositioner); ok && st.Replica != nil {

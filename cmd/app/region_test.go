@@ -305,3 +305,15 @@ func queryRow(t *testing.T, url, sql string, args []any, dst ...any) {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
+
+// TestNoTokenWithoutRegions: a consistency token costs the primary a query
+// per write, so an app that knows no regions (FLY_REGION or PRIMARY_REGION
+// unset) answers writes without one.
+func TestNoTokenWithoutRegions(t *testing.T) {
+	a := startApp(t, map[string]string{"DATABASE_URL": testenv.PostgresURL(t), "MIGRATE_ON_START": "true"})
+	r := a.sendJSON(t, "POST", "/api/notes", `{"title":"single region"}`)
+	expect(t, "create", r, 201)
+	if tok := r.header.Get(region.TokenHeader); tok != "" {
+		t.Errorf("a write without regions carries %s: %q", region.TokenHeader, tok)
+	}
+}
