@@ -15,6 +15,7 @@
 #   BENCH_CONCURRENCY=16   concurrent clients
 #   BENCH_UPLOAD_BYTES     upload size (1 GiB)
 #   BENCH_NOTES=1000000 BENCH_OBJECTS=100000   the scale checks; 0 skips one
+#   BENCH_PATHS="sqlite pg s3"   which apps' figures to run
 #   BENCH_PROFILE=DIR      also save CPU and allocation profiles of the
 #                          SQLite app under its POST load into DIR
 set -euo pipefail
@@ -98,9 +99,11 @@ fi
 
 echo "$(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3); $duration per figure, $clients clients; $(date -u +%FT%TZ)"
 status=0
-"$work/bench" figures -d "$duration" -c "$clients" \
-  -sqlite-app "$sqlite_url" -bare-sqlite "$work/bare.db" \
-  -pg-app "$pg_url" -pg "$db_url" \
-  -s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes" || status=1
+paths=" ${BENCH_PATHS:-sqlite pg s3} "
+args=()
+[[ "$paths" == *" sqlite "* ]] && args+=(-sqlite-app "$sqlite_url" -bare-sqlite "$work/bare.db")
+[[ "$paths" == *" pg "* ]] && args+=(-pg-app "$pg_url" -pg "$db_url")
+[[ "$paths" == *" s3 "* ]] && args+=(-s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes")
+"$work/bench" figures -d "$duration" -c "$clients" "${args[@]}" || status=1
 "$work/bench" scale -dir "$work/scale" -notes "${BENCH_NOTES:-1000000}" -objects "${BENCH_OBJECTS:-100000}" || status=1
 exit "$status"

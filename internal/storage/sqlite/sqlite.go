@@ -39,6 +39,15 @@ const busyTimeout = 5 * time.Second
 type Store struct {
 	writer, readers *sql.DB
 	path            string
+
+	// The writer goroutine (writer.go) takes writes from jobs until closed
+	// is closed, then closes stopped.
+	jobs            chan *writeJob
+	closed, stopped chan struct{}
+
+	// Statements of the hot paths, prepared once instead of parsed on every
+	// call.
+	insertNote, getNote, listNotes *sql.Stmt
 }
 
 // Open opens (creating if needed) the database at path, its directory
@@ -58,17 +67,45 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
-	s := &Store{writer: writer, readers: readers, path: path}
+	s := &Store{writer: writer, readers: readers, path: path,
+		jobs: make(chan *writeJob), closed: make(chan struct{}), stopped: make(chan struct{})}
 
 	p, err := migrations.NewProvider(goose.DialectSQLite3, writer, migrations.SessionLock)
 	if err == nil {
 		_, err = p.Up(ctx)
 	}
 	if err != nil {
-		s.Close()
+		writer.Close()
+		readers.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
 	}
+	if err := s.prepare(ctx); err != nil {
+		writer.Close()
+		readers.Close()
+		return nil, fmt.Errorf("preparing statements on %s: %w", path, err)
+	}
+	go s.writeLoop()
 	return s, nil
+}
+
+// prepare prepares the hot paths' statements, after the migrations made
+// their tables.
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	for _, st := range []struct {
+		stmt **sql.Stmt
+		db   *sql.DB
+		sql  string
+	}{
+		{&s.insertNote, s.writer, `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`},
+		{&s.getNote, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`},
+		{&s.listNotes, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`},
+	} {
+		if *st.stmt, err = st.db.PrepareContext(ctx, st.sql); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OpenDB opens the writer connection to path, creating its directory, for
@@ -117,8 +154,16 @@ func (s *Store) Snapshot(ctx context.Context, dst string) error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes both pools.
+// Close stops the writer goroutine, once the writes it has taken are
+// committed, and closes both pools. Writes still waiting fail.
 func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	close(s.closed)
+	<-s.stopped
 	return errors.Join(s.readers.Close(), s.writer.Close())
 }
 
@@ -145,37 +190,23 @@ func (s *Store) Ping(ctx context.Context) error {
 	return translate(s.readers.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n))
 }
 
-// write runs fn in an IMMEDIATE transaction on the writer connection.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return translate(err)
-	}
-	return translate(tx.Commit())
-}
-
 func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.insertNote).ExecContext(ctx,
 			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
 		return err
 	})
 }
 
 func (s *Store) GetNote(ctx context.Context, id string) (storage.Note, error) {
-	row := s.readers.QueryRowContext(ctx, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`, id)
+	row := s.getNote.QueryRowContext(ctx, id)
 	n, err := scanNote(row)
 	return n, translate(err)
 }
 
 func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, error) {
 	var out storage.Note
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		out, err = scanNote(tx.QueryRowContext(ctx,
 			`UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ?
@@ -187,7 +218,7 @@ func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, e
 }
 
 func (s *Store) DeleteNote(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -204,9 +235,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if p.Cursor != "" && !storage.ValidID(p.Cursor) {
 		return nil, "", fmt.Errorf("%w: malformed cursor", storage.ErrInvalid)
 	}
-	rows, err := s.readers.QueryContext(ctx,
-		`SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`,
-		storage.CursorOrStart(p.Cursor), p.Limit+1)
+	rows, err := s.listNotes.QueryContext(ctx, storage.CursorOrStart(p.Cursor), p.Limit+1)
 	notes, err := collect(rows, err, scanNote)
 	if err != nil {
 		return nil, "", err
@@ -216,7 +245,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 }
 
 func (s *Store) CreateFile(ctx context.Context, f storage.File) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO files (id, name, content_type, size, sha256, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.Name, f.ContentType, f.Size, f.SHA256, f.Key, f.CreatedAt.Format(timeFormat))
@@ -232,7 +261,7 @@ func (s *Store) GetFile(ctx context.Context, id string) (storage.File, error) {
 
 func (s *Store) DeleteFile(ctx context.Context, id string) (storage.File, error) {
 	var f storage.File
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		f, err = scanFile(tx.QueryRowContext(ctx,
 			`DELETE FROM files WHERE id = ? RETURNING id, name, content_type, size, sha256, key, created_at`, id))
@@ -257,7 +286,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 }
 
 func (s *Store) CreateUpload(ctx context.Context, u storage.Upload) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO uploads (id, name, content_type, size, key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Name, u.ContentType, u.Size, u.Key, u.CreatedAt.Format(timeFormat), u.ExpiresAt.Format(timeFormat))
@@ -272,7 +301,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error
 }
 
 func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ? AND expires_at > ?`, f.ID, now.UTC().Format(timeFormat))
 		if err != nil {
 			return err
@@ -288,7 +317,7 @@ func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Tim
 }
 
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -386,7 +415,7 @@ func translate(err error) error {
 }
 
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, created_at, expires_at) VALUES (?, ?, ?)`,
 			se.ID, se.CreatedAt.Format(timeFormat), se.ExpiresAt.Format(timeFormat))
 		return err
@@ -408,7 +437,7 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 }
 
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
 		return err
 	})
@@ -416,7 +445,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKey) (storage.IdempotencyKey, error) {
 	var got storage.IdempotencyKey
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO idempotency_keys (key, fingerprint, resource_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 			k.Key, k.Fingerprint, k.ResourceID, k.CreatedAt.Format(timeFormat)); err != nil {
@@ -436,7 +465,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 
 func (s *Store) PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, q := range []struct {
 			sql string
 			t   time.Time
