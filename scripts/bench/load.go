@@ -75,7 +75,7 @@ func rate(ctx context.Context, workers int, d time.Duration, fn func(ctx context
 			}
 		})
 	}
-	warm := min(d/10, time.Second)
+	warm := min(d/5, 200*time.Millisecond)
 	select {
 	case <-time.After(warm):
 	case <-ctx.Done():
@@ -150,4 +150,26 @@ func createNotes(ctx context.Context, c *http.Client, base string, n int) ([]str
 		ids = append(ids, out.ID)
 	}
 	return ids, nil
+}
+
+// slice is how long each turn of an interleaved pair runs.
+const slice = 500 * time.Millisecond
+
+// pair measures app and ceiling in alternating turns of slice, d each in
+// all, so that both see the same moments of a busy machine, and returns
+// their rates.
+func pair(d time.Duration, app, ceiling func(time.Duration) (float64, error)) (float64, float64, error) {
+	var a, c, secs float64
+	for done := time.Duration(0); done < d; done += slice {
+		x, err := app(slice)
+		if err != nil {
+			return 0, 0, err
+		}
+		y, err := ceiling(slice)
+		if err != nil {
+			return 0, 0, err
+		}
+		a, c, secs = a+x*slice.Seconds(), c+y*slice.Seconds(), secs+slice.Seconds()
+	}
+	return a / secs, c / secs, nil
 }

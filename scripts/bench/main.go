@@ -61,7 +61,7 @@ func (r result) print() {
 	verdict := "-"
 	if r.target > 0 {
 		verdict = "PASS"
-		if ratio < r.target || !r.extraOK {
+		if !(ratio >= r.target) || !r.extraOK {
 			verdict = "FAIL"
 			failed++
 		}
@@ -90,6 +90,7 @@ func figures(args []string) error {
 	sqliteDB := f.String("bare-sqlite", "", "a scratch SQLite file for the bare modernc ceiling")
 	d := f.Duration("d", 5*time.Second, "duration of each figure")
 	c := f.Int("c", 16, "concurrent clients")
+	only := f.String("only", "", "run only the figures whose path contains this")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -106,51 +107,51 @@ func figures(args []string) error {
 	healthz := func(base string) func(*rand.Rand) (string, string, []byte) {
 		return func(*rand.Rand) (string, string, []byte) { return "GET", base + "/healthz", nil }
 	}
-	run := func(what string, fn func() (float64, error)) float64 {
-		v, err := fn()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", what, err)
-			failed++
-			return 0
+	// measure fills r with its app and ceiling rates, interleaved.
+	measure := func(r *result, app, ceiling func(time.Duration) (float64, error)) {
+		if !strings.Contains(r.path, *only) {
+			return
 		}
-		return v
+		var err error
+		if r.app, r.ceil, err = pair(*d, app, ceiling); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", r.path, err)
+			failed++
+		}
+		r.print()
+	}
+	hit := func(want int, next func(*rand.Rand) (string, string, []byte)) func(time.Duration) (float64, error) {
+		return func(d time.Duration) (float64, error) { return httpRate(ctx, *c, d, client, want, next) }
+	}
+	direct := func(fn func(context.Context, *rand.Rand) error) func(time.Duration) (float64, error) {
+		return func(d time.Duration) (float64, error) { return rate(ctx, *c, d, fn) }
 	}
 
 	if base := *sqliteApp; base != "" {
-		create := func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) }
-		r := result{path: "sqlite POST /api/notes", ceiling: "GET /healthz", unit: "req/s", target: 0.5, extraOK: true}
-		r.app = run(r.path, func() (float64, error) { return httpRate(ctx, *c, *d, client, 201, create) })
-		r.ceil = run("healthz", func() (float64, error) { return httpRate(ctx, *c, *d, client, 200, healthz(base)) })
-		r.print()
+		create := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
+		measure(&result{path: "sqlite POST /api/notes", ceiling: "GET /healthz", unit: "req/s", target: 0.5, extraOK: true},
+			create, hit(200, healthz(base)))
 		if *sqliteDB != "" {
 			bare, err := openBareSQLite(*sqliteDB)
 			if err != nil {
 				return err
 			}
-			r2 := result{path: "sqlite POST /api/notes", ceiling: "bare modernc INSERT per tx", unit: "req/s", extraOK: true}
-			r2.app = run(r2.path, func() (float64, error) { return httpRate(ctx, *c, *d, client, 201, create) })
-			r2.ceil = run("bare sqlite", func() (float64, error) { return rate(ctx, *c, *d, bare.insert) })
+			measure(&result{path: "sqlite POST /api/notes", ceiling: "bare modernc INSERT per tx", unit: "req/s", extraOK: true},
+				create, direct(bare.insert))
 			bare.db.Close()
-			r2.print()
 		}
 
 		ids, err := createNotes(ctx, client, base, 1000)
 		if err != nil {
 			return err
 		}
-		get := func(rng *rand.Rand) (string, string, []byte) {
+		get := hit(200, func(rng *rand.Rand) (string, string, []byte) {
 			return "GET", base + "/api/notes/" + ids[rng.IntN(len(ids))], nil
-		}
-		r = result{path: "sqlite GET /api/notes/{id}", ceiling: "GET /healthz", unit: "req/s", target: 0.6, extraOK: true}
-		r.app = run(r.path, func() (float64, error) { return httpRate(ctx, *c, *d, client, 200, get) })
-		r.ceil = run("healthz", func() (float64, error) { return httpRate(ctx, *c, *d, client, 200, healthz(base)) })
-		r.print()
-
-		list := func(*rand.Rand) (string, string, []byte) { return "GET", base + "/api/notes?limit=20", nil }
-		r = result{path: "sqlite GET /api/notes?limit=20", ceiling: "GET /healthz", unit: "req/s", target: 0.35, extraOK: true}
-		r.app = run(r.path, func() (float64, error) { return httpRate(ctx, *c, *d, client, 200, list) })
-		r.ceil = run("healthz", func() (float64, error) { return httpRate(ctx, *c, *d, client, 200, healthz(base)) })
-		r.print()
+		})
+		measure(&result{path: "sqlite GET /api/notes/{id}", ceiling: "GET /healthz", unit: "req/s", target: 0.6, extraOK: true},
+			get, hit(200, healthz(base)))
+		list := hit(200, func(*rand.Rand) (string, string, []byte) { return "GET", base + "/api/notes?limit=20", nil })
+		measure(&result{path: "sqlite GET /api/notes?limit=20", ceiling: "GET /healthz", unit: "req/s", target: 0.35, extraOK: true},
+			list, hit(200, healthz(base)))
 	}
 
 	if base := *pgApp; base != "" {
@@ -158,24 +159,21 @@ func figures(args []string) error {
 		if err != nil {
 			return fmt.Errorf("connecting to Postgres for the ceiling: %w", err)
 		}
-		create := func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) }
-		r := result{path: "postgres POST /api/notes", ceiling: "bare pgx INSERT, same pool", unit: "req/s", target: 0.9, extraOK: true}
-		r.app = run(r.path, func() (float64, error) { return httpRate(ctx, *c, *d, client, 201, create) })
-		r.ceil = run("bare pgx insert", func() (float64, error) { return rate(ctx, *c, *d, bare.insert) })
-		r.print()
-
+		create := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
+		measure(&result{path: "postgres POST /api/notes", ceiling: "bare pgx INSERT, same pool", unit: "req/s", target: 0.9, extraOK: true},
+			create, direct(bare.insert))
 		ids, err := createNotes(ctx, client, base, 1000)
 		if err != nil {
 			return err
 		}
 		bare.ids = ids
-		get := func(rng *rand.Rand) (string, string, []byte) {
+		get := hit(200, func(rng *rand.Rand) (string, string, []byte) {
 			return "GET", base + "/api/notes/" + ids[rng.IntN(len(ids))], nil
-		}
-		r = result{path: "postgres GET /api/notes/{id}", ceiling: "bare pgx SELECT by id", unit: "req/s", target: 0.9, extraOK: true}
-		r.app = run(r.path, func() (float64, error) { return httpRate(ctx, *c, *d, client, 200, get) })
-		r.ceil = run("bare pgx select", func() (float64, error) { return rate(ctx, *c, *d, bare.selectByID) })
-		r.print()
+		})
+		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "bare pgx SELECT by id", unit: "req/s", target: 0.9, extraOK: true},
+			get, direct(bare.selectByID))
+		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "GET /healthz", unit: "req/s", extraOK: true},
+			get, hit(200, healthz(base)))
 		bare.pool.Close()
 	}
 
@@ -186,8 +184,14 @@ func figures(args []string) error {
 		}
 		r := result{path: fmt.Sprintf("upload %d MiB POST /api/files", *uploadSize>>20), ceiling: "bare SDK upload, same parts", unit: "MiB/s", target: 0.95}
 		rss := int64(0)
-		r.app = run(r.path, func() (v float64, err error) { v, rss, err = upload(ctx, base, *s3PID, *uploadSize); return })
-		r.ceil = run("bare SDK upload", func() (float64, error) { return bare.put(ctx, "bench/direct", *uploadSize) })
+		r.app, rss, err = upload(ctx, base, *s3PID, *uploadSize)
+		if err == nil {
+			r.ceil, err = bare.put(ctx, "bench/direct", *uploadSize)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", r.path, err)
+			failed++
+		}
 		r.extraOK = rss > 0 && rss <= *maxRSS
 		r.extra = fmt.Sprintf("  peak RSS %d MiB (bound %d MiB)", rss>>20, *maxRSS>>20)
 		r.print()

@@ -198,7 +198,22 @@ func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
 	})
 }
 
+// short returns a context for a statement that reads a few rows by index,
+// or an error if ctx has ended already. It is never cancelled: the driver
+// watches a cancellable context with a goroutine per statement, which costs
+// more than such a statement takes.
+func short(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func (s *Store) GetNote(ctx context.Context, id string) (storage.Note, error) {
+	ctx, err := short(ctx)
+	if err != nil {
+		return storage.Note{}, err
+	}
 	row := s.getNote.QueryRowContext(ctx, id)
 	n, err := scanNote(row)
 	return n, translate(err)
@@ -234,6 +249,10 @@ func (s *Store) DeleteNote(ctx context.Context, id string) error {
 func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, string, error) {
 	if p.Cursor != "" && !storage.ValidID(p.Cursor) {
 		return nil, "", fmt.Errorf("%w: malformed cursor", storage.ErrInvalid)
+	}
+	ctx, err := short(ctx)
+	if err != nil {
+		return nil, "", err
 	}
 	rows, err := s.listNotes.QueryContext(ctx, storage.CursorOrStart(p.Cursor), p.Limit+1)
 	notes, err := collect(rows, err, scanNote)
@@ -379,7 +398,7 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []T{}
+	out := make([]T, 0, 8)
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -76,6 +77,10 @@ func (s *Store) writeLoop() {
 			return
 		}
 		batch = append(batch[:0], j)
+		// Let the handlers that are about to write get in line, so that
+		// under load a group is more than one write. It costs nothing when
+		// no other goroutine is runnable.
+		runtime.Gosched()
 	more:
 		for len(batch) < maxBatch {
 			select {
