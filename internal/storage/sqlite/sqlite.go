@@ -48,6 +48,10 @@ type Store struct {
 	// Statements of the hot paths, prepared once instead of parsed on every
 	// call.
 	insertNote, getNote, listNotes *sql.Stmt
+	savepoint, rollbackTo, release *sql.Stmt // the writer's, per write of a group
+
+	// newest caches the first page of notes (newest.go).
+	newest newest
 }
 
 // Open opens (creating if needed) the database at path, its directory
@@ -97,6 +101,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		db   *sql.DB
 		sql  string
 	}{
+		{&s.savepoint, s.writer, `SAVEPOINT w`},
+		{&s.rollbackTo, s.writer, `ROLLBACK TO w`},
+		{&s.release, s.writer, `RELEASE w`},
 		{&s.insertNote, s.writer, `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`},
 		{&s.getNote, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`},
 		{&s.listNotes, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`},
@@ -191,6 +198,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
+	defer s.newest.changed()
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, s.insertNote).ExecContext(ctx,
 			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
@@ -220,6 +228,7 @@ func (s *Store) GetNote(ctx context.Context, id string) (storage.Note, error) {
 }
 
 func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, error) {
+	defer s.newest.changed()
 	var out storage.Note
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
@@ -233,6 +242,7 @@ func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, e
 }
 
 func (s *Store) DeleteNote(ctx context.Context, id string) error {
+	defer s.newest.changed()
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE id = ?`, id)
 		if err != nil {
@@ -254,12 +264,24 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if err != nil {
 		return nil, "", err
 	}
+	var gen uint64
+	if p.Cursor == "" {
+		var notes []storage.Note
+		var next string
+		var ok bool
+		if notes, next, ok, gen = s.newest.get(p.Limit); ok {
+			return notes, next, nil
+		}
+	}
 	rows, err := s.listNotes.QueryContext(ctx, storage.CursorOrStart(p.Cursor), p.Limit+1)
 	notes, err := collect(rows, err, scanNote)
 	if err != nil {
 		return nil, "", err
 	}
 	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	if p.Cursor == "" {
+		s.newest.put(p.Limit, gen, notes, next)
+	}
 	return notes, next, nil
 }
 

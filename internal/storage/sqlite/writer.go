@@ -122,18 +122,18 @@ func (s *Store) commit(batch []*writeJob) {
 			return err
 		}
 		for i, j := range live {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			if _, err := tx.StmtContext(ctx, s.savepoint).ExecContext(ctx); err != nil {
 				tx.Rollback()
 				return err
 			}
 			if err := j.fn(ctx, tx); err != nil {
 				failed[i], j.err = true, translate(err)
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+				if _, err := tx.StmtContext(ctx, s.rollbackTo).ExecContext(ctx); err != nil {
 					tx.Rollback()
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+			if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx); err != nil {
 				tx.Rollback()
 				return err
 			}
