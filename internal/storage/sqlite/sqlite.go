@@ -385,8 +385,8 @@ func scanUpload(row scanner) (storage.Upload, error) {
 		return u, err
 	}
 	var err1, err2 error
-	u.CreatedAt, err1 = time.Parse(timeFormat, created)
-	u.ExpiresAt, err2 = time.Parse(timeFormat, expires)
+	u.CreatedAt, err1 = parseTime(created)
+	u.ExpiresAt, err2 = parseTime(expires)
 	return u, errors.Join(err1, err2)
 }
 
@@ -399,8 +399,8 @@ func scanNote(row scanner) (storage.Note, error) {
 		return n, err
 	}
 	var err1, err2 error
-	n.CreatedAt, err1 = time.Parse(timeFormat, created)
-	n.UpdatedAt, err2 = time.Parse(timeFormat, updated)
+	n.CreatedAt, err1 = parseTime(created)
+	n.UpdatedAt, err2 = parseTime(updated)
 	return n, errors.Join(err1, err2)
 }
 
@@ -411,7 +411,7 @@ func scanFile(row scanner) (storage.File, error) {
 		return f, err
 	}
 	var err error
-	f.CreatedAt, err = time.Parse(timeFormat, created)
+	f.CreatedAt, err = parseTime(created)
 	return f, err
 }
 
@@ -472,8 +472,8 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 		return se, translate(err)
 	}
 	var err1, err2 error
-	se.CreatedAt, err1 = time.Parse(timeFormat, created)
-	se.ExpiresAt, err2 = time.Parse(timeFormat, expires)
+	se.CreatedAt, err1 = parseTime(created)
+	se.ExpiresAt, err2 = parseTime(expires)
 	return se, errors.Join(err1, err2)
 }
 
@@ -498,7 +498,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 			return err
 		}
 		var err error
-		got.CreatedAt, err = time.Parse(timeFormat, created)
+		got.CreatedAt, err = parseTime(created)
 		return err
 	})
 	return got, err
