@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-.PHONY: run test migrate build vet
+.PHONY: run test bench migrate build vet
 
 # run loads .env, if there is one, into the app's environment.
 run:
@@ -9,6 +9,12 @@ run:
 # scripts/test.sh. Pass go test flags with TESTFLAGS="-race -v".
 test:
 	scripts/test.sh $(value TESTFLAGS)
+
+# bench measures each path against this machine's limits (the app's own
+# /healthz, or the bare driver) and prints ratio and target; see
+# scripts/bench.sh and docs/performance.md. BENCH_DURATION=5s per figure.
+bench:
+	scripts/bench.sh
 
 migrate:
 	set -a; [ ! -f .env ] || . ./.env; set +a; go run ./cmd/migrate up

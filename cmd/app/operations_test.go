@@ -47,7 +47,8 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// TestMetricsPort moves /metrics to METRICS_PORT, off the public port.
+// TestMetricsPort moves /metrics to METRICS_PORT, off the public port, and
+// serves /debug/pprof there only.
 func TestMetricsPort(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,6 +60,15 @@ func TestMetricsPort(t *testing.T) {
 	expect(t, "/metrics on the public port", a.get(t, "/metrics"), 404)
 	if r := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); r.status != 200 || !strings.Contains(string(r.body), "flystorage_http_requests_total") {
 		t.Errorf("/metrics on METRICS_PORT: %d", r.status)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+		expect(t, path+" on the public port", a.get(t, path), 404)
+	}
+	if r := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port)); r.status != 200 || !strings.Contains(string(r.body), "goroutine") {
+		t.Errorf("/debug/pprof/ on METRICS_PORT: %d %.200s", r.status, r.body)
+	}
+	if r := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", port)); r.status != 200 || !strings.Contains(string(r.body), "heap profile") {
+		t.Errorf("/debug/pprof/heap on METRICS_PORT: %d %.200s", r.status, r.body)
 	}
 }
 

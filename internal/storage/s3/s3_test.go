@@ -1,9 +1,11 @@
 package s3_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -66,4 +68,80 @@ func TestFailedMultipartUploadIsAborted(t *testing.T) {
 	if len(uploads.Uploads) != 0 {
 		t.Errorf("%d multipart uploads left unfinished after a failed Put", len(uploads.Uploads))
 	}
+}
+
+// TestMultipartBytesArrive uploads streams around the part size (one byte
+// short of it, exactly one and two parts, and a short last part) and reads
+// each back byte for byte.
+func TestMultipartBytesArrive(t *testing.T) {
+	env := testenv.S3Bucket(t)
+	ctx := context.Background()
+	b := env.Blobs(t, func(o *s3.Options) { o.PartSize = 5 << 20; o.Concurrency = 2 })
+	for _, size := range []int{0, 5<<20 - 1, 5 << 20, 10 << 20, 11<<20 + 7} {
+		data := make([]byte, size)
+		rand.NewChaCha8([32]byte{byte(size)}).Read(data)
+		key := "s3test/" + storage.NewID()
+		if err := b.Put(ctx, key, iotest.HalfReader(bytes.NewReader(data)), -1, "application/octet-stream"); err != nil {
+			t.Fatalf("Put(%d bytes): %v", size, err)
+		}
+		t.Cleanup(func() { b.Delete(ctx, key) })
+		r, info, err := b.Get(ctx, key, nil)
+		if err != nil {
+			t.Fatalf("Get(%d bytes): %v", size, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data) || info.Size != int64(size) {
+			t.Errorf("%d bytes put, %d read back (size %d), equal %v, err %v", size, len(got), info.Size, bytes.Equal(got, data), err)
+		}
+	}
+}
+
+// TestFailedPartAbortsUpload: a part the store refuses fails the Put with
+// the store's error, and the upload is aborted.
+func TestFailedPartAbortsUpload(t *testing.T) {
+	env := testenv.S3Bucket(t)
+	ctx := context.Background()
+	b := env.Blobs(t, func(o *s3.Options) { o.PartSize = 5 << 20 })
+	key := "s3test/" + storage.NewID()
+	// The second part goes out while the third is read: removing the
+	// upload's parts by aborting it from outside makes that part fail.
+	r := &hookReader{r: io.LimitReader(zeros{}, 16<<20), at: 11 << 20, hook: func() {
+		uploads, err := env.Client().ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &env.Bucket, Prefix: &key})
+		if err != nil || len(uploads.Uploads) != 1 {
+			t.Errorf("listing the upload in flight: %v, %d uploads", err, len(uploads.Uploads))
+			return
+		}
+		if _, err := env.Client().AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &env.Bucket, Key: &key, UploadId: uploads.Uploads[0].UploadId}); err != nil {
+			t.Error(err)
+		}
+	}}
+	err := b.Put(ctx, key, r, -1, "")
+	if err == nil {
+		t.Fatal("Put succeeded although its upload was aborted under it")
+	}
+	if _, err := b.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat after the failed Put: %v, want ErrNotFound", err)
+	}
+}
+
+// hookReader calls hook once, when at bytes have been read.
+type hookReader struct {
+	r    io.Reader
+	n    int64
+	at   int64
+	hook func()
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	if h.n < h.at && h.n+int64(len(p)) > h.at {
+		p = p[:h.at-h.n]
+	}
+	n, err := h.r.Read(p)
+	h.n += int64(n)
+	if h.n == h.at && h.hook != nil {
+		h.hook()
+		h.hook = nil
+	}
+	return n, err
 }

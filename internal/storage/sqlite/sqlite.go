@@ -42,6 +42,19 @@ type Store struct {
 	writer, readers *sql.DB
 	path            string
 	lock            *os.File // shared, against a restore; see lock.go
+
+	// The writer goroutine (writer.go) takes writes from jobs until closed
+	// is closed, then closes stopped.
+	jobs            chan *writeJob
+	closed, stopped chan struct{}
+
+	// Statements of the hot paths, prepared once instead of parsed on every
+	// call.
+	insertNote, getNote, listNotes *sql.Stmt
+	savepoint, rollbackTo, release *sql.Stmt // the writer's, per write of a group
+
+	// newest caches the first page of notes (newest.go).
+	newest newest
 }
 
 // Open opens (creating if needed) the database at path, its directory
@@ -72,16 +85,26 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
-	s := &Store{writer: writer, readers: readers, path: path, lock: lock}
+	s := &Store{writer: writer, readers: readers, path: path, lock: lock,
+		jobs: make(chan *writeJob), closed: make(chan struct{}), stopped: make(chan struct{})}
 
 	p, err := migrations.NewProvider(goose.DialectSQLite3, writer, migrations.SessionLock)
 	if err == nil {
 		err = migrations.Up(ctx, p, log)
 	}
 	if err != nil {
-		s.Close()
+		writer.Close()
+		readers.Close()
+		lock.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
 	}
+	if err := s.prepare(ctx); err != nil {
+		writer.Close()
+		readers.Close()
+		lock.Close()
+		return nil, fmt.Errorf("preparing statements on %s: %w", path, err)
+	}
+	go s.writeLoop()
 	// The restored database opened and migrated: the one it replaced is no
 	// longer needed.
 	if err := removeBeforeRestore(path); err != nil {
@@ -89,6 +112,29 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("removing the database a restore replaced: %w", err)
 	}
 	return s, nil
+}
+
+// prepare prepares the hot paths' statements, after the migrations made
+// their tables.
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	for _, st := range []struct {
+		stmt **sql.Stmt
+		db   *sql.DB
+		sql  string
+	}{
+		{&s.savepoint, s.writer, `SAVEPOINT w`},
+		{&s.rollbackTo, s.writer, `ROLLBACK TO w`},
+		{&s.release, s.writer, `RELEASE w`},
+		{&s.insertNote, s.writer, `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`},
+		{&s.getNote, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`},
+		{&s.listNotes, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`},
+	} {
+		if *st.stmt, err = st.db.PrepareContext(ctx, st.sql); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OpenDB opens the writer connection to path, creating its directory, for
@@ -137,8 +183,16 @@ func (s *Store) Snapshot(ctx context.Context, dst string) error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes both pools.
+// Close stops the writer goroutine, once the writes it has taken are
+// committed, and closes both pools. Writes still waiting fail.
 func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	close(s.closed)
+	<-s.stopped
 	lockErr := s.lock.Close()
 	if errors.Is(lockErr, os.ErrClosed) {
 		lockErr = nil // closed before
@@ -169,37 +223,40 @@ func (s *Store) Ping(ctx context.Context) error {
 	return translate(s.readers.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n))
 }
 
-// write runs fn in an IMMEDIATE transaction on the writer connection.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return translate(err)
-	}
-	return translate(tx.Commit())
-}
-
 func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+	defer s.newest.changed()
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.insertNote).ExecContext(ctx,
 			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
 		return err
 	})
 }
 
+// short returns a context for a statement that reads a few rows by index,
+// or an error if ctx has ended already. It is never cancelled: the driver
+// watches a cancellable context with a goroutine per statement, which costs
+// more than such a statement takes.
+func short(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func (s *Store) GetNote(ctx context.Context, id string) (storage.Note, error) {
-	row := s.readers.QueryRowContext(ctx, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`, id)
+	ctx, err := short(ctx)
+	if err != nil {
+		return storage.Note{}, err
+	}
+	row := s.getNote.QueryRowContext(ctx, id)
 	n, err := scanNote(row)
 	return n, translate(err)
 }
 
 func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, error) {
+	defer s.newest.changed()
 	var out storage.Note
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		out, err = scanNote(tx.QueryRowContext(ctx,
 			`UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ?
@@ -211,7 +268,8 @@ func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, e
 }
 
 func (s *Store) DeleteNote(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	defer s.newest.changed()
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -228,19 +286,33 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if p.Cursor != "" && !storage.ValidID(p.Cursor) {
 		return nil, "", fmt.Errorf("%w: malformed cursor", storage.ErrInvalid)
 	}
-	rows, err := s.readers.QueryContext(ctx,
-		`SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`,
-		storage.CursorOrStart(p.Cursor), p.Limit+1)
+	ctx, err := short(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var gen uint64
+	if p.Cursor == "" {
+		var notes []storage.Note
+		var next string
+		var ok bool
+		if notes, next, ok, gen = s.newest.get(p.Limit); ok {
+			return notes, next, nil
+		}
+	}
+	rows, err := s.listNotes.QueryContext(ctx, storage.CursorOrStart(p.Cursor), p.Limit+1)
 	notes, err := collect(rows, err, scanNote)
 	if err != nil {
 		return nil, "", err
 	}
 	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	if p.Cursor == "" {
+		s.newest.put(p.Limit, gen, notes, next)
+	}
 	return notes, next, nil
 }
 
 func (s *Store) CreateFile(ctx context.Context, f storage.File) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO files (id, name, content_type, size, sha256, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.Name, f.ContentType, f.Size, f.SHA256, f.Key, f.CreatedAt.Format(timeFormat))
@@ -256,7 +328,7 @@ func (s *Store) GetFile(ctx context.Context, id string) (storage.File, error) {
 
 func (s *Store) DeleteFile(ctx context.Context, id string) (storage.File, error) {
 	var f storage.File
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		f, err = scanFile(tx.QueryRowContext(ctx,
 			`DELETE FROM files WHERE id = ? RETURNING id, name, content_type, size, sha256, key, created_at`, id))
@@ -281,7 +353,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 }
 
 func (s *Store) CreateUpload(ctx context.Context, u storage.Upload) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO uploads (id, name, content_type, size, key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Name, u.ContentType, u.Size, u.Key, u.CreatedAt.Format(timeFormat), u.ExpiresAt.Format(timeFormat))
@@ -296,7 +368,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error
 }
 
 func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ? AND expires_at > ?`, f.ID, now.UTC().Format(timeFormat))
 		if err != nil {
 			return err
@@ -312,7 +384,7 @@ func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Tim
 }
 
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -339,8 +411,8 @@ func scanUpload(row scanner) (storage.Upload, error) {
 		return u, err
 	}
 	var err1, err2 error
-	u.CreatedAt, err1 = time.Parse(timeFormat, created)
-	u.ExpiresAt, err2 = time.Parse(timeFormat, expires)
+	u.CreatedAt, err1 = parseTime(created)
+	u.ExpiresAt, err2 = parseTime(expires)
 	return u, errors.Join(err1, err2)
 }
 
@@ -353,8 +425,8 @@ func scanNote(row scanner) (storage.Note, error) {
 		return n, err
 	}
 	var err1, err2 error
-	n.CreatedAt, err1 = time.Parse(timeFormat, created)
-	n.UpdatedAt, err2 = time.Parse(timeFormat, updated)
+	n.CreatedAt, err1 = parseTime(created)
+	n.UpdatedAt, err2 = parseTime(updated)
 	return n, errors.Join(err1, err2)
 }
 
@@ -365,7 +437,7 @@ func scanFile(row scanner) (storage.File, error) {
 		return f, err
 	}
 	var err error
-	f.CreatedAt, err = time.Parse(timeFormat, created)
+	f.CreatedAt, err = parseTime(created)
 	return f, err
 }
 
@@ -374,7 +446,7 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []T{}
+	out := make([]T, 0, 8)
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
@@ -421,7 +493,7 @@ func (s *Store) Volume() (storage.Volume, error) {
 }
 
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, created_at, expires_at) VALUES (?, ?, ?)`,
 			se.ID, se.CreatedAt.Format(timeFormat), se.ExpiresAt.Format(timeFormat))
 		return err
@@ -437,13 +509,13 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 		return se, translate(err)
 	}
 	var err1, err2 error
-	se.CreatedAt, err1 = time.Parse(timeFormat, created)
-	se.ExpiresAt, err2 = time.Parse(timeFormat, expires)
+	se.CreatedAt, err1 = parseTime(created)
+	se.ExpiresAt, err2 = parseTime(expires)
 	return se, errors.Join(err1, err2)
 }
 
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
 		return err
 	})
@@ -451,7 +523,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKey) (storage.IdempotencyKey, error) {
 	var got storage.IdempotencyKey
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO idempotency_keys (key, fingerprint, resource_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 			k.Key, k.Fingerprint, k.ResourceID, k.CreatedAt.Format(timeFormat)); err != nil {
@@ -463,7 +535,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 			return err
 		}
 		var err error
-		got.CreatedAt, err = time.Parse(timeFormat, created)
+		got.CreatedAt, err = parseTime(created)
 		return err
 	})
 	return got, err
@@ -471,7 +543,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 
 func (s *Store) PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, q := range []struct {
 			sql string
 			t   time.Time

@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/example/flystorage/internal/storage"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func note(title string) storage.Note {
+	now := storage.Now()
+	return storage.Note{ID: storage.NewID(), Title: title, CreatedAt: now, UpdatedAt: now}
+}
+
+// insertJob is the job CreateNote submits.
+func insertJob(s *Store, n storage.Note) *writeJob {
+	return &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.insertNote).ExecContext(ctx,
+			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
+		return err
+	}}
+}
+
+// TestGroupErrorsAreEach commits one group in which some writes fail: each
+// failure is its own caller's, with its own kind, and the others commit.
+func TestGroupErrorsAreEach(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	taken := note("taken")
+	if err := s.CreateNote(ctx, taken); err != nil {
+		t.Fatal(err)
+	}
+	ok1, dup, bad, ok2 := note("one"), taken, note(""), note("two")
+	dup.Title = "again"
+	jobs := []*writeJob{insertJob(s, ok1), insertJob(s, dup), insertJob(s, bad), insertJob(s, ok2)}
+	s.commit(jobs)
+	for i, want := range []error{nil, storage.ErrConflict, storage.ErrInvalid, nil} {
+		<-jobs[i].done
+		if got := jobs[i].err; (want == nil) != (got == nil) || (want != nil && !errors.Is(got, want)) {
+			t.Errorf("write %d: %v, want %v", i, got, want)
+		}
+	}
+	for _, n := range []storage.Note{ok1, ok2, taken} {
+		got, err := s.GetNote(ctx, n.ID)
+		if err != nil || got.Title != n.Title {
+			t.Errorf("note %q after the group: %+v, %v", n.Title, got, err)
+		}
+	}
+	if _, err := s.GetNote(ctx, bad.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the invalid note was stored: %v", err)
+	}
+}
+
+// TestGroupFailureRetriesAlone breaks a group's transaction (a write that
+// releases the group's savepoint and fails, so it cannot be rolled back to):
+// the other writes are run again alone and commit, and the breaking write
+// gets its own error.
+func TestGroupFailureRetriesAlone(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	before, after := note("before"), note("after")
+	boom := errors.New("boom")
+	breaker := &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+			return err
+		}
+		return boom
+	}}
+	jobs := []*writeJob{insertJob(s, before), breaker, insertJob(s, after)}
+	s.commit(jobs)
+	for _, j := range jobs {
+		<-j.done
+	}
+	if !errors.Is(breaker.err, boom) {
+		t.Errorf("the breaking write: %v, want its own error", breaker.err)
+	}
+	for i, n := range []storage.Note{before, after} {
+		if err := []error{jobs[0].err, jobs[2].err}[i]; err != nil {
+			t.Errorf("write %q: %v", n.Title, err)
+		}
+		if _, err := s.GetNote(ctx, n.ID); err != nil {
+			t.Errorf("note %q after the group failed and was retried: %v", n.Title, err)
+		}
+	}
+}
+
+// TestAbandonedWriteNeverRuns: a caller that gave up before its write
+// started gets its context's error, and the write is not made.
+func TestAbandonedWriteNeverRuns(t *testing.T) {
+	s := openTest(t)
+	ran := false
+	j := &writeJob{done: make(chan struct{}), fn: func(context.Context, *sql.Tx) error { ran = true; return nil }}
+	j.state.Store(jobAbandoned)
+	s.commit([]*writeJob{j, insertJob(s, note("kept"))})
+	<-j.done
+	if ran {
+		t.Error("an abandoned write ran")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n := note("cancelled")
+	if err := s.CreateNote(ctx, n); !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateNote with a cancelled context: %v", err)
+	}
+	if _, err := s.GetNote(context.Background(), n.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a cancelled write was stored: %v", err)
+	}
+}
+
+// TestConcurrentWrites creates many notes at once, some of them clashing:
+// exactly the clashing ones fail, and every other is stored.
+func TestConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	taken := note("taken")
+	if err := s.CreateNote(ctx, taken); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	errs := make([]error, n)
+	notes := make([]storage.Note, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		notes[i] = note("concurrent")
+		if i%5 == 0 {
+			notes[i].ID = taken.ID
+		}
+		wg.Go(func() { errs[i] = s.CreateNote(ctx, notes[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%5 == 0 {
+			if !errors.Is(err, storage.ErrConflict) {
+				t.Errorf("clashing write %d: %v, want ErrConflict", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		} else if _, err := s.GetNote(ctx, notes[i].ID); err != nil {
+			t.Errorf("write %d acknowledged but not stored: %v", i, err)
+		}
+	}
+}
+
+// TestWriteAfterClose fails instead of hanging.
+func TestWriteAfterClose(t *testing.T) {
+	s := openTest(t)
+	s.Close()
+	if err := s.CreateNote(context.Background(), note("late")); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("CreateNote after Close: %v", err)
+	}
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Measures the app against this machine's limits, on loopback against real
+# SQLite, Postgres and MinIO: `make bench`. For each path it runs the app's
+# figure and, back to back, its ceiling (the app's own GET /healthz, or the
+# bare driver doing the same work), and prints app, ceiling, ratio, target
+# and PASS/FAIL; then the scale checks (a deep listing page with 1,000,000
+# notes, the sweep over 100,000 objects). docs/performance.md has the latest
+# run.
+#
+# It reuses TEST_DATABASE_URL (the server; the benchmark makes a database
+# flystorage_bench of its own there), TEST_S3_* and TEST_MINIO_BIN when set,
+# like scripts/test.sh; otherwise it uses the Postgres on 127.0.0.1:5432 and
+# starts a throwaway MinIO. Tuning:
+#   BENCH_DURATION=5s      each figure's duration (app and ceiling each)
+#   BENCH_CONCURRENCY=16   concurrent clients
+#   BENCH_UPLOAD_BYTES     upload size (1 GiB)
+#   BENCH_NOTES=1000000 BENCH_OBJECTS=100000   the scale checks; 0 skips one
+#   BENCH_PATHS="sqlite pg s3"   which apps' figures to run
+#   BENCH_PROFILE=DIR      also save CPU and allocation profiles of the
+#                          SQLite app under its POST load into DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration="${BENCH_DURATION:-5s}"
+clients="${BENCH_CONCURRENCY:-16}"
+upload_bytes="${BENCH_UPLOAD_BYTES:-1073741824}"
+
+work="$(mktemp -d)"
+cleanups=('rm -rf "$work"')
+cleanup() { for ((i=${#cleanups[@]}-1; i>=0; i--)); do eval "${cleanups[i]}"; done; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 120); do curl -fs "$1" >/dev/null && return 0; sleep 0.25; done; echo "no answer from $1" >&2; return 1; }
+
+# Postgres: a database of the benchmark's own on TEST_DATABASE_URL's server.
+server_url="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/flystorage_test?sslmode=disable}"
+admin_url="$(sed -E 's#(//[^/]*/)[^?]*#\1postgres#' <<<"$server_url")"
+db_url="$(sed -E 's#(//[^/]*/)[^?]*#\1flystorage_bench#' <<<"$server_url")"
+psql "$admin_url" -qc "DROP DATABASE IF EXISTS flystorage_bench WITH (FORCE)" -c "CREATE DATABASE flystorage_bench" >/dev/null ||
+  { echo "cannot make database flystorage_bench on the server of TEST_DATABASE_URL" >&2; exit 1; }
+cleanups+=('psql "$admin_url" -qc "DROP DATABASE IF EXISTS flystorage_bench WITH (FORCE)" >/dev/null 2>&1 || true')
+
+# MinIO: TEST_S3_* if set, else a throwaway one.
+if [ -z "${TEST_S3_ENDPOINT:-}" ]; then
+  minio="${TEST_MINIO_BIN:-$(scripts/minio.sh)}"
+  port="$(free_port)"
+  secret="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  MINIO_ROOT_USER=flystorage MINIO_ROOT_PASSWORD="$secret" MINIO_BROWSER=off \
+    "$minio" server --quiet --address "127.0.0.1:$port" --console-address "127.0.0.1:$(free_port)" "$work/minio" >"$work/minio.log" 2>&1 &
+  minio_pid=$!
+  cleanups+=('kill "$minio_pid" 2>/dev/null; wait "$minio_pid" 2>/dev/null || true')
+  wait_for "http://127.0.0.1:$port/minio/health/ready"
+  TEST_S3_ENDPOINT="http://127.0.0.1:$port" TEST_S3_ACCESS_KEY_ID=flystorage TEST_S3_SECRET_ACCESS_KEY="$secret"
+fi
+export AWS_ACCESS_KEY_ID="$TEST_S3_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$TEST_S3_SECRET_ACCESS_KEY" AWS_REGION=us-east-1
+bucket="flystorage-bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+curl -fs -X PUT --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$TEST_S3_ENDPOINT/$bucket" >/dev/null
+cleanups+=('"$work/bench" rmbucket -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" 2>/dev/null || true')
+
+echo "building..." >&2
+go build -o "$work/app" ./cmd/app
+go build -o "$work/migrate" ./cmd/migrate
+go build -o "$work/bench" ./scripts/bench
+DATABASE_URL="$db_url" "$work/migrate" up >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+
+# start NAME VAR=VALUE...: runs the app with that environment on a free
+# port, waits until it is ready, and sets NAME_url and NAME_pid.
+start() {
+  local name="$1"; shift
+  local port metrics
+  port="$(free_port)"; metrics="$(free_port)"
+  mkdir -p "$work/$name"
+  env -i PATH="$PATH" HOME="$work/$name" PORT="$port" METRICS_PORT="$metrics" "$@" "$work/app" >"$work/$name.log" 2>&1 &
+  local pid=$!
+  cleanups+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null || true")
+  wait_for "http://127.0.0.1:$port/readyz" || { cat "$work/$name.log" >&2; exit 1; }
+  printf -v "${name}_url" '%s' "http://127.0.0.1:$port"
+  printf -v "${name}_pid" '%s' "$pid"
+  printf -v "${name}_metrics" '%s' "http://127.0.0.1:$metrics"
+}
+start sqlite DATABASE_PATH="$work/sqlite/app.db"
+start pg DATABASE_URL="$db_url"
+start s3 DATABASE_PATH="$work/s3/app.db" BUCKET_NAME="$bucket" AWS_ENDPOINT_URL_S3="$TEST_S3_ENDPOINT" \
+  AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_REGION=us-east-1 \
+  MAX_UPLOAD_BYTES=$((upload_bytes + 1))
+
+if [ -n "${BENCH_PROFILE:-}" ]; then
+  mkdir -p "$BENCH_PROFILE"
+  secs="${duration%s}"
+  echo "profiling the SQLite app under POST /api/notes and GET /api/notes/{id}..." >&2
+  curl -fs "$sqlite_metrics/debug/pprof/profile?seconds=$((secs * 3))" -o "$BENCH_PROFILE/cpu.pprof" &
+  prof=$!
+  "$work/bench" figures -sqlite-app "$sqlite_url" -d "$duration" -c "$clients" >/dev/null || true
+  wait "$prof"
+  curl -fs "$sqlite_metrics/debug/pprof/allocs" -o "$BENCH_PROFILE/allocs.pprof"
+  cp "$work/app" "$BENCH_PROFILE/app"
+  echo "go tool pprof -top $BENCH_PROFILE/app $BENCH_PROFILE/cpu.pprof" >&2
+fi
+
+echo "$(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3); $duration per figure, $clients clients; $(date -u +%FT%TZ)"
+status=0
+paths=" ${BENCH_PATHS:-sqlite pg s3} "
+args=()
+[[ "$paths" == *" sqlite "* ]] && args+=(-sqlite-app "$sqlite_url" -bare-sqlite "$work/bare.db")
+[[ "$paths" == *" pg "* ]] && args+=(-pg-app "$pg_url" -pg "$db_url")
+[[ "$paths" == *" s3 "* ]] && args+=(-s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes")
+"$work/bench" figures -d "$duration" -c "$clients" "${args[@]}" || status=1
+"$work/bench" scale -dir "$work/scale" -notes "${BENCH_NOTES:-1000000}" -objects "${BENCH_OBJECTS:-100000}" || status=1
+exit "$status"

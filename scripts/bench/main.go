@@ -1,0 +1,242 @@
+// Command bench measures the app against what the machine can do: each
+// path's figure through the app, then, back to back, its ceiling (the app's
+// own GET /healthz, or the bare driver doing the same work), and prints the
+// ratio against the target. On a shared machine the absolute numbers move;
+// the ratios, measured interleaved, are what it checks. scripts/bench.sh
+// starts what it needs; see there.
+//
+//	bench figures -sqlite-app URL -pg-app URL -pg URL -s3-app URL -s3-app-pid PID ...
+//	bench scale -dir DIR
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: bench figures|scale [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "figures":
+		err = figures(os.Args[2:])
+	case "scale":
+		err = scale(os.Args[2:])
+	case "rmbucket":
+		err = rmbucket(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q: use figures or scale", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one printed line.
+type result struct {
+	path, ceiling string
+	app, ceil     float64
+	unit          string
+	target        float64 // the ratio app/ceil must reach; 0: none
+	extra         string
+	extraOK       bool
+}
+
+var failed int
+
+func (r result) print() {
+	ratio := r.app / r.ceil
+	verdict := "-"
+	if r.target > 0 {
+		verdict = "PASS"
+		if !(ratio >= r.target) || !r.extraOK {
+			verdict = "FAIL"
+			failed++
+		}
+	}
+	target := "-"
+	if r.target > 0 {
+		target = fmt.Sprintf(">= %.2f", r.target)
+	}
+	fmt.Printf("%-32s app %9.0f %-5s ceiling %9.0f  %-30s ratio %.2f  target %-8s %s%s\n",
+		r.path, r.app, r.unit, r.ceil, "("+r.ceiling+")", ratio, target, verdict, r.extra)
+}
+
+func figures(args []string) error {
+	f := flag.NewFlagSet("figures", flag.ContinueOnError)
+	sqliteApp := f.String("sqlite-app", "", "base URL of the app on SQLite")
+	pgApp := f.String("pg-app", "", "base URL of the app on Postgres")
+	pgURL := f.String("pg", "", "the Postgres the pg app uses, for the bare pgx ceiling")
+	s3App := f.String("s3-app", "", "base URL of the app on MinIO, for the upload")
+	s3PID := f.Int("s3-app-pid", 0, "that app's process id, for its peak RSS")
+	s3Endpoint := f.String("s3-endpoint", "", "MinIO's URL, for the bare SDK ceiling")
+	bucket := f.String("bucket", "", "the bucket both upload to")
+	partSize := f.Int64("part-size", 8<<20, "the app's S3_PART_SIZE")
+	concurrency := f.Int("concurrency", 0, "the app's S3_CONCURRENCY; 0: the SDK's default")
+	uploadSize := f.Int64("upload-size", 1<<30, "bytes to upload")
+	maxRSS := f.Int64("max-rss", 48<<20, "the app's peak RSS bound during the upload")
+	sqliteDB := f.String("bare-sqlite", "", "a scratch SQLite file for the bare modernc ceiling")
+	d := f.Duration("d", 5*time.Second, "duration of each figure")
+	c := f.Int("c", 16, "concurrent clients")
+	only := f.String("only", "", "run only the figures whose path contains this")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	for _, u := range []string{*sqliteApp, *pgApp, *s3App} {
+		if u == "" {
+			continue
+		}
+		if err := loopback(u); err != nil {
+			return err
+		}
+	}
+	ctx := context.Background()
+	client := newClient(*c)
+	healthz := func(base string) func(*rand.Rand) (string, string, []byte) {
+		return func(*rand.Rand) (string, string, []byte) { return "GET", base + "/healthz", nil }
+	}
+	// measure fills r with its app and ceiling rates, interleaved.
+	measure := func(r *result, app, ceiling func(time.Duration) (float64, error)) {
+		if !strings.Contains(r.path, *only) {
+			return
+		}
+		var err error
+		if r.app, r.ceil, err = pair(*d, app, ceiling); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", r.path, err)
+			failed++
+		}
+		r.print()
+	}
+	hit := func(want int, next func(*rand.Rand) (string, string, []byte)) func(time.Duration) (float64, error) {
+		return func(d time.Duration) (float64, error) { return httpRate(ctx, *c, d, client, want, next) }
+	}
+	direct := func(fn func(context.Context, *rand.Rand) error) func(time.Duration) (float64, error) {
+		return func(d time.Duration) (float64, error) { return rate(ctx, *c, d, fn) }
+	}
+
+	if base := *sqliteApp; base != "" {
+		create := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
+		measure(&result{path: "sqlite POST /api/notes", ceiling: "GET /healthz", unit: "req/s", target: 0.5, extraOK: true},
+			create, hit(200, healthz(base)))
+		if *sqliteDB != "" {
+			bare, err := openBareSQLite(*sqliteDB)
+			if err != nil {
+				return err
+			}
+			measure(&result{path: "sqlite POST /api/notes", ceiling: "bare modernc INSERT per tx", unit: "req/s", extraOK: true},
+				create, direct(bare.insert))
+			bare.db.Close()
+		}
+
+		ids, err := createNotes(ctx, client, base, 1000)
+		if err != nil {
+			return err
+		}
+		get := hit(200, func(rng *rand.Rand) (string, string, []byte) {
+			return "GET", base + "/api/notes/" + ids[rng.IntN(len(ids))], nil
+		})
+		measure(&result{path: "sqlite GET /api/notes/{id}", ceiling: "GET /healthz", unit: "req/s", target: 0.6, extraOK: true},
+			get, hit(200, healthz(base)))
+		list := hit(200, func(*rand.Rand) (string, string, []byte) { return "GET", base + "/api/notes?limit=20", nil })
+		measure(&result{path: "sqlite GET /api/notes?limit=20", ceiling: "GET /healthz", unit: "req/s", target: 0.35, extraOK: true},
+			list, hit(200, healthz(base)))
+	}
+
+	if base := *pgApp; base != "" {
+		bare, err := openBarePostgres(ctx, *pgURL)
+		if err != nil {
+			return fmt.Errorf("connecting to Postgres for the ceiling: %w", err)
+		}
+		create := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
+		measure(&result{path: "postgres POST /api/notes", ceiling: "bare pgx INSERT, same pool", unit: "req/s", target: 0.9, extraOK: true},
+			create, direct(bare.insert))
+		ids, err := createNotes(ctx, client, base, 1000)
+		if err != nil {
+			return err
+		}
+		bare.ids = ids
+		get := hit(200, func(rng *rand.Rand) (string, string, []byte) {
+			return "GET", base + "/api/notes/" + ids[rng.IntN(len(ids))], nil
+		})
+		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "bare pgx SELECT by id", unit: "req/s", target: 0.9, extraOK: true},
+			get, direct(bare.selectByID))
+		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "GET /healthz", unit: "req/s", extraOK: true},
+			get, hit(200, healthz(base)))
+		bare.pool.Close()
+	}
+
+	if base := *s3App; base != "" {
+		bare, err := openBareS3(*s3Endpoint, *bucket, *partSize, *concurrency)
+		if err != nil {
+			return err
+		}
+		r := result{path: fmt.Sprintf("upload %d MiB POST /api/files", *uploadSize>>20), ceiling: "bare SDK upload, same parts", unit: "MiB/s", target: 0.95}
+		rss := int64(0)
+		r.app, rss, err = upload(ctx, base, *s3PID, *uploadSize)
+		if err == nil {
+			r.ceil, err = bare.put(ctx, "bench/direct", *uploadSize)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", r.path, err)
+			failed++
+		}
+		r.extraOK = rss > 0 && rss <= *maxRSS
+		r.extra = fmt.Sprintf("  peak RSS %d MiB (bound %d MiB)", rss>>20, *maxRSS>>20)
+		r.print()
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d figures failed", failed)
+	}
+	return nil
+}
+
+// upload streams size bytes through POST /api/files and returns MiB/s and
+// the app's peak RSS during it.
+func upload(ctx context.Context, base string, pid int, size int64) (float64, int64, error) {
+	// Writing 5 to clear_refs resets the peak RSS, so it is the upload's.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		return 0, 0, fmt.Errorf("resetting the app's peak RSS: %w", err)
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		part, err := mw.CreateFormFile("file", "bench.bin")
+		if err == nil {
+			_, err = io.Copy(part, io.LimitReader(newRandom(), size))
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/files", pr)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	start := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	mibs := float64(size) / (1 << 20) / time.Since(start).Seconds()
+	if res.StatusCode != http.StatusCreated {
+		return 0, 0, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(body)))
+	}
+	rss, err := peakRSS(pid)
+	return mibs, rss, err
+}
