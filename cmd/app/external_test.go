@@ -171,6 +171,7 @@ func TestPageMongoDBAndMinIO(t *testing.T) {
 	env["MAX_UPLOAD_BYTES"] = fmt.Sprint(64 << 20)
 	a := startApp(t, env)
 	exercisePage(t, a, "mongodb", "s3", 12<<20)
+	a.stop() // every log line written
 	if !strings.Contains(a.logs.String(), `route="POST /api/files/uploads/{id}/complete"`) {
 		t.Error("the page did not use the direct upload flow for a file larger than a part")
 	}

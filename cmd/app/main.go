@@ -73,7 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	setup.Clock = clock
 	cfg := setup.Config
-	log := newLogger(cfg, stderr)
+	logs := newLogWriter(stderr)
+	defer logs.Close()
+	log := newLogger(cfg, logs)
 	log.Info("starting", "command", command, "config", setup)
 
 	if command == "restore" {

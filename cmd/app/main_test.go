@@ -38,6 +38,9 @@ type app struct {
 	url   string
 	logs  *logSink
 	token string // sent as a bearer token when set
+	// stop shuts the app down and waits for it, so that every log line is
+	// written; the test's cleanup calls it too.
+	stop func()
 }
 
 // startApp runs the app with exactly env as its environment (plus PORT=0)
@@ -58,22 +61,26 @@ func startApp(t testing.TB, env map[string]string) *app {
 		runErr = run(ctx, nil, func(k string) string { return env[k] }, io.Discard, logs)
 	}()
 	started := false
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-finished:
-			if started && runErr != nil {
-				t.Errorf("run returned %v after shutdown", runErr)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-finished:
+				if started && runErr != nil {
+					t.Errorf("run returned %v after shutdown", runErr)
+				}
+			case <-time.After(shutdownDeadline):
+				t.Errorf("run did not return within %s of shutdown; logs:\n%s", shutdownDeadline, logs)
 			}
-		case <-time.After(shutdownDeadline):
-			t.Errorf("run did not return within %s of shutdown; logs:\n%s", shutdownDeadline, logs)
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case addr := <-logs.listening:
 		started = true
 		_, port, _ := net.SplitHostPort(addr)
-		return &app{url: "http://127.0.0.1:" + port, logs: logs, token: env["API_TOKEN"]}
+		return &app{url: "http://127.0.0.1:" + port, logs: logs, token: env["API_TOKEN"], stop: stop}
 	case <-finished:
 		t.Fatalf("app exited before listening: %v\nlogs:\n%s", runErr, logs)
 	case <-time.After(30 * time.Second):
@@ -647,9 +654,13 @@ func withPassword(t *testing.T, raw, password string) (string, string) {
 
 // assertNoSecrets checks the logs and every answer that describes the
 // backends for the secrets.
+//
+// It stops the app first, so that every log line has been written.
 func assertNoSecrets(t *testing.T, a *app, secrets ...string) {
 	t.Helper()
-	seen := a.logs.String() + string(a.get(t, "/api/storage").body) + string(a.get(t, "/readyz").body)
+	seen := string(a.get(t, "/api/storage").body) + string(a.get(t, "/readyz").body)
+	a.stop()
+	seen += a.logs.String()
 	for _, s := range secrets {
 		if strings.Contains(seen, s) {
 			t.Errorf("a secret (%d characters) appears in the logs or in /api/storage or /readyz", len(s))

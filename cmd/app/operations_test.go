@@ -81,6 +81,7 @@ func TestRequestLog(t *testing.T) {
 	if r.header.Get("X-Request-Id") != "01TESTREQUEST-ord" {
 		t.Errorf("X-Request-Id = %q, want Fly's request id back", r.header.Get("X-Request-Id"))
 	}
+	a.stop() // every line written
 	var found bool
 	for _, line := range strings.Split(strings.TrimSpace(a.logs.String()), "\n") {
 		var v map[string]any

@@ -233,6 +233,7 @@ func TestSlowQueryLog(t *testing.T) {
 	})
 	const private = "Private-Title-4417"
 	expect(t, "create note", a.sendJSON(t, "POST", "/api/notes", `{"title":"`+private+`","body":"private body 9931"}`), 201)
+	a.stop() // every log line written
 	logs := a.logs.String()
 	if !strings.Contains(logs, `msg="slow query"`) || !strings.Contains(logs, "INSERT INTO notes") {
 		t.Errorf("no slow-query line with the INSERT in the log:\n%s", logs)

@@ -454,6 +454,7 @@ func testRedisDown(t *testing.T, down, back func(*testenv.RedisServer, testing.T
 			took[k][len(took[k])/2].Round(time.Microsecond), took[k][len(took[k])*99/100].Round(time.Microsecond), worst[k].Round(time.Microsecond))
 	}
 	// One line per interval (a minute), however many commands failed.
+	a.stop() // every log line written
 	logged := strings.Count(a.logs.String(), "redis command failed")
 	if limit := 1 + int(time.Since(killedAt)/time.Minute); logged < 1 || logged > limit {
 		t.Errorf("the failure was logged %d times; want 1 to %d", logged, limit)

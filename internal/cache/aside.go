@@ -214,6 +214,9 @@ func (c *Cache) Flush(ctx context.Context) error {
 // id, or load's, which it then caches. load's error is returned as is and
 // nothing is cached.
 func Read[T any](ctx context.Context, c *Cache, kind Kind, id string, load func(context.Context) (T, error)) (T, error) {
+	if !c.caching() {
+		return load(ctx) // no Redis, or CACHE_TTL=0: nothing to encode
+	}
 	b, t, ok := c.Get(ctx, kind, id)
 	if ok {
 		var v T
