@@ -21,6 +21,9 @@ type Kind string
 const (
 	Note Kind = "note"
 	File Kind = "file"
+	// IdempotencyKey records never change once claimed, so a copy in Redis
+	// is never stale; the database stays the record.
+	IdempotencyKey Kind = "idempotency_key"
 )
 
 // Token is what a miss hands to Fill: the lease it took on the entry, and

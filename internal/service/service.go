@@ -103,12 +103,17 @@ func refuse(kind error, format string, args ...any) error {
 // request with the key claimed (retry true), which the caller looks up
 // before creating anything. The same key with another request (another
 // fingerprint) gives ErrKeyReused. Keys live in the database, durable and
-// shared by every machine, for KeyRetention.
+// shared by every machine, for KeyRetention, and in Redis when it is
+// configured, for CACHE_TTL.
 func (s *Service) Claim(ctx context.Context, key, fingerprint string) (id string, retry bool, err error) {
 	ctx, cancel := op(ctx)
 	defer cancel()
 	k := storage.IdempotencyKey{Key: key, Fingerprint: fingerprint, ResourceID: storage.NewID(), CreatedAt: s.now()}
-	got, err := s.db.ClaimIdempotencyKey(ctx, k)
+	// A claim never changes once made, so a retry can find it in Redis;
+	// without Redis, or on a miss, the database claims or finds it.
+	got, err := cache.Read(ctx, s.cache, cache.IdempotencyKey, key, func(ctx context.Context) (storage.IdempotencyKey, error) {
+		return s.db.ClaimIdempotencyKey(ctx, k)
+	})
 	switch {
 	case err != nil:
 		return "", false, err

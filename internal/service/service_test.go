@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/mongodb"
@@ -431,5 +432,41 @@ func TestUploadWhoseInsertOutcomeIsUnknown(t *testing.T) {
 				t.Errorf("%d objects stored, want %d", n, tc.objects)
 			}
 		})
+	}
+}
+
+// TestIdempotencyKeysInRedis: with Redis, a claim is kept there too, so a
+// retry is answered from Redis; the database remains the record.
+func TestIdempotencyKeysInRedis(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := cache.Load(func(k string) string {
+		return map[string]string{"REDIS_URL": testenv.RedisURL(t)}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.KeyPrefix = "test-" + testenv.RandomHex(4) + ":"
+	c, err := cache.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer c.Flush(ctx) // this test's keys
+	db, blobs := testenv.LocalStores(t)
+	s := service.New(service.Options{DB: db, Blobs: blobs, KeyPrefix: "files/", Cache: c})
+
+	id, retry, err := s.Claim(ctx, "key-1", "fingerprint-a")
+	if err != nil || retry {
+		t.Fatalf("first claim = %s, %v, %v", id, retry, err)
+	}
+	// The database forgets the key; Redis still has it.
+	if _, err := db.PurgeExpired(ctx, time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if again, retry, err := s.Claim(ctx, "key-1", "fingerprint-a"); err != nil || !retry || again != id {
+		t.Errorf("retry = %s, %v, %v; want %s from Redis", again, retry, err, id)
+	}
+	if _, _, err := s.Claim(ctx, "key-1", "fingerprint-b"); !errors.Is(err, service.ErrKeyReused) {
+		t.Errorf("the key with another request = %v, want ErrKeyReused from Redis's copy", err)
 	}
 }
