@@ -117,3 +117,24 @@ func TestReadyzSaysNoDriverWords(t *testing.T) {
 		}
 	}
 }
+
+// TestNULInANoteIs400 is issue 14's defect 3: Postgres's text cannot hold
+// NUL, where SQLite can; every engine now gets the same answer, 400 naming
+// the character, before the database is asked.
+func TestNULInANoteIs400(t *testing.T) {
+	db, blobs := testenv.LocalStores(t)
+	svc := service.New(service.Options{DB: db, Blobs: blobs, KeyPrefix: "files/", MaxUpload: 1 << 20})
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, MaxUploadBytes: 1 << 20}))
+	defer srv.Close()
+	for _, body := range []string{`{"title":"x\u0000y","body":"ok"}`, `{"title":"x","body":"a\u0000b"}`} {
+		res, err := http.Post(srv.URL+"/api/notes", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "NUL") {
+			t.Errorf("%s answered %d %s, want 400 naming the NUL character", body, res.StatusCode, msg)
+		}
+	}
+}
