@@ -41,7 +41,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", MaxAge: int(s.sessionTTL.Seconds()),
 		HttpOnly: true, Secure: s.onFly, SameSite: http.SameSiteStrictMode})
-	writeJSON(w, http.StatusCreated, map[string]any{"signed_in": true, "expires_at": time.Now().Add(s.sessionTTL).UTC().Truncate(time.Second)})
+	writeJSON(w, http.StatusCreated, map[string]any{"signed_in": true, "expires_at": s.now().Add(s.sessionTTL).UTC().Truncate(time.Second)})
 	return nil
 }
 
