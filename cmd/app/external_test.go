@@ -5,15 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -243,45 +239,5 @@ func assertPoolMetrics(t *testing.T, a *app, pool string) {
 		t.Errorf("/metrics lacks the %s pool gauges (found %v)", pool, found)
 	} else if open < 1 {
 		t.Errorf("/metrics reports %v open %s connections after serving requests, want at least 1", open, pool)
-	}
-}
-
-// s3Blob reads a file's object from the test's bucket.
-func s3Blob(t *testing.T, s3env testenv.S3) func(id string) ([]byte, bool) {
-	s3c := s3env.Client()
-	return func(id string) ([]byte, bool) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		out, err := s3c.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s3env.Bucket, Key: aws.String("files/" + id)})
-		if err != nil {
-			return nil, false
-		}
-		defer out.Body.Close()
-		b, err := io.ReadAll(out.Body)
-		return b, err == nil
-	}
-}
-
-// s3BlobCount counts every object in the test's own bucket, and every
-// multipart upload left unfinished.
-func s3BlobCount(t *testing.T, s3env testenv.S3) func() int {
-	s3c := s3env.Client()
-	return func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		n := 0
-		p := awss3.NewListObjectsV2Paginator(s3c, &awss3.ListObjectsV2Input{Bucket: &s3env.Bucket})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				t.Fatalf("listing the bucket: %v", err)
-			}
-			n += len(page.Contents)
-		}
-		uploads, err := s3c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &s3env.Bucket})
-		if err != nil {
-			t.Fatalf("listing multipart uploads: %v", err)
-		}
-		return n + len(uploads.Uploads)
 	}
 }

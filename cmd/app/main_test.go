@@ -558,6 +558,46 @@ func localBlob(blobDir string) func(id string) ([]byte, bool) {
 	}
 }
 
+// s3Blob reads a file's object from the test's bucket.
+func s3Blob(t *testing.T, s3env testenv.S3) func(id string) ([]byte, bool) {
+	s3c := s3env.Client()
+	return func(id string) ([]byte, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := s3c.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s3env.Bucket, Key: aws.String("files/" + id)})
+		if err != nil {
+			return nil, false
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		return b, err == nil
+	}
+}
+
+// s3BlobCount counts every object in the test's own bucket, and every
+// multipart upload left unfinished.
+func s3BlobCount(t *testing.T, s3env testenv.S3) func() int {
+	s3c := s3env.Client()
+	return func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n := 0
+		p := awss3.NewListObjectsV2Paginator(s3c, &awss3.ListObjectsV2Input{Bucket: &s3env.Bucket})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatalf("listing the bucket: %v", err)
+			}
+			n += len(page.Contents)
+		}
+		uploads, err := s3c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &s3env.Bucket})
+		if err != nil {
+			t.Fatalf("listing multipart uploads: %v", err)
+		}
+		return n + len(uploads.Uploads)
+	}
+}
+
 // localBlobCount counts the files and the uploads in progress in a blob
 // directory.
 func localBlobCount(blobDir string) func() int {
@@ -586,7 +626,6 @@ func TestPostgresAndMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	s3c := s3env.Client()
 	exerciseAPI(t, a, stores{
 		database: "postgres",
 		files:    "s3",
@@ -595,33 +634,8 @@ func TestPostgresAndMinIO(t *testing.T) {
 			err := conn.QueryRow(ctx, "SELECT title FROM notes WHERE id = $1", id).Scan(&title)
 			return title, err == nil
 		},
-		blob: func(id string) ([]byte, bool) {
-			out, err := s3c.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s3env.Bucket, Key: aws.String("files/" + id)})
-			if err != nil {
-				return nil, false
-			}
-			defer out.Body.Close()
-			b, err := io.ReadAll(out.Body)
-			return b, err == nil
-		},
-		blobCount: func() int {
-			// The bucket is this test's own: count every object, and every
-			// multipart upload left unfinished.
-			n := 0
-			p := awss3.NewListObjectsV2Paginator(s3c, &awss3.ListObjectsV2Input{Bucket: &s3env.Bucket})
-			for p.HasMorePages() {
-				page, err := p.NextPage(ctx)
-				if err != nil {
-					t.Fatalf("listing the bucket: %v", err)
-				}
-				n += len(page.Contents)
-			}
-			uploads, err := s3c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &s3env.Bucket})
-			if err != nil {
-				t.Fatalf("listing multipart uploads: %v", err)
-			}
-			return n + len(uploads.Uploads)
-		},
+		blob:      s3Blob(t, s3env),
+		blobCount: s3BlobCount(t, s3env),
 	})
 	assertNoSecrets(t, a, password, s3env.SecretAccessKey, apiToken)
 	for _, line := range strings.Split(strings.TrimSpace(a.logs.String()), "\n") {
