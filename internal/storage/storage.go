@@ -158,6 +158,12 @@ type IdempotencyKey struct {
 // MaxIdempotencyKey is the longest Idempotency-Key accepted.
 const MaxIdempotencyKey = 255
 
+// NamedKeysBatch is how many ids Database.NamedKeys asks about in one
+// query, and how many objects the sweep gathers before it asks: small
+// enough for a query's text and answer, large enough that a sweep makes
+// one round trip per batch rather than one or two per object.
+const NamedKeysBatch = 500
+
 // Page asks for one page of a listing, newest first. Cursor is empty for the
 // first page and the previous page's next cursor after that.
 type Page struct {
@@ -212,6 +218,14 @@ type Database interface {
 	DeleteUpload(ctx context.Context, id string) error
 	// ExpiredUploads returns up to limit intents that expired before t.
 	ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]Upload, error)
+
+	// NamedKeys looks up a batch of ids at once, for the sweep: files maps
+	// each id that a file has to the file's Key, and uploads holds each id
+	// that an upload intent has, expired or not. An id with neither is in
+	// neither map; that is not an error. ids may repeat and be of any
+	// number: a backend asks about NamedKeysBatch of them per query, and
+	// asks nothing for none.
+	NamedKeys(ctx context.Context, ids []string) (files map[string]string, uploads map[string]bool, err error)
 
 	// CreateSession records s. It returns an error matching ErrConflict if
 	// a session with that ID exists.

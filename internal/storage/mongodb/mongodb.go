@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -403,6 +404,32 @@ func (s *Store) ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]s
 		uploads[i] = d.upload()
 	}
 	return uploads, nil
+}
+
+// NamedKeys asks about each batch of ids in one find: files and intents
+// share the collection, and a document's state tells which it is.
+func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string, map[string]bool, error) {
+	files, uploads := map[string]string{}, map[string]bool{}
+	for batch := range slices.Chunk(ids, storage.NamedKeysBatch) {
+		cur, err := s.files.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: batch}}}},
+			options.Find().SetProjection(bson.D{{Key: "state", Value: 1}, {Key: "key", Value: 1}}))
+		if err != nil {
+			return nil, nil, translate(err)
+		}
+		var docs []fileDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, nil, translate(err)
+		}
+		for _, d := range docs {
+			switch d.State {
+			case stateFile:
+				files[d.ID] = d.Key
+			case stateUpload:
+				uploads[d.ID] = true
+			}
+		}
+	}
+	return files, uploads, nil
 }
 
 // Sessions and idempotency keys.

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -176,6 +178,45 @@ func (s *Store) ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]s
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT `+uploadColumns+` FROM uploads WHERE expires_at < ? ORDER BY expires_at LIMIT ?`, t, limit)
 	return collect(rows, err, scanUpload)
+}
+
+// NamedKeys asks about each batch of ids in one query, with a placeholder
+// per id (which the driver interpolates: one round trip, no statement to
+// prepare). An intent's row comes back without a key (files.key is NOT
+// NULL).
+func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string, map[string]bool, error) {
+	files, uploads := map[string]string{}, map[string]bool{}
+	for batch := range slices.Chunk(ids, storage.NamedKeysBatch) {
+		in := "?" + strings.Repeat(", ?", len(batch)-1)
+		args := make([]any, 0, 2*len(batch))
+		for range 2 {
+			for _, id := range batch {
+				args = append(args, id)
+			}
+		}
+		rows, err := s.db.QueryContext(ctx,
+			"SELECT id, `key` FROM files WHERE id IN ("+in+") UNION ALL SELECT id, NULL FROM uploads WHERE id IN ("+in+")", args...)
+		if err != nil {
+			return nil, nil, translate(err)
+		}
+		for rows.Next() {
+			var id string
+			var key sql.NullString
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return nil, nil, translate(err)
+			}
+			if key.Valid {
+				files[id] = key.String
+			} else {
+				uploads[id] = true
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, nil, translate(err)
+		}
+	}
+	return files, uploads, nil
 }
 
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {

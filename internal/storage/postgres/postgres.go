@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -371,6 +372,33 @@ func (s *Store) ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]s
 		`SELECT id, name, content_type, size, key, created_at, expires_at FROM uploads WHERE expires_at < $1 ORDER BY expires_at LIMIT $2`, t, limit)
 	uploads, err := pgx.CollectRows(rows, scanUpload)
 	return uploads, translate(err)
+}
+
+// NamedKeys asks about each batch of ids in one query, passing them as
+// one text array, so the statement is the same whatever the batch's size.
+// An intent's row comes back without a key (files.key is NOT NULL).
+func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string, map[string]bool, error) {
+	files, uploads := map[string]string{}, map[string]bool{}
+	for batch := range slices.Chunk(ids, storage.NamedKeysBatch) {
+		rows, _ := s.pool.Query(ctx,
+			`SELECT id, key FROM files WHERE id = ANY($1::text[])
+			 UNION ALL
+			 SELECT id, NULL FROM uploads WHERE id = ANY($1::text[])`, batch)
+		var id string
+		var key *string
+		_, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error {
+			if key != nil {
+				files[id] = *key
+			} else {
+				uploads[id] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, translate(err)
+		}
+	}
+	return files, uploads, nil
 }
 
 func scanUpload(row pgx.CollectableRow) (storage.Upload, error) {

@@ -7,6 +7,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -402,6 +404,44 @@ func (s *Store) ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]s
 		`SELECT id, name, content_type, size, key, created_at, expires_at FROM uploads WHERE expires_at < ? ORDER BY expires_at LIMIT ?`,
 		t.UTC().Format(timeFormat), limit)
 	return collect(rows, err, scanUpload)
+}
+
+// NamedKeys asks about each batch of ids in one query, passing them as a
+// JSON array that json_each unpacks, so the statement is the same whatever
+// the batch's size. An intent's row comes back without a key (files.key is
+// NOT NULL).
+func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string, map[string]bool, error) {
+	files, uploads := map[string]string{}, map[string]bool{}
+	for batch := range slices.Chunk(ids, storage.NamedKeysBatch) {
+		list, err := json.Marshal(batch)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows, err := s.readers.QueryContext(ctx,
+			`SELECT id, key FROM files WHERE id IN (SELECT value FROM json_each(?))
+			 UNION ALL
+			 SELECT id, NULL FROM uploads WHERE id IN (SELECT value FROM json_each(?))`, list, list)
+		if err != nil {
+			return nil, nil, translate(err)
+		}
+		for rows.Next() {
+			var id string
+			var key sql.NullString
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return nil, nil, translate(err)
+			}
+			if key.Valid {
+				files[id] = key.String
+			} else {
+				uploads[id] = true
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, nil, translate(err)
+		}
+	}
+	return files, uploads, nil
 }
 
 func scanUpload(row scanner) (storage.Upload, error) {

@@ -278,6 +278,63 @@ func RunDatabase(t *testing.T, open func(t *testing.T) storage.Database) {
 		}
 	})
 
+	t.Run("NamedKeys", func(t *testing.T) {
+		db := open(t)
+		now := storage.Now()
+		plain := newFile("plain")
+		versioned := newFile("versioned")
+		versioned.Key = storage.VersionKey("files/", versioned.ID)
+		for _, f := range []storage.File{plain, versioned} {
+			if err := db.CreateFile(ctx, f); err != nil {
+				t.Fatalf("CreateFile: %v", err)
+			}
+		}
+		intent := func(expires time.Time) storage.Upload {
+			u := storage.Upload{ID: storage.NewID(), Name: "u", ContentType: "text/plain", Size: 1, CreatedAt: now, ExpiresAt: expires}
+			u.Key = storage.StagingKey("files/", u.ID)
+			if err := db.CreateUpload(ctx, u); err != nil {
+				t.Fatalf("CreateUpload: %v", err)
+			}
+			return u
+		}
+		pending, expired := intent(now.Add(time.Hour)), intent(now.Add(-time.Minute))
+		completed := intent(now.Add(time.Hour))
+		done := storage.File{ID: completed.ID, Name: "done", ContentType: "text/plain", Size: 1, SHA256: strings.Repeat("ef", 32),
+			Key: storage.VersionKey("files/", completed.ID), CreatedAt: now}
+		if err := db.CompleteUpload(ctx, done, now); err != nil {
+			t.Fatalf("CompleteUpload: %v", err)
+		}
+		wantFiles := map[string]string{plain.ID: plain.Key, versioned.ID: versioned.Key, done.ID: done.Key}
+		wantUploads := map[string]bool{pending.ID: true, expired.ID: true}
+		check := func(name string, ids []string, wantFiles map[string]string, wantUploads map[string]bool) {
+			t.Helper()
+			files, uploads, err := db.NamedKeys(ctx, ids)
+			if err != nil {
+				t.Fatalf("NamedKeys(%s): %v", name, err)
+			}
+			if fmt.Sprint(files) != fmt.Sprint(wantFiles) || fmt.Sprint(uploads) != fmt.Sprint(wantUploads) {
+				t.Errorf("NamedKeys(%s) = files %v, uploads %v;\nwant files %v, uploads %v", name, files, uploads, wantFiles, wantUploads)
+			}
+		}
+
+		unknown := storage.NewID()
+		check("known, unknown and repeated ids",
+			[]string{plain.ID, versioned.ID, pending.ID, expired.ID, completed.ID, unknown, plain.ID, pending.ID},
+			wantFiles, wantUploads)
+		check("unknown ids", []string{unknown, storage.NewID()}, map[string]string{}, map[string]bool{})
+		check("an empty batch", nil, map[string]string{}, map[string]bool{})
+
+		// More ids than one query asks about: the rows at the start, in the
+		// middle and at the end of the list are all found.
+		many := make([]string, 2*storage.NamedKeysBatch+3)
+		for i := range many {
+			many[i] = storage.NewID()
+		}
+		many[0], many[storage.NamedKeysBatch+1], many[len(many)-2], many[len(many)-1] = plain.ID, pending.ID, done.ID, versioned.ID
+		check(fmt.Sprintf("%d ids", len(many)), many,
+			map[string]string{plain.ID: plain.Key, done.ID: done.Key, versioned.ID: versioned.Key}, map[string]bool{pending.ID: true})
+	})
+
 	t.Run("Sessions", func(t *testing.T) {
 		db := open(t)
 		now := storage.Now()
