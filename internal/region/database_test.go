@@ -190,3 +190,26 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	replica.Close() // its backends publish their statistics as they exit
 	pair.WaitReplicaScans(t, "notes", before+1)
 }
+
+// TestSweepReadsThePrimary: the sweep removes objects no row names, so
+// its lookups must see the primary's rows, never a replica behind it. The
+// replica here is an empty database, a replica that has replayed nothing.
+func TestSweepReadsThePrimary(t *testing.T) {
+	ctx := context.Background()
+	primary, _ := testenv.LocalStores(t)
+	replica, _ := testenv.LocalStores(t)
+	db := region.NewDatabase(primary, replica, region.DatabaseOptions{})
+	id := storage.NewID()
+	f := storage.File{ID: id, Name: "a", ContentType: "text/plain", Size: 1, SHA256: strings.Repeat("ab", 32),
+		Key: "files/" + id, CreatedAt: storage.Now()}
+	if err := db.CreateFile(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetFile(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetFile through the wrapper = %v; want it read from the (empty) replica", err)
+	}
+	files, _, err := db.NamedKeys(ctx, []string{id})
+	if err != nil || files[id] != f.Key {
+		t.Errorf("NamedKeys through the wrapper = %v, %v; want the primary's row, naming %s", files, err, f.Key)
+	}
+}
