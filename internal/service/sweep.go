@@ -35,10 +35,14 @@ type SweepResult struct {
 // intent of its id is open. That is what a crash between an upload's two
 // steps leaves, a delete whose second step failed, a losing complete's
 // copy, or a direct PUT repeated after its upload completed. Other keys
-// are left alone. Then a store that keeps the parts of unfinished
-// multipart uploads (storage.MultipartAborter) has those under the prefix
-// begun before the grace period aborted. Last, expired sessions and old
-// idempotency keys go.
+// are left alone. The objects are looked up storage.NamedKeysBatch at a
+// time, in one query per batch, and only a batch is held in memory. Then
+// a store that keeps the parts of unfinished multipart uploads
+// (storage.MultipartAborter) has those under the prefix begun before the
+// grace period aborted. Last, expired sessions and old idempotency keys
+// go.
+//
+// A cancelled ctx stops the sweep before its next removal.
 func (s *Service) Sweep(ctx context.Context, grace time.Duration) (SweepResult, error) {
 	var res SweepResult
 	for {
@@ -67,11 +71,12 @@ func (s *Service) Sweep(ctx context.Context, grace time.Duration) (SweepResult, 
 	}
 
 	cutoff := s.clock().Add(-grace)
+	batch := make([]swept, 0, storage.NamedKeysBatch)
 	for entry, err := range s.blobs.List(ctx, s.keyPrefix) {
 		if err != nil {
 			return res, fmt.Errorf("listing %s: %w", s.keyPrefix, err)
 		}
-		named, ours, err := s.named(ctx, entry.Key)
+		o, ours := s.ours(entry)
 		if !ours {
 			continue
 		}
@@ -79,17 +84,16 @@ func (s *Service) Sweep(ctx context.Context, grace time.Duration) (SweepResult, 
 		if entry.Modified.After(cutoff) {
 			continue
 		}
-		if err != nil {
-			return res, err
-		}
-		if named {
+		if batch = append(batch, o); len(batch) < cap(batch) {
 			continue
 		}
-		if err := s.blobs.Delete(ctx, entry.Key); err != nil {
-			return res, fmt.Errorf("removing orphan %s: %w", entry.Key, err)
+		if err := s.removeOrphans(ctx, batch, &res); err != nil {
+			return res, err
 		}
-		res.Removed++
-		s.log.Info("removed an object no file names", "key", entry.Key, "size", entry.Size, "modified", entry.Modified)
+		batch = batch[:0]
+	}
+	if err := s.removeOrphans(ctx, batch, &res); err != nil {
+		return res, err
 	}
 
 	if a, ok := multipartAborter(s.blobs); ok {
@@ -111,42 +115,69 @@ func (s *Service) Sweep(ctx context.Context, grace time.Duration) (SweepResult, 
 	return res, nil
 }
 
-// named reports whether key is one of the app's keys (ours) and whether a
-// row names it: a file whose Key is exactly it, or, for a staging key, an
-// open intent.
-func (s *Service) named(ctx context.Context, key string) (named, ours bool, err error) {
-	if id, ok := storage.StagedID(s.keyPrefix, key); ok {
-		_, err := s.db.GetUpload(ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
-			return false, true, nil
-		}
-		return err == nil, true, wrapLookup(err, "upload", id)
+// swept is a listed object that StagingKey, FileKey or VersionKey made.
+type swept struct {
+	storage.BlobEntry
+	id     string
+	staged bool // a StagingKey
+}
+
+// ours reports whether the object is one of the app's keys, and whose.
+func (s *Service) ours(e storage.BlobEntry) (swept, bool) {
+	if id, ok := storage.StagedID(s.keyPrefix, e.Key); ok {
+		return swept{e, id, true}, true
 	}
-	id, ok := storage.FileID(s.keyPrefix, key)
-	if !ok {
-		return false, false, nil
+	id, ok := storage.FileID(s.keyPrefix, e.Key)
+	return swept{e, id, false}, ok
+}
+
+// named reports whether a row names o's key: a file whose Key is exactly
+// it, or, for a staging key, an open intent. files and uploads are what
+// storage.Database.NamedKeys answered.
+func (o swept) named(files map[string]string, uploads map[string]bool) bool {
+	if o.staged {
+		return uploads[o.id]
 	}
-	f, err := s.db.GetFile(ctx, id)
-	switch {
-	case err == nil:
-		return f.Key == key, true, nil
-	case !errors.Is(err, storage.ErrNotFound):
-		return false, true, wrapLookup(err, "file", id)
+	if key, ok := files[o.id]; ok {
+		return key == o.Key
 	}
 	// A complete in progress copies to a version key before its row
 	// exists; its intent is still open.
-	_, err = s.db.GetUpload(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, true, nil
-	}
-	return err == nil, true, wrapLookup(err, "upload", id)
+	return uploads[o.id]
 }
 
-func wrapLookup(err error, what, id string) error {
-	if err == nil {
+// removeOrphans looks up a batch of objects older than the grace period
+// in one query, and removes those no row names. The grace period, not
+// the moment of the lookup, is what spares a racing upload's object: its
+// row follows it within seconds, so it is never in a batch.
+func (s *Service) removeOrphans(ctx context.Context, batch []swept, res *SweepResult) error {
+	if len(batch) == 0 {
 		return nil
 	}
-	return fmt.Errorf("looking up %s %s: %w", what, id, err)
+	ids := make([]string, len(batch))
+	for i, o := range batch {
+		ids[i] = o.id
+	}
+	files, uploads, err := s.db.NamedKeys(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("looking up the rows of %d objects under %s: %w", len(batch), s.keyPrefix, err)
+	}
+	for _, o := range batch {
+		if o.named(files, uploads) {
+			continue
+		}
+		// A sweep whose lock was lost must stop removing at once, and not
+		// every store's Delete looks at ctx (a local directory's does not).
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("sweep stopped before removing %s: %w", o.Key, err)
+		}
+		if err := s.blobs.Delete(ctx, o.Key); err != nil {
+			return fmt.Errorf("removing orphan %s: %w", o.Key, err)
+		}
+		res.Removed++
+		s.log.Info("removed an object no file names", "key", o.Key, "size", o.Size, "modified", o.Modified)
+	}
+	return nil
 }
 
 // multipartAborter finds a storage.MultipartAborter in blobs or in what it

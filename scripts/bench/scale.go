@@ -276,6 +276,11 @@ func (c *countingDB) GetUpload(ctx context.Context, id string) (storage.Upload, 
 	return c.Database.GetUpload(ctx, id)
 }
 
+func (c *countingDB) NamedKeys(ctx context.Context, ids []string) (map[string]string, map[string]bool, error) {
+	c.calls.Add(1)
+	return c.Database.NamedKeys(ctx, ids)
+}
+
 func (c *countingDB) ExpiredUploads(ctx context.Context, t time.Time, limit int) ([]storage.Upload, error) {
 	c.calls.Add(1)
 	return c.Database.ExpiredUploads(ctx, t, limit)
