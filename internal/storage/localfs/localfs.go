@@ -182,38 +182,74 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// listChunk is how many entries List reads from a directory at a time.
+const listChunk = 256
+
 // List walks the directory below prefix, which must end at a path element
-// ("files/", not "fi").
+// ("files/", not "fi"), depth first. It reads each directory listChunk
+// entries at a time, in the order the file system keeps them, so that a
+// directory of a million blobs costs no more memory than one of a
+// thousand.
 func (d *Dir) List(ctx context.Context, prefix string) iter.Seq2[storage.BlobEntry, error] {
 	return func(yield func(storage.BlobEntry, error) bool) {
 		dir := strings.TrimSuffix(prefix, "/")
 		if dir == "" {
 			dir = "."
 		}
-		err := fs.WalkDir(d.root.FS(), dir, func(p string, e fs.DirEntry, err error) error {
-			if errors.Is(err, fs.ErrNotExist) && p == dir {
-				return fs.SkipAll // nothing stored yet
-			}
-			if err != nil {
-				return err
-			}
+		fi, err := d.root.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return // nothing stored yet
+		case err != nil:
+			yield(storage.BlobEntry{}, translate(err))
+			return
+		case !fi.IsDir():
+			yield(storage.BlobEntry{Key: dir, Size: fi.Size(), Modified: fi.ModTime()}, nil)
+			return
+		}
+		if _, err := d.walk(ctx, dir, yield); err != nil {
+			yield(storage.BlobEntry{}, translate(err))
+		}
+	}
+}
+
+// walk yields every file below dir, and reports whether to go on: false
+// once yield has asked to stop, or with the error that stopped it.
+func (d *Dir) walk(ctx context.Context, dir string, yield func(storage.BlobEntry, error) bool) (bool, error) {
+	f, err := d.root.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		entries, err := f.ReadDir(listChunk)
+		for _, e := range entries {
+			p := path.Join(dir, e.Name())
 			if e.IsDir() {
 				if p == tmpDir {
-					return fs.SkipDir
+					continue
 				}
-				return ctx.Err()
+				if more, err := d.walk(ctx, p, yield); !more {
+					return false, err
+				}
+				continue
 			}
 			fi, err := e.Info()
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !yield(storage.BlobEntry{Key: p, Size: fi.Size(), Modified: fi.ModTime()}, nil) {
-				return fs.SkipAll
+				return false, nil
 			}
-			return nil
-		})
-		if err != nil {
-			yield(storage.BlobEntry{}, translate(err))
+		}
+		switch {
+		case err == io.EOF:
+			return true, nil
+		case err != nil:
+			return false, err
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -76,5 +77,83 @@ func TestNoPartialFileVisible(t *testing.T) {
 	})
 	if len(found) != 0 {
 		t.Errorf("after a failed Put the directory holds %v, want nothing (not even a temp file)", found)
+	}
+}
+
+// TestListReadsInChunks lists a tree whose directories hold more entries
+// than List reads at a time, deleting each blob as it is yielded (as the
+// sweep deletes orphans while it lists): every blob under the prefix is
+// yielded once. Listing everything leaves out the temporary directory,
+// and a consumer that stops is not called again.
+func TestListReadsInChunks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	d := open(t, dir)
+	ctx := context.Background()
+	want := map[string]bool{}
+	others := 0
+	// Written directly, not through Put, which syncs each file.
+	for _, sub := range []string{"files/", "files/incoming/", "files/incoming/deeper/", "files/empty/", "other/"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(sub)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		n := 2*localfs.ListChunk + 3
+		switch sub {
+		case "files/incoming/deeper/":
+			n = 1
+		case "files/empty/":
+			n = 0
+		}
+		for i := range n {
+			key := fmt.Sprintf("%s%05d", sub, i)
+			if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(key)), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(key, "files/") {
+				want[key] = true
+			} else {
+				others++
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".tmp", "upload-in-progress"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	got := map[string]int{}
+	for e, err := range d.List(ctx, "files/") {
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		got[e.Key]++
+		if e.Size != 1 {
+			t.Errorf("List yielded %s of %d bytes, want 1", e.Key, e.Size)
+		}
+		if err := d.Delete(ctx, e.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, n := range got {
+		if !want[k] || n != 1 {
+			t.Errorf("List yielded %s %d times; want it once if it is under files/, else never", k, n)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("List yielded %d keys, want %d", len(got), len(want))
+	}
+
+	n := 0
+	for e, err := range d.List(ctx, "") {
+		if err != nil || !strings.HasPrefix(e.Key, "other/") {
+			t.Errorf("List of everything yielded %q, %v; want only other/'s blobs", e.Key, err)
+		}
+		n++
+	}
+	if n != others {
+		t.Errorf("List of everything yielded %d blobs, want %d", n, others)
+	}
+	// Were List to call yield after the loop stopped, the runtime would
+	// panic.
+	for range d.List(ctx, "other/") {
+		break
 	}
 }
