@@ -19,6 +19,7 @@ const (
 	DefaultShutdownTimeout = 25 * time.Second
 	DefaultPresignTTL      = 15 * time.Minute
 	DefaultPartSize        = 8 << 20
+	DefaultConcurrency     = 3
 	// DefaultS3Timeout fails a request to the bucket whose connection
 	// moves no byte for this long.
 	DefaultS3Timeout = 20 * time.Second
@@ -94,7 +95,7 @@ var table = []entry{
 			}
 			return
 		}, s3: true},
-	{Var: Var{Name: "S3_CONCURRENCY", Group: "Files", Default: "3", Doc: "Parts of one upload sent at once (1 to 64)."},
+	{Var: Var{Name: "S3_CONCURRENCY", Group: "Files", Default: strconv.Itoa(DefaultConcurrency), Doc: "Parts of one upload sent at once (1 to 64)."},
 		set: func(c *Config, v string) (err error) { c.S3.Concurrency, err = parseIntValue(v, 1, 64); return }, s3: true},
 	{Var: Var{Name: "S3_PUBLIC_ENDPOINT", Group: "Files",
 		Doc: "The endpoint in presigned URLs, when browsers reach the store by another name than the app (docker-compose: http://localhost:9000)."},

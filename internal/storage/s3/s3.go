@@ -1,7 +1,7 @@
 // Package s3 keeps file contents in an S3 bucket through aws-sdk-go-v2:
-// Tigris on Fly (`fly storage create`), MinIO locally. Uploads stream
-// through the transfer manager in parts; downloads stream the response body.
-// Neither ever holds a whole file in memory.
+// Tigris on Fly (`fly storage create`), MinIO locally. Uploads stream in
+// parts (upload.go); downloads stream the response body. Neither ever
+// holds a whole file in memory.
 package s3
 
 import (
@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,7 +24,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -53,6 +53,9 @@ const (
 	// defaultPartSize is the size of a multipart upload's parts; an upload
 	// holds at most Concurrency+1 of them in memory.
 	defaultPartSize = appconfig.DefaultPartSize
+	// defaultConcurrency is how many parts of one upload are on their way
+	// while the next is read.
+	defaultConcurrency = appconfig.DefaultConcurrency
 )
 
 // Options locate the bucket.
@@ -67,7 +70,7 @@ type Options struct {
 	// for this long; 0 means DefaultTimeout.
 	Timeout     time.Duration
 	PartSize    int64 // 0: defaultPartSize
-	Concurrency int   // 0: the transfer manager's default
+	Concurrency int   // 0: defaultConcurrency
 	// PublicEndpoint names the store in presigned URLs, for browsers that
 	// reach it by another name than the app does; empty: Endpoint.
 	PublicEndpoint string
@@ -78,10 +81,16 @@ type Options struct {
 
 // Bucket is a storage.Blobs on one S3 bucket.
 type Bucket struct {
-	client    *s3.Client
-	presigner *s3.PresignClient
-	uploader  *transfermanager.Client
-	bucket    string
+	client      *s3.Client
+	presigner   *s3.PresignClient
+	bucket      string
+	partSize    int64
+	concurrency int
+	// hashParts: the store is reached over plain HTTP, where the SDK signs
+	// each request's body and so hashes it before sending (over HTTPS it
+	// sends it unsigned). An upload then hashes each part as it reads it,
+	// while the previous part is sent, instead (upload.go).
+	hashParts bool
 	describe  map[string]string
 }
 
@@ -143,27 +152,21 @@ func New(ctx context.Context, o Options) (*Bucket, error) {
 	if o.PartSize == 0 {
 		o.PartSize = defaultPartSize
 	}
-	uploader := transfermanager.New(client, func(to *transfermanager.Options) {
-		to.PartSizeBytes = o.PartSize
-		// The transfer manager buffers up to this many bytes before choosing
-		// between one PUT and a multipart upload (16 MiB by default). One
-		// part's worth keeps the memory of an upload to the parts in flight.
-		to.MultipartUploadThreshold = o.PartSize
-		to.Concurrency = o.Concurrency
-		to.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		to.DisableChecksumValidation = true
-		to.FailTimeout = abortTimeout
-	})
+	if o.Concurrency == 0 {
+		o.Concurrency = defaultConcurrency
+	}
 	endpoint := o.Endpoint
 	if endpoint == "" {
 		endpoint = "(SDK default)"
 	}
 	return &Bucket{
-		client:    client,
-		presigner: presigner,
-		uploader:  uploader,
-		bucket:    o.Bucket,
-		describe:  map[string]string{"backend": "s3", "bucket": o.Bucket, "endpoint": endpoint, "region": o.Region},
+		client:      client,
+		presigner:   presigner,
+		bucket:      o.Bucket,
+		partSize:    o.PartSize,
+		concurrency: o.Concurrency,
+		hashParts:   strings.HasPrefix(strings.ToLower(o.Endpoint), "http://"),
+		describe:    map[string]string{"backend": "s3", "bucket": o.Bucket, "endpoint": endpoint, "region": o.Region},
 	}, nil
 }
 
@@ -179,20 +182,6 @@ func (b *Bucket) Describe() map[string]string { return b.describe }
 // Ping checks the bucket exists and the credentials may use it.
 func (b *Bucket) Ping(ctx context.Context) error {
 	_, err := b.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &b.bucket})
-	return translate(err)
-}
-
-// Put streams r to key in parts. A failed upload is aborted, so nothing is
-// left at key.
-func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
-	in := &transfermanager.UploadObjectInput{Bucket: &b.bucket, Key: &key, Body: r}
-	if contentType != "" {
-		in.ContentType = &contentType
-	}
-	if size >= 0 {
-		in.ContentLength = &size
-	}
-	_, err := b.uploader.UploadObject(ctx, in)
 	return translate(err)
 }
 
@@ -328,6 +317,22 @@ func (c *progressConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// ReadFrom copies a request body to the connection through a buffer
+// reused across requests. net/http writes every body of known length this
+// way, and io.Copy would allocate a 32 KiB buffer for each (one per part
+// of an upload).
+func (c *progressConn) ReadFrom(r io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[32 << 10]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(writerOnly{c}, r, buf[:])
+}
+
+// writerOnly hides progressConn's ReadFrom from io.CopyBuffer, which
+// would otherwise call it again.
+type writerOnly struct{ io.Writer }
+
+var copyBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
 // AbortStale aborts the unfinished multipart uploads under prefix begun
 // before olderThan: what an upload whose abort failed (the store was down)
 // leaves, parts that cost storage and show in no listing of objects.
@@ -365,8 +370,9 @@ func (b *Bucket) AbortStale(ctx context.Context, prefix string, olderThan time.T
 // translate turns SDK errors into the storage error kinds by their type and
 // S3 error code, never by their text.
 func translate(err error) error {
-	if err == nil {
-		return nil
+	var bodyErr *bodyError
+	if err == nil || errors.As(err, &bodyErr) {
+		return err
 	}
 	var apiErr smithy.APIError
 	var sendErr *smithyhttp.RequestSendError

@@ -145,3 +145,88 @@ func (h *hookReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// TestUploadHoldsConcurrencyPlusOneParts streams 26 MiB in 5 MiB parts:
+// however the reading and the sending interleave, an upload never holds
+// more than Concurrency+1 parts, and gives them all back when it ends.
+func TestUploadHoldsConcurrencyPlusOneParts(t *testing.T) {
+	env := testenv.S3Bucket(t)
+	ctx := context.Background()
+	for _, concurrency := range []int{1, 3} {
+		b := env.Blobs(t, func(o *s3.Options) { o.PartSize = 5 << 20; o.Concurrency = concurrency })
+		key := "s3test/" + storage.NewID()
+		r := &partsWatcher{r: io.LimitReader(zeros{}, 26<<20)}
+		if err := b.Put(ctx, key, r, -1, ""); err != nil {
+			t.Fatalf("Put with concurrency %d: %v", concurrency, err)
+		}
+		t.Cleanup(func() { b.Delete(ctx, key) })
+		if r.most < 1 || r.most > int64(concurrency)+1 {
+			t.Errorf("concurrency %d: the upload held up to %d parts while reading, want 1 to %d", concurrency, r.most, concurrency+1)
+		}
+		if n := s3.PartsMapped(); n != 0 {
+			t.Errorf("concurrency %d: %d parts still held after Put returned", concurrency, n)
+		}
+	}
+}
+
+// partsWatcher notes the most parts held while it was read.
+type partsWatcher struct {
+	r    io.Reader
+	most int64
+}
+
+func (w *partsWatcher) Read(p []byte) (int, error) {
+	w.most = max(w.most, s3.PartsMapped())
+	return w.r.Read(p)
+}
+
+// TestPutOfWrongSizeStoresNothing: a body longer or shorter than the size
+// announced fails with ErrInvalid, in one part or several, and leaves
+// neither an object nor an unfinished upload.
+func TestPutOfWrongSizeStoresNothing(t *testing.T) {
+	env := testenv.S3Bucket(t)
+	ctx := context.Background()
+	b := env.Blobs(t, func(o *s3.Options) { o.PartSize = 5 << 20 })
+	for _, c := range []struct{ size, body int64 }{
+		{100, 50}, {50, 100}, // one part
+		{12 << 20, 11 << 20}, {6 << 20, 11 << 20}, // several
+	} {
+		key := "s3test/" + storage.NewID()
+		err := b.Put(ctx, key, io.LimitReader(zeros{}, c.body), c.size, "")
+		if !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("Put(%d bytes announced as %d) = %v, want ErrInvalid", c.body, c.size, err)
+		}
+		if _, err := b.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat after Put(%d bytes announced as %d) = %v, want ErrNotFound", c.body, c.size, err)
+		}
+	}
+	uploads, err := env.Client().ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &env.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left unfinished", len(uploads.Uploads))
+	}
+}
+
+// TestPartBodyAfterClose: once its request has returned, a part's body
+// gives no more bytes, since its buffer is refilled or unmapped next.
+func TestPartBodyAfterClose(t *testing.T) {
+	body, closeBody := s3.NewPartBody([]byte("part"))
+	if got, err := io.ReadAll(body); string(got) != "part" || err != nil {
+		t.Fatalf("ReadAll = %q, %v", got, err)
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	closeBody()
+	if n, err := body.Read(make([]byte, 4)); n != 0 || err == nil {
+		t.Errorf("Read after close = %d, %v; want 0 and an error", n, err)
+	}
+	if _, err := body.Seek(0, io.SeekStart); err == nil {
+		t.Error("Seek after close succeeded")
+	}
+	if n, err := io.Copy(io.Discard, body); n != 0 || err == nil {
+		t.Errorf("WriteTo after close = %d, %v; want 0 and an error", n, err)
+	}
+}

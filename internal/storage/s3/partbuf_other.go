@@ -1,0 +1,9 @@
+//go:build !linux
+
+package s3
+
+// mapPart allocates a part's buffer on the heap; on Linux, where the app
+// runs on Fly, it is mapped outside it (partbuf_linux.go).
+func mapPart(size int) ([]byte, error) { return make([]byte, size), nil }
+
+func unmapPart([]byte) {}
