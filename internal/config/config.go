@@ -159,6 +159,12 @@ func (c *Config) check() error {
 		if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
 			return &Error{Var: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", Msg: "set both or neither"}
 		}
+		// S3 takes at most 10,000 parts, and an upload's size is not known
+		// when its parts are chosen.
+		if c.MaxUploadBytes > s.PartSize*MaxParts {
+			return &Error{Var: "MAX_UPLOAD_BYTES", Msg: fmt.Sprintf("is more than S3 takes in %d parts of S3_PART_SIZE (%d bytes): raise S3_PART_SIZE to at least %d",
+				MaxParts, s.PartSize, (c.MaxUploadBytes+MaxParts-1)/MaxParts)}
+		}
 		// MinIO on localhost or an IP address cannot serve bucket
 		// subdomains, so it gets path-style URLs; Tigris wants
 		// virtual-hosted ones.

@@ -18,13 +18,18 @@ const (
 	// after which Fly kills the machine.
 	DefaultShutdownTimeout = 25 * time.Second
 	DefaultPresignTTL      = 15 * time.Minute
-	DefaultPartSize        = 8 << 20
-	DefaultConcurrency     = 3
+	// DefaultPartSize and DefaultConcurrency keep an upload to 10 MiB of
+	// parts: the smallest part S3 takes, one sent while the next is read
+	// (docs/performance.md).
+	DefaultPartSize    = MinPartSize
+	DefaultConcurrency = 1
 	// DefaultS3Timeout fails a request to the bucket whose connection
 	// moves no byte for this long.
 	DefaultS3Timeout = 20 * time.Second
 	// MinPartSize is S3's smallest part but the last.
 	MinPartSize = 5 << 20
+	// MaxParts is the most parts S3 takes in one multipart upload.
+	MaxParts = 10_000
 )
 
 // entry is a row of the table: the documented variable and how it sets
@@ -87,15 +92,15 @@ var table = []entry{
 			}
 			return
 		}, s3: true},
-	{Var: Var{Name: "S3_PART_SIZE", Group: "Files", Default: "8MiB",
-		Doc: "Multipart upload part size (at least 5MiB); an upload holds S3_CONCURRENCY+1 parts in memory."},
+	{Var: Var{Name: "S3_PART_SIZE", Group: "Files", Default: "5MiB",
+		Doc: "Multipart upload part size (at least 5MiB); an upload holds S3_CONCURRENCY+1 parts in memory, 10 MiB by default."},
 		set: func(c *Config, v string) (err error) {
 			if c.S3.PartSize, err = parseSizeValue(v); err == nil && c.S3.PartSize < MinPartSize {
 				err = fmt.Errorf("is below S3's minimum part size of %d bytes (5MiB)", MinPartSize)
 			}
 			return
 		}, s3: true},
-	{Var: Var{Name: "S3_CONCURRENCY", Group: "Files", Default: strconv.Itoa(DefaultConcurrency), Doc: "Parts of one upload sent at once (1 to 64)."},
+	{Var: Var{Name: "S3_CONCURRENCY", Group: "Files", Default: strconv.Itoa(DefaultConcurrency), Doc: "Parts of one upload on their way to the bucket while the next is read (1 to 64); more helps only when the bucket is slower than the client."},
 		set: func(c *Config, v string) (err error) { c.S3.Concurrency, err = parseIntValue(v, 1, 64); return }, s3: true},
 	{Var: Var{Name: "S3_PUBLIC_ENDPOINT", Group: "Files",
 		Doc: "The endpoint in presigned URLs, when browsers reach the store by another name than the app (docker-compose: http://localhost:9000)."},

@@ -239,8 +239,8 @@ func TestLoadS3(t *testing.T) {
 				AccessKeyID:     "tid_ABCDEFG",
 				SecretAccessKey: awsSecret,
 				PathStyle:       tt.wantPathStyle,
-				PartSize:        config.DefaultPartSize,
-				Concurrency:     3,
+				PartSize:        5 << 20,
+				Concurrency:     1,
 				Timeout:         20 * time.Second,
 				PublicURL:       "https://my-bucket.t3.tigrisfiles.io",
 			}
@@ -635,4 +635,16 @@ func TestScopedPrefixes(t *testing.T) {
 			t.Errorf("%s: FileKeyPrefix %q, BackupPrefix %q; want %q, %q", tc.name, cfg.FileKeyPrefix(), cfg.BackupPrefix(), tc.files, tc.backups)
 		}
 	}
+}
+
+// TestLoadUploadTooLargeForParts: MAX_UPLOAD_BYTES beyond what S3 takes in
+// 10,000 parts of S3_PART_SIZE fails at start, naming both; without a
+// bucket it is not limited.
+func TestLoadUploadTooLargeForParts(t *testing.T) {
+	err := loadErr(map[string]string{"BUCKET_NAME": "b", "MAX_UPLOAD_BYTES": "50GiB"})
+	if err == nil || !strings.Contains(err.Error(), "MAX_UPLOAD_BYTES") || !strings.Contains(err.Error(), "S3_PART_SIZE") {
+		t.Errorf("50GiB in 5MiB parts: %v, want an error naming MAX_UPLOAD_BYTES and S3_PART_SIZE", err)
+	}
+	load(t, map[string]string{"BUCKET_NAME": "b", "MAX_UPLOAD_BYTES": "50GiB", "S3_PART_SIZE": "8MiB"})
+	load(t, map[string]string{"MAX_UPLOAD_BYTES": "50GiB"})
 }

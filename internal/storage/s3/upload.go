@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
 
+	appconfig "github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -26,7 +27,7 @@ import (
 var partsMapped atomic.Int64
 
 // maxParts is the most parts S3 takes in one multipart upload.
-const maxParts = 10_000
+const maxParts = appconfig.MaxParts
 
 // upload is one Put: the body read into parts of partSize, each sent as
 // soon as it is full while the next is read. An upload holds at most
