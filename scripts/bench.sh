@@ -86,7 +86,15 @@ start() {
   printf -v "${name}_metrics" '%s' "http://127.0.0.1:$metrics"
 }
 start sqlite DATABASE_PATH="$work/sqlite/app.db"
-start pg DATABASE_URL="$db_url"
+# A direct connection, no pooler: the mode docs/postgres.md advises there,
+# and the one the bare pgx ceilings use (pgx's default).
+start pg DATABASE_URL="$db_url" DB_QUERY_EXEC_MODE=cache_statement
+# The Postgres ceiling over HTTP: net/http and pgx alone (scripts/bench/barehttp.go).
+"$work/bench" bare-pg-http -pg "$db_url" >"$work/bare-pg-http.url" 2>"$work/bare-pg-http.log" &
+cleanups+=("kill $! 2>/dev/null; wait $! 2>/dev/null || true")
+for _ in $(seq 40); do [ -s "$work/bare-pg-http.url" ] && break; sleep 0.25; done
+bare_pg_http="$(cat "$work/bare-pg-http.url")"
+[ -n "$bare_pg_http" ] || { cat "$work/bare-pg-http.log" >&2; exit 1; }
 start s3 DATABASE_PATH="$work/s3/app.db" BUCKET_NAME="$bucket" AWS_ENDPOINT_URL_S3="$TEST_S3_ENDPOINT" \
   AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_REGION=us-east-1 \
   MAX_UPLOAD_BYTES=$((upload_bytes + 1))
@@ -109,7 +117,7 @@ status=0
 paths=" ${BENCH_PATHS:-sqlite pg s3} "
 args=()
 [[ "$paths" == *" sqlite "* ]] && args+=(-sqlite-app "$sqlite_url" -bare-sqlite "$work/bare.db")
-[[ "$paths" == *" pg "* ]] && args+=(-pg-app "$pg_url" -pg "$db_url")
+[[ "$paths" == *" pg "* ]] && args+=(-pg-app "$pg_url" -pg "$db_url" -pg-bare-http "$bare_pg_http")
 [[ "$paths" == *" s3 "* ]] && args+=(-s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes")
 "$work/bench" figures -d "$duration" -c "$clients" "${args[@]}" || status=1
 "$work/bench" scale -dir "$work/scale" -notes "${BENCH_NOTES:-1000000}" -objects "${BENCH_OBJECTS:-100000}" || status=1

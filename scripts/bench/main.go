@@ -7,6 +7,7 @@
 //
 //	bench figures -sqlite-app URL -pg-app URL -pg URL -s3-app URL -s3-app-pid PID ...
 //	bench scale -dir DIR
+//	bench bare-pg-http -pg URL   (the bare net/http + pgx server)
 package main
 
 import (
@@ -36,6 +37,8 @@ func main() {
 		err = figures(os.Args[2:])
 	case "scale":
 		err = scale(os.Args[2:])
+	case "bare-pg-http":
+		err = serveBarePostgres(os.Args[2:])
 	case "rmbucket":
 		err = rmbucket(os.Args[2:])
 	default:
@@ -82,6 +85,7 @@ func figures(args []string) error {
 	sqliteApp := f.String("sqlite-app", "", "base URL of the app on SQLite")
 	pgApp := f.String("pg-app", "", "base URL of the app on Postgres")
 	pgURL := f.String("pg", "", "the Postgres the pg app uses, for the bare pgx ceiling")
+	pgBare := f.String("pg-bare-http", "", "base URL of bench bare-pg-http on that Postgres")
 	s3App := f.String("s3-app", "", "base URL of the app on MinIO, for the upload")
 	s3PID := f.Int("s3-app-pid", 0, "that app's process id, for its peak RSS")
 	s3Endpoint := f.String("s3-endpoint", "", "MinIO's URL, for the bare SDK ceiling")
@@ -166,6 +170,11 @@ func figures(args []string) error {
 		create := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
 		measure(&result{path: "postgres POST /api/notes", ceiling: "bare pgx INSERT, same pool", unit: "req/s", target: 0.9, extraOK: true},
 			create, direct(bare.insert))
+		if *pgBare != "" {
+			bareCreate := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", *pgBare + "/api/notes", noteBody(rng) })
+			measure(&result{path: "postgres POST /api/notes", ceiling: "bare net/http + pgx INSERT", unit: "req/s", target: 0.9, extraOK: true},
+				create, bareCreate)
+		}
 		ids, err := createNotes(ctx, client, base, 1000)
 		if err != nil {
 			return err
@@ -176,6 +185,13 @@ func figures(args []string) error {
 		})
 		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "bare pgx SELECT by id", unit: "req/s", target: 0.9, extraOK: true},
 			get, direct(bare.selectByID))
+		if *pgBare != "" {
+			bareGet := hit(200, func(rng *rand.Rand) (string, string, []byte) {
+				return "GET", *pgBare + "/api/notes/" + ids[rng.IntN(len(ids))], nil
+			})
+			measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "bare net/http + pgx SELECT", unit: "req/s", target: 0.9, extraOK: true},
+				get, bareGet)
+		}
 		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "GET /healthz", unit: "req/s", extraOK: true},
 			get, hit(200, healthz(base)))
 		bare.pool.Close()
