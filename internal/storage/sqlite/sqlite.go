@@ -86,7 +86,12 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
+	// Keep every reader connection the pool opens: database/sql keeps
+	// only 2 idle by default, and under more concurrent reads it would
+	// close the rest and open them again, pragmas and prepared statements
+	// included, read after read.
 	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
+	readers.SetMaxIdleConns(max(4, runtime.NumCPU()))
 	s := &Store{writer: writer, readers: readers, path: path, lock: lock,
 		jobs: make(chan *writeJob), closed: make(chan struct{}), stopped: make(chan struct{})}
 
