@@ -214,9 +214,15 @@ func (d *Dir) List(ctx context.Context, prefix string) iter.Seq2[storage.BlobEnt
 }
 
 // walk yields every file below dir, and reports whether to go on: false
-// once yield has asked to stop, or with the error that stopped it.
+// once yield has asked to stop, or with the error that stopped it. What is
+// deleted while it walks (a directory, or a file read from its directory
+// but not yet looked at) is skipped: it is gone, as if listed a moment
+// later.
 func (d *Dir) walk(ctx context.Context, dir string, yield func(storage.BlobEntry, error) bool) (bool, error) {
 	f, err := d.root.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -238,6 +244,9 @@ func (d *Dir) walk(ctx context.Context, dir string, yield func(storage.BlobEntry
 				continue
 			}
 			fi, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
 			if err != nil {
 				return false, err
 			}

@@ -157,3 +157,36 @@ func TestListReadsInChunks(t *testing.T) {
 		break
 	}
 }
+
+// TestListSkipsWhatIsDeletedMeanwhile deletes a directory List has read
+// the name of but not yet walked, as a user's delete can while a sweep
+// lists: what is gone is skipped, not an error that stops the listing.
+func TestListSkipsWhatIsDeletedMeanwhile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	d := open(t, dir)
+	ctx := context.Background()
+	for _, k := range []string{"files/x/1", "files/y/2"} {
+		p := filepath.Join(dir, filepath.FromSlash(k))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	for e, err := range d.List(ctx, "files/") {
+		if err != nil {
+			t.Fatalf("List after a directory it had read the name of went: %v", err)
+		}
+		seen = append(seen, e.Key)
+		// Whichever directory comes first, the other one goes.
+		other := map[string]string{"files/x/1": "y", "files/y/2": "x"}[e.Key]
+		if err := os.RemoveAll(filepath.Join(dir, "files", other)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 1 {
+		t.Errorf("List yielded %q, want only the first object, the other's directory being deleted", seen)
+	}
+}
