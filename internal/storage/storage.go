@@ -9,6 +9,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -163,6 +164,26 @@ const MaxIdempotencyKey = 255
 // enough for a query's text and answer, large enough that a sweep makes
 // one round trip per batch rather than one or two per object.
 const NamedKeysBatch = 500
+
+// ScanNamedKeys reads the rows of a SQL engine's NamedKeys query, (id,
+// key) with a NULL key for an upload intent, into files and uploads, and
+// closes them.
+func ScanNamedKeys(rows *sql.Rows, files map[string]string, uploads map[string]bool) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var key sql.NullString
+		if err := rows.Scan(&id, &key); err != nil {
+			return err
+		}
+		if key.Valid {
+			files[id] = key.String
+		} else {
+			uploads[id] = true
+		}
+	}
+	return errors.Join(rows.Err(), rows.Close())
+}
 
 // Page asks for one page of a listing, newest first. Cursor is empty for the
 // first page and the previous page's next cursor after that.

@@ -199,20 +199,7 @@ func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string,
 		if err != nil {
 			return nil, nil, translate(err)
 		}
-		for rows.Next() {
-			var id string
-			var key sql.NullString
-			if err := rows.Scan(&id, &key); err != nil {
-				rows.Close()
-				return nil, nil, translate(err)
-			}
-			if key.Valid {
-				files[id] = key.String
-			} else {
-				uploads[id] = true
-			}
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		if err := storage.ScanNamedKeys(rows, files, uploads); err != nil {
 			return nil, nil, translate(err)
 		}
 	}
