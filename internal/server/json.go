@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/example/flystorage/internal/storage"
@@ -20,8 +21,25 @@ const maxJSONBytes = 8 * storage.MaxBodyBytes
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	a, ok := v.(jsonAppender)
+	if !ok {
+		json.NewEncoder(w).Encode(v)
+		return
+	}
+	bp := jsonBuffers.Get().(*[]byte)
+	b := append(a.appendJSON((*bp)[:0]), '\n') // as json.Encoder ends a value
+	w.Write(b)
+	if cap(b) <= maxPooledJSON {
+		*bp = b
+		jsonBuffers.Put(bp)
+	}
 }
+
+// jsonBuffers hold the answers of writeJSON's jsonAppender path; one larger
+// than maxPooledJSON (a page of long notes) is left to the collector.
+var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledJSON = 64 << 10
 
 // decode reads one JSON object into v, refusing unknown fields, trailing
 // data, oversized bodies and a body that takes longer than jsonBodyTimeout.

@@ -114,6 +114,6 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) error {
 	for i, n := range notes {
 		out[i] = toNoteJSON(n)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"notes": out, "next_cursor": nextCursor(next)})
+	writeJSON(w, http.StatusOK, notePage{Notes: out, NextCursor: nextCursor(next)})
 	return nil
 }

@@ -139,8 +139,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.metrics != nil {
 		s.metrics.observeRequest(route, r.Method, rec.status, d)
 	}
-	s.log.Info("request", "method", r.Method, "route", route, "path", r.URL.Path, "status", rec.status,
-		"bytes", rec.bytes, "duration", d.Round(time.Microsecond), "request_id", id)
+	// LogAttrs with typed attributes: no []any to box them into.
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
+		slog.String("path", r.URL.Path), slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
+		slog.Duration("duration", d.Round(time.Microsecond)), slog.String("request_id", id))
 }
 
 // admit lets reads through, and a write under /api/ only within the
