@@ -50,10 +50,15 @@ type Store struct {
 	jobs            chan *writeJob
 	closed, stopped chan struct{}
 
+	// conn is the writer's one connection, which the writer goroutine
+	// holds for the store's life and runs its transactions on.
+	conn *sql.Conn
+
 	// Statements of the hot paths, prepared once instead of parsed on every
-	// call.
+	// call. The transaction control and insertNote are prepared on conn.
+	begin, commitTx, rollback      *sql.Stmt
+	savepoint, rollbackTo, release *sql.Stmt // per write of a group
 	insertNote, getNote, listNotes *sql.Stmt
-	savepoint, rollbackTo, release *sql.Stmt // the writer's, per write of a group
 
 	// newest caches the first page of notes (newest.go).
 	newest newest
@@ -105,7 +110,13 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
 	}
-	if err := s.prepare(ctx); err != nil {
+	if s.conn, err = writer.Conn(ctx); err == nil {
+		err = s.prepare(ctx)
+	}
+	if err != nil {
+		if s.conn != nil {
+			s.conn.Close()
+		}
 		writer.Close()
 		readers.Close()
 		lock.Close()
@@ -127,13 +138,20 @@ func (s *Store) prepare(ctx context.Context) error {
 	var err error
 	for _, st := range []struct {
 		stmt **sql.Stmt
-		db   *sql.DB
-		sql  string
+		db   interface {
+			PrepareContext(context.Context, string) (*sql.Stmt, error)
+		}
+		sql string
 	}{
-		{&s.savepoint, s.writer, `SAVEPOINT w`},
-		{&s.rollbackTo, s.writer, `ROLLBACK TO w`},
-		{&s.release, s.writer, `RELEASE w`},
-		{&s.insertNote, s.writer, `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`},
+		// IMMEDIATE takes the write lock at once, so that a transaction never
+		// fails to upgrade a read lock (SQLITE_BUSY) halfway through.
+		{&s.begin, s.conn, `BEGIN IMMEDIATE`},
+		{&s.commitTx, s.conn, `COMMIT`},
+		{&s.rollback, s.conn, `ROLLBACK`},
+		{&s.savepoint, s.conn, `SAVEPOINT w`},
+		{&s.rollbackTo, s.conn, `ROLLBACK TO w`},
+		{&s.release, s.conn, `RELEASE w`},
+		{&s.insertNote, s.conn, `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`},
 		{&s.getNote, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`},
 		{&s.listNotes, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`},
 	} {
@@ -204,7 +222,7 @@ func (s *Store) Close() error {
 	if errors.Is(lockErr, os.ErrClosed) {
 		lockErr = nil // closed before
 	}
-	return errors.Join(s.readers.Close(), s.writer.Close(), lockErr)
+	return errors.Join(s.conn.Close(), s.readers.Close(), s.writer.Close(), lockErr)
 }
 
 var _ storage.PoolReporter = (*Store)(nil)
@@ -232,8 +250,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
 	defer s.newest.changed()
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.insertNote).ExecContext(ctx,
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
+		_, err := s.insertNote.ExecContext(ctx, // on tx's connection
 			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
 		return err
 	})
@@ -263,7 +281,7 @@ func (s *Store) GetNote(ctx context.Context, id string) (storage.Note, error) {
 func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, error) {
 	defer s.newest.changed()
 	var out storage.Note
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
 		var err error
 		out, err = scanNote(tx.QueryRowContext(ctx,
 			`UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ?
@@ -276,7 +294,7 @@ func (s *Store) UpdateNote(ctx context.Context, n storage.Note) (storage.Note, e
 
 func (s *Store) DeleteNote(ctx context.Context, id string) error {
 	defer s.newest.changed()
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -319,7 +337,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 }
 
 func (s *Store) CreateFile(ctx context.Context, f storage.File) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO files (id, name, content_type, size, sha256, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.Name, f.ContentType, f.Size, f.SHA256, f.Key, f.CreatedAt.Format(timeFormat))
@@ -335,7 +353,7 @@ func (s *Store) GetFile(ctx context.Context, id string) (storage.File, error) {
 
 func (s *Store) DeleteFile(ctx context.Context, id string) (storage.File, error) {
 	var f storage.File
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
 		var err error
 		f, err = scanFile(tx.QueryRowContext(ctx,
 			`DELETE FROM files WHERE id = ? RETURNING id, name, content_type, size, sha256, key, created_at`, id))
@@ -360,7 +378,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 }
 
 func (s *Store) CreateUpload(ctx context.Context, u storage.Upload) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO uploads (id, name, content_type, size, key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Name, u.ContentType, u.Size, u.Key, u.CreatedAt.Format(timeFormat), u.ExpiresAt.Format(timeFormat))
@@ -375,7 +393,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (storage.Upload, error
 }
 
 func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Time) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ? AND expires_at > ?`, f.ID, now.UTC().Format(timeFormat))
 		if err != nil {
 			return err
@@ -391,7 +409,7 @@ func (s *Store) CompleteUpload(ctx context.Context, f storage.File, now time.Tim
 }
 
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -525,7 +543,7 @@ func (s *Store) Volume() (storage.Volume, error) {
 }
 
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, created_at, expires_at) VALUES (?, ?, ?)`,
 			se.ID, se.CreatedAt.Format(timeFormat), se.ExpiresAt.Format(timeFormat))
 		return err
@@ -547,7 +565,7 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 }
 
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
 		return err
 	})
@@ -555,7 +573,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKey) (storage.IdempotencyKey, error) {
 	var got storage.IdempotencyKey
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO idempotency_keys (key, fingerprint, resource_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 			k.Key, k.Fingerprint, k.ResourceID, k.CreatedAt.Format(timeFormat)); err != nil {
@@ -575,7 +593,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 
 func (s *Store) PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
 		for _, q := range []struct {
 			sql string
 			t   time.Time

@@ -11,9 +11,17 @@ import (
 // maxBatch bounds how many writes one transaction commits together.
 const maxBatch = 128
 
+// A querier runs a write's statements: the writer connection, inside the
+// transaction the writer goroutine began on it.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // A writeJob is one caller's write, waiting for the writer goroutine.
 type writeJob struct {
-	fn    func(context.Context, *sql.Tx) error
+	fn    func(context.Context, querier) error
 	state atomic.Int32 // jobPending, then jobRunning (writer) or jobAbandoned (caller)
 	err   error
 	done  chan struct{}
@@ -38,7 +46,7 @@ const (
 // that is never cancelled, since interrupting a statement could roll back
 // the whole group; a caller whose ctx ends before its write starts gets
 // ctx's error and its write never runs.
-func (s *Store) write(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, fn func(context.Context, querier) error) error {
 	if err := ctx.Err(); err != nil {
 		return translate(err)
 	}
@@ -98,6 +106,10 @@ func (s *Store) writeLoop() {
 // Should the transaction itself fail (BEGIN, a savepoint, COMMIT), every
 // write that has not failed on its own is run again alone, so each caller
 // gets the outcome of its own write.
+//
+// The transaction is the writer connection's own BEGIN and COMMIT, run as
+// prepared statements: database/sql's Tx would wrap each statement of
+// every write in a Stmt of its own.
 func (s *Store) commit(batch []*writeJob) {
 	live := batch[:0:0]
 	for _, j := range batch {
@@ -117,28 +129,27 @@ func (s *Store) commit(batch []*writeJob) {
 	}
 	failed := make([]bool, len(live))
 	err := func() error {
-		tx, err := s.writer.BeginTx(ctx, nil)
-		if err != nil {
+		if err := exec(ctx, s.begin); err != nil {
 			return err
 		}
 		for i, j := range live {
-			if _, err := tx.StmtContext(ctx, s.savepoint).ExecContext(ctx); err != nil {
-				tx.Rollback()
-				return err
+			if err := exec(ctx, s.savepoint); err != nil {
+				return s.abort(ctx, err)
 			}
-			if err := j.fn(ctx, tx); err != nil {
+			if err := j.fn(ctx, s.conn); err != nil {
 				failed[i], j.err = true, translate(err)
-				if _, err := tx.StmtContext(ctx, s.rollbackTo).ExecContext(ctx); err != nil {
-					tx.Rollback()
-					return err
+				if err := exec(ctx, s.rollbackTo); err != nil {
+					return s.abort(ctx, err)
 				}
 			}
-			if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx); err != nil {
-				tx.Rollback()
-				return err
+			if err := exec(ctx, s.release); err != nil {
+				return s.abort(ctx, err)
 			}
 		}
-		return tx.Commit()
+		if err := exec(ctx, s.commitTx); err != nil {
+			return s.abort(ctx, err)
+		}
+		return nil
 	}()
 	for i, j := range live {
 		switch {
@@ -154,15 +165,28 @@ func (s *Store) commit(batch []*writeJob) {
 // alone runs one write in a transaction of its own and answers its caller.
 func (s *Store) alone(ctx context.Context, j *writeJob) {
 	defer close(j.done)
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
+	if err := exec(ctx, s.begin); err != nil {
 		j.err = translate(err)
 		return
 	}
-	if err := j.fn(ctx, tx); err != nil {
-		tx.Rollback()
-		j.err = translate(err)
+	if err := j.fn(ctx, s.conn); err != nil {
+		j.err = translate(s.abort(ctx, err))
 		return
 	}
-	j.err = translate(tx.Commit())
+	if err := exec(ctx, s.commitTx); err != nil {
+		j.err = translate(s.abort(ctx, err))
+	}
+}
+
+// abort rolls back the transaction after err and returns err. SQLite may
+// have rolled it back itself (a full disk, say), and then ROLLBACK fails
+// with "no transaction is active", which changes nothing.
+func (s *Store) abort(ctx context.Context, err error) error {
+	exec(ctx, s.rollback)
+	return err
+}
+
+func exec(ctx context.Context, st *sql.Stmt) error {
+	_, err := st.ExecContext(ctx)
+	return err
 }

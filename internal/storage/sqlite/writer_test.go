@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -29,8 +28,8 @@ func note(title string) storage.Note {
 
 // insertJob is the job CreateNote submits.
 func insertJob(s *Store, n storage.Note) *writeJob {
-	return &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.insertNote).ExecContext(ctx,
+	return &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx querier) error {
+		_, err := s.insertNote.ExecContext(ctx,
 			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
 		return err
 	}}
@@ -75,7 +74,7 @@ func TestGroupFailureRetriesAlone(t *testing.T) {
 	s := openTest(t)
 	before, after := note("before"), note("after")
 	boom := errors.New("boom")
-	breaker := &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx *sql.Tx) error {
+	breaker := &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx querier) error {
 		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
 			return err
 		}
@@ -104,7 +103,7 @@ func TestGroupFailureRetriesAlone(t *testing.T) {
 func TestAbandonedWriteNeverRuns(t *testing.T) {
 	s := openTest(t)
 	ran := false
-	j := &writeJob{done: make(chan struct{}), fn: func(context.Context, *sql.Tx) error { ran = true; return nil }}
+	j := &writeJob{done: make(chan struct{}), fn: func(context.Context, querier) error { ran = true; return nil }}
 	j.state.Store(jobAbandoned)
 	s.commit([]*writeJob{j, insertJob(s, note("kept"))})
 	<-j.done
