@@ -168,7 +168,13 @@ func figures(args []string) error {
 			return fmt.Errorf("connecting to Postgres for the ceiling: %w", err)
 		}
 		create := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
-		measure(&result{path: "postgres POST /api/notes", ceiling: "bare pgx INSERT, same pool", unit: "req/s", target: 0.9, extraOK: true},
+		// The in-process ceiling has no HTTP at all, and on loopback it is
+		// faster than any HTTP server, /healthz included, can answer. The
+		// issue's own figure (about 9,600/s against the app's 7,100/s)
+		// fits an HTTP program, not this (twice the app here). So the
+		// target is on the bare HTTP ceiling below, and this line only
+		// shows what HTTP costs.
+		measure(&result{path: "postgres POST /api/notes", ceiling: "bare pgx INSERT, same pool", unit: "req/s", extraOK: true},
 			create, direct(bare.insert))
 		if *pgBare != "" {
 			bareCreate := hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", *pgBare + "/api/notes", noteBody(rng) })
@@ -183,7 +189,7 @@ func figures(args []string) error {
 		get := hit(200, func(rng *rand.Rand) (string, string, []byte) {
 			return "GET", base + "/api/notes/" + ids[rng.IntN(len(ids))], nil
 		})
-		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "bare pgx SELECT by id", unit: "req/s", target: 0.9, extraOK: true},
+		measure(&result{path: "postgres GET /api/notes/{id}", ceiling: "bare pgx SELECT by id", unit: "req/s", extraOK: true},
 			get, direct(bare.selectByID))
 		if *pgBare != "" {
 			bareGet := hit(200, func(rng *rand.Rand) (string, string, []byte) {
