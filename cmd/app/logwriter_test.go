@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // slowWriter records every Write, each a batch of lines.
@@ -64,5 +65,63 @@ func TestLogWriterKeepsEveryLineInOrder(t *testing.T) {
 	}
 	if out.batches > 3 {
 		t.Errorf("800 lines queued behind one write took %d writes, want them batched", out.batches)
+	}
+}
+
+// TestLogWriterPaces: a line written at rest goes out at once, and the
+// lines that come within logPace of that write wait for the pace and go out
+// together, not one write each. The test stops time: the pause ends when
+// it says so.
+func TestLogWriterPaces(t *testing.T) {
+	out := &slowWriter{}
+	paused := make(chan chan time.Time, 1)
+	w := startLogWriter(out, func(d time.Duration) <-chan time.Time {
+		if d != logPace {
+			t.Errorf("paused for %s, want logPace", d)
+		}
+		c := make(chan time.Time, 1)
+		paused <- c
+		return c
+	})
+	defer w.Close()
+
+	w.Write([]byte("at rest\n"))
+	pace := <-paused // the writer took the line and paces from its write
+	w.Flush()
+	for i := range 50 {
+		fmt.Fprintf(w, "burst %d\n", i)
+	}
+	out.mu.Lock()
+	batches, text := out.batches, out.out.String()
+	out.mu.Unlock()
+	if batches != 1 || text != "at rest\n" {
+		t.Fatalf("before the pace ended: %d writes of %q, want the first line alone", batches, text)
+	}
+	pace <- time.Time{}
+	next := <-paused
+	w.Flush()
+	out.mu.Lock()
+	batches, lines := out.batches, strings.Count(out.out.String(), "\n")
+	out.mu.Unlock()
+	if batches != 2 || lines != 51 {
+		t.Fatalf("after the pace: %d writes, %d lines; want the 50 in one write", batches, lines)
+	}
+	next <- time.Time{}
+}
+
+// TestLogWriterCloseEndsAPause: Close does not wait out the pace.
+func TestLogWriterCloseEndsAPause(t *testing.T) {
+	out := &slowWriter{}
+	paused := make(chan struct{}, 1)
+	w := startLogWriter(out, func(time.Duration) <-chan time.Time {
+		paused <- struct{}{}
+		return nil // a pace that never ends
+	})
+	w.Write([]byte("one\n"))
+	<-paused
+	w.Write([]byte("two\n"))
+	w.Close()
+	if got := out.out.String(); got != "one\ntwo\n" {
+		t.Fatalf("after Close: %q, want both lines", got)
 	}
 }
