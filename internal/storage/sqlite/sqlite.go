@@ -250,7 +250,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
 	defer s.newest.changed()
-	return s.write(ctx, func(ctx context.Context, tx querier) error {
+	return s.writeOne(ctx, func(ctx context.Context, tx querier) error {
 		_, err := s.insertNote.ExecContext(ctx, // on tx's connection
 			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
 		return err
@@ -337,7 +337,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 }
 
 func (s *Store) CreateFile(ctx context.Context, f storage.File) error {
-	return s.write(ctx, func(ctx context.Context, tx querier) error {
+	return s.writeOne(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO files (id, name, content_type, size, sha256, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.Name, f.ContentType, f.Size, f.SHA256, f.Key, f.CreatedAt.Format(timeFormat))
@@ -378,7 +378,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 }
 
 func (s *Store) CreateUpload(ctx context.Context, u storage.Upload) error {
-	return s.write(ctx, func(ctx context.Context, tx querier) error {
+	return s.writeOne(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO uploads (id, name, content_type, size, key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Name, u.ContentType, u.Size, u.Key, u.CreatedAt.Format(timeFormat), u.ExpiresAt.Format(timeFormat))
@@ -543,7 +543,7 @@ func (s *Store) Volume() (storage.Volume, error) {
 }
 
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
-	return s.write(ctx, func(ctx context.Context, tx querier) error {
+	return s.writeOne(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, created_at, expires_at) VALUES (?, ?, ?)`,
 			se.ID, se.CreatedAt.Format(timeFormat), se.ExpiresAt.Format(timeFormat))
 		return err

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"runtime"
 	"sync/atomic"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // maxBatch bounds how many writes one transaction commits together.
@@ -21,10 +24,13 @@ type querier interface {
 
 // A writeJob is one caller's write, waiting for the writer goroutine.
 type writeJob struct {
-	fn    func(context.Context, querier) error
-	state atomic.Int32 // jobPending, then jobRunning (writer) or jobAbandoned (caller)
-	err   error
-	done  chan struct{}
+	fn func(context.Context, querier) error
+	// oneStatement: fn runs a single statement and returns its error as
+	// is, so the group needs no savepoint to undo it (see commit).
+	oneStatement bool
+	state        atomic.Int32 // jobPending, then jobRunning (writer) or jobAbandoned (caller)
+	err          error
+	done         chan struct{}
 }
 
 const (
@@ -47,10 +53,19 @@ const (
 // the whole group; a caller whose ctx ends before its write starts gets
 // ctx's error and its write never runs.
 func (s *Store) write(ctx context.Context, fn func(context.Context, querier) error) error {
+	return s.submit(ctx, &writeJob{fn: fn, done: make(chan struct{})})
+}
+
+// writeOne is write for an fn that runs one statement and returns its
+// error unchanged; a group runs it without a savepoint.
+func (s *Store) writeOne(ctx context.Context, fn func(context.Context, querier) error) error {
+	return s.submit(ctx, &writeJob{fn: fn, oneStatement: true, done: make(chan struct{})})
+}
+
+func (s *Store) submit(ctx context.Context, j *writeJob) error {
 	if err := ctx.Err(); err != nil {
 		return translate(err)
 	}
-	j := &writeJob{fn: fn, done: make(chan struct{})}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
@@ -107,6 +122,12 @@ func (s *Store) writeLoop() {
 // write that has not failed on its own is run again alone, so each caller
 // gets the outcome of its own write.
 //
+// A one-statement write runs without a savepoint, which would cost two
+// statements more than it: a statement that fails on a constraint is undone
+// by SQLite itself, and the transaction goes on (ABORT, the default for
+// every constraint in migrations/sqlite); any other failure may have rolled
+// the whole transaction back, so the group ends there as if it had failed.
+//
 // The transaction is the writer connection's own BEGIN and COMMIT, run as
 // prepared statements: database/sql's Tx would wrap each statement of
 // every write in a Stmt of its own.
@@ -133,6 +154,15 @@ func (s *Store) commit(batch []*writeJob) {
 			return err
 		}
 		for i, j := range live {
+			if j.oneStatement {
+				if err := j.fn(ctx, s.conn); err != nil {
+					failed[i], j.err = true, translate(err)
+					if !undoneAlone(err) {
+						return s.abort(ctx, err)
+					}
+				}
+				continue
+			}
 			if err := exec(ctx, s.savepoint); err != nil {
 				return s.abort(ctx, err)
 			}
@@ -184,6 +214,13 @@ func (s *Store) alone(ctx context.Context, j *writeJob) {
 func (s *Store) abort(ctx context.Context, err error) error {
 	exec(ctx, s.rollback)
 	return err
+}
+
+// undoneAlone reports whether SQLite undid only the failed statement and
+// kept the transaction: a constraint it refused.
+func undoneAlone(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 }
 
 func exec(ctx context.Context, st *sql.Stmt) error {

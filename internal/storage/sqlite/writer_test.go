@@ -28,6 +28,14 @@ func note(title string) storage.Note {
 
 // insertJob is the job CreateNote submits.
 func insertJob(s *Store, n storage.Note) *writeJob {
+	j := savepointInsertJob(s, n)
+	j.oneStatement = true
+	return j
+}
+
+// savepointInsertJob is the same insert as a write of several statements,
+// which the group runs in a savepoint.
+func savepointInsertJob(s *Store, n storage.Note) *writeJob {
 	return &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx querier) error {
 		_, err := s.insertNote.ExecContext(ctx,
 			n.ID, n.Title, n.Body, n.CreatedAt.Format(timeFormat), n.UpdatedAt.Format(timeFormat))
@@ -37,7 +45,15 @@ func insertJob(s *Store, n storage.Note) *writeJob {
 
 // TestGroupErrorsAreEach commits one group in which some writes fail: each
 // failure is its own caller's, with its own kind, and the others commit.
+// Both kinds of write: one statement, which SQLite undoes by itself when it
+// fails on a constraint, and a write in a savepoint of its own.
 func TestGroupErrorsAreEach(t *testing.T) {
+	for name, job := range map[string]func(*Store, storage.Note) *writeJob{"one statement": insertJob, "savepoint": savepointInsertJob} {
+		t.Run(name, func(t *testing.T) { testGroupErrorsAreEach(t, job) })
+	}
+}
+
+func testGroupErrorsAreEach(t *testing.T, insertJob func(*Store, storage.Note) *writeJob) {
 	ctx := context.Background()
 	s := openTest(t)
 	taken := note("taken")
@@ -94,6 +110,39 @@ func TestGroupFailureRetriesAlone(t *testing.T) {
 		}
 		if _, err := s.GetNote(ctx, n.ID); err != nil {
 			t.Errorf("note %q after the group failed and was retried: %v", n.Title, err)
+		}
+	}
+}
+
+// TestOneStatementThatEndsTheTransaction: a one-statement write that fails
+// on anything but a constraint may have ended the group's transaction (SQLite
+// rolls it back on a full disk, say; here the write does so itself). The
+// other writes are run again alone and commit, and it gets its own error.
+func TestOneStatementThatEndsTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	before, after := note("before"), note("after")
+	boom := errors.New("boom")
+	breaker := &writeJob{done: make(chan struct{}), oneStatement: true, fn: func(ctx context.Context, tx querier) error {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK"); err != nil {
+			return err
+		}
+		return boom
+	}}
+	jobs := []*writeJob{insertJob(s, before), breaker, insertJob(s, after)}
+	s.commit(jobs)
+	for _, j := range jobs {
+		<-j.done
+	}
+	if !errors.Is(breaker.err, boom) {
+		t.Errorf("the breaking write: %v, want its own error", breaker.err)
+	}
+	for i, n := range []storage.Note{before, after} {
+		if err := []error{jobs[0].err, jobs[2].err}[i]; err != nil {
+			t.Errorf("write %q: %v", n.Title, err)
+		}
+		if _, err := s.GetNote(ctx, n.ID); err != nil {
+			t.Errorf("note %q after the group ended and was retried: %v", n.Title, err)
 		}
 	}
 }
