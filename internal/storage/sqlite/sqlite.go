@@ -33,6 +33,10 @@ var _ storage.Database = (*Store)(nil)
 // order, and microseconds like Postgres.
 const timeFormat = "2006-01-02T15:04:05.000000Z"
 
+// readerConns is the size of each pool of read-only connections: the
+// notes' own (notereader.go) and database/sql's for every other read.
+var readerConns = max(4, runtime.NumCPU())
+
 // busyTimeout is how long a connection waits for a lock before SQLITE_BUSY.
 const busyTimeout = 5 * time.Second
 
@@ -58,7 +62,10 @@ type Store struct {
 	// call. The transaction control and insertNote are prepared on conn.
 	begin, commitTx, rollback      *sql.Stmt
 	savepoint, rollbackTo, release *sql.Stmt // per write of a group
-	insertNote, getNote, listNotes *sql.Stmt
+	insertNote                     *sql.Stmt
+
+	// notes are the readers of GetNote and ListNotes (notereader.go).
+	notes *noteReaders
 
 	// newest caches the first page of notes (newest.go).
 	newest newest
@@ -95,8 +102,8 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	// only 2 idle by default, and under more concurrent reads it would
 	// close the rest and open them again, pragmas and prepared statements
 	// included, read after read.
-	readers.SetMaxOpenConns(max(4, runtime.NumCPU()))
-	readers.SetMaxIdleConns(max(4, runtime.NumCPU()))
+	readers.SetMaxOpenConns(readerConns)
+	readers.SetMaxIdleConns(readerConns)
 	s := &Store{writer: writer, readers: readers, path: path, lock: lock,
 		jobs: make(chan *writeJob), closed: make(chan struct{}), stopped: make(chan struct{})}
 
@@ -112,6 +119,9 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	}
 	if s.conn, err = writer.Conn(ctx); err == nil {
 		err = s.prepare(ctx)
+	}
+	if err == nil {
+		s.notes, err = openNoteReaders(ctx, path, readerConns)
 	}
 	if err != nil {
 		if s.conn != nil {
@@ -152,8 +162,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.rollbackTo, s.conn, `ROLLBACK TO w`},
 		{&s.release, s.conn, `RELEASE w`},
 		{&s.insertNote, s.conn, `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`},
-		{&s.getNote, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id = ?`},
-		{&s.listNotes, s.readers, `SELECT id, title, body, created_at, updated_at FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?`},
 	} {
 		if *st.stmt, err = st.db.PrepareContext(ctx, st.sql); err != nil {
 			return err
@@ -222,7 +230,7 @@ func (s *Store) Close() error {
 	if errors.Is(lockErr, os.ErrClosed) {
 		lockErr = nil // closed before
 	}
-	return errors.Join(s.conn.Close(), s.readers.Close(), s.writer.Close(), lockErr)
+	return errors.Join(s.notes.close(), s.conn.Close(), s.readers.Close(), s.writer.Close(), lockErr)
 }
 
 var _ storage.PoolReporter = (*Store)(nil)
@@ -257,24 +265,13 @@ func (s *Store) CreateNote(ctx context.Context, n storage.Note) error {
 	})
 }
 
-// short returns a context for a statement that reads a few rows by index,
-// or an error if ctx has ended already. It is never cancelled: the driver
-// watches a cancellable context with a goroutine per statement, which costs
-// more than such a statement takes.
-func short(ctx context.Context) (context.Context, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, translate(err)
-	}
-	return context.WithoutCancel(ctx), nil
-}
-
 func (s *Store) GetNote(ctx context.Context, id string) (storage.Note, error) {
-	ctx, err := short(ctx)
+	r, err := s.notes.take(ctx)
 	if err != nil {
 		return storage.Note{}, err
 	}
-	row := s.getNote.QueryRowContext(ctx, id)
-	n, err := scanNote(row)
+	defer s.notes.put(r)
+	n, err := r.getNote(id)
 	return n, translate(err)
 }
 
@@ -311,9 +308,8 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if p.Cursor != "" && !storage.ValidID(p.Cursor) {
 		return nil, "", fmt.Errorf("%w: malformed cursor", storage.ErrInvalid)
 	}
-	ctx, err := short(ctx)
-	if err != nil {
-		return nil, "", err
+	if err := ctx.Err(); err != nil {
+		return nil, "", translate(err)
 	}
 	var gen uint64
 	if p.Cursor == "" {
@@ -324,10 +320,19 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 			return notes, next, nil
 		}
 	}
-	rows, err := s.listNotes.QueryContext(ctx, storage.CursorOrStart(p.Cursor), p.Limit+1)
-	notes, err := collect(rows, err, scanNote)
+	r, err := s.notes.take(ctx)
 	if err != nil {
 		return nil, "", err
+	}
+	notes := make([]storage.Note, 0, p.Limit+1)
+	err = r.query(r.list, func(row scanner) error {
+		n, err := scanNote(row)
+		notes = append(notes, n)
+		return err
+	}, storage.CursorOrStart(p.Cursor), int64(p.Limit+1))
+	s.notes.put(r)
+	if err != nil {
+		return nil, "", translate(err)
 	}
 	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
 	if p.Cursor == "" {
