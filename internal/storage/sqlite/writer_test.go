@@ -86,12 +86,27 @@ func testGroupErrorsAreEach(t *testing.T, insertJob func(*Store, storage.Note) *
 // the other writes are run again alone and commit, and the breaking write
 // gets its own error.
 func TestGroupFailureRetriesAlone(t *testing.T) {
+	testBreakingWrite(t, false, "RELEASE w")
+}
+
+// TestOneStatementThatEndsTheTransaction: a one-statement write that fails
+// on anything but a constraint may have ended the group's transaction (SQLite
+// rolls it back on a full disk, say; here the write does so itself). The
+// other writes are run again alone and commit, and it gets its own error.
+func TestOneStatementThatEndsTheTransaction(t *testing.T) {
+	testBreakingWrite(t, true, "ROLLBACK")
+}
+
+// testBreakingWrite commits a group of an insert, a write that runs sql and
+// fails, and another insert: the inserts are stored, each once, and the
+// breaking write gets its own error.
+func testBreakingWrite(t *testing.T, oneStatement bool, sql string) {
 	ctx := context.Background()
 	s := openTest(t)
 	before, after := note("before"), note("after")
 	boom := errors.New("boom")
-	breaker := &writeJob{done: make(chan struct{}), fn: func(ctx context.Context, tx querier) error {
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+	breaker := &writeJob{done: make(chan struct{}), oneStatement: oneStatement, fn: func(ctx context.Context, tx querier) error {
+		if _, err := tx.ExecContext(ctx, sql); err != nil {
 			return err
 		}
 		return boom
@@ -110,39 +125,6 @@ func TestGroupFailureRetriesAlone(t *testing.T) {
 		}
 		if _, err := s.GetNote(ctx, n.ID); err != nil {
 			t.Errorf("note %q after the group failed and was retried: %v", n.Title, err)
-		}
-	}
-}
-
-// TestOneStatementThatEndsTheTransaction: a one-statement write that fails
-// on anything but a constraint may have ended the group's transaction (SQLite
-// rolls it back on a full disk, say; here the write does so itself). The
-// other writes are run again alone and commit, and it gets its own error.
-func TestOneStatementThatEndsTheTransaction(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t)
-	before, after := note("before"), note("after")
-	boom := errors.New("boom")
-	breaker := &writeJob{done: make(chan struct{}), oneStatement: true, fn: func(ctx context.Context, tx querier) error {
-		if _, err := tx.ExecContext(ctx, "ROLLBACK"); err != nil {
-			return err
-		}
-		return boom
-	}}
-	jobs := []*writeJob{insertJob(s, before), breaker, insertJob(s, after)}
-	s.commit(jobs)
-	for _, j := range jobs {
-		<-j.done
-	}
-	if !errors.Is(breaker.err, boom) {
-		t.Errorf("the breaking write: %v, want its own error", breaker.err)
-	}
-	for i, n := range []storage.Note{before, after} {
-		if err := []error{jobs[0].err, jobs[2].err}[i]; err != nil {
-			t.Errorf("write %q: %v", n.Title, err)
-		}
-		if _, err := s.GetNote(ctx, n.ID); err != nil {
-			t.Errorf("note %q after the group ended and was retried: %v", n.Title, err)
 		}
 	}
 }
