@@ -139,10 +139,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.metrics != nil {
 		s.metrics.observeRequest(route, r.Method, rec.status, d)
 	}
-	// LogAttrs with typed attributes: no []any to box them into.
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
-		slog.String("path", r.URL.Path), slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
+	s.logRequest(r, route, rec, d, id)
+}
+
+// logRequest writes the request's line. It hands the record to the handler
+// itself: the Logger's methods would also look up the caller's program
+// counter for every line, which no handler here prints.
+func (s *Server) logRequest(r *http.Request, route string, rec *statusRecorder, d time.Duration, id string) {
+	h := s.log.Handler()
+	if !h.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	line.AddAttrs(slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 		slog.Duration("duration", d.Round(time.Microsecond)), slog.String("request_id", id))
+	h.Handle(r.Context(), line)
 }
 
 // admit lets reads through, and a write under /api/ only within the
