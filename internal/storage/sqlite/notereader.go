@@ -20,8 +20,9 @@ import (
 // Store.readers. A reader is taken from free, used by one caller, and put
 // back.
 type noteReaders struct {
-	free chan *noteReader
-	all  []*noteReader
+	free   chan *noteReader
+	all    []*noteReader
+	closed chan struct{} // closed by close: take fails from then on
 }
 
 type noteReader struct {
@@ -32,7 +33,7 @@ type noteReader struct {
 
 // openNoteReaders opens n readers of the database at path.
 func openNoteReaders(ctx context.Context, path string, n int) (*noteReaders, error) {
-	p := &noteReaders{free: make(chan *noteReader, n)}
+	p := &noteReaders{free: make(chan *noteReader, n), closed: make(chan struct{})}
 	for range n {
 		r, err := openNoteReader(ctx, path)
 		if err != nil {
@@ -68,14 +69,15 @@ func openNoteReader(ctx context.Context, path string) (*noteReader, error) {
 	return r, nil
 }
 
-// take waits for a free reader, or for ctx to end.
+// take waits for a free reader, or for ctx to end; it fails once the
+// store is closed.
 func (p *noteReaders) take(ctx context.Context) (*noteReader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, translate(err)
 	}
 	select {
-	case r := <-p.free:
-		return r, nil
+	case <-p.closed:
+		return nil, errClosed
 	default:
 	}
 	select {
@@ -83,15 +85,21 @@ func (p *noteReaders) take(ctx context.Context) (*noteReader, error) {
 		return r, nil
 	case <-ctx.Done():
 		return nil, translate(ctx.Err())
+	case <-p.closed:
+		return nil, errClosed
 	}
 }
 
+// put gives back a reader take gave; free has room for every reader.
 func (p *noteReaders) put(r *noteReader) { p.free <- r }
 
-// close closes every reader (and its statements); none may be in use.
+// close stops take, waits for the readers in use to be put back, and
+// closes every reader with its statements.
 func (p *noteReaders) close() error {
+	close(p.closed)
 	var errs []error
-	for _, r := range p.all {
+	for range p.all {
+		r := <-p.free
 		errs = append(errs, r.get.(driver.Stmt).Close(), r.list.(driver.Stmt).Close(), r.conn.Close())
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/example/flystorage/internal/storage"
 )
@@ -195,5 +196,29 @@ func TestWriteAfterClose(t *testing.T) {
 	s.Close()
 	if err := s.CreateNote(context.Background(), note("late")); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Errorf("CreateNote after Close: %v", err)
+	}
+}
+
+// TestNotesAfterClose: a closed store answers reads and writes of notes
+// with an error at once, rather than waiting for a connection.
+func TestNotesAfterClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := openTest(t)
+	n := note("kept")
+	if err := s.CreateNote(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetNote(ctx, n.ID); !errors.Is(err, errClosed) {
+		t.Errorf("GetNote after Close: %v, want the store is closed", err)
+	}
+	if _, _, err := s.ListNotes(ctx, storage.Page{Limit: 10, Cursor: n.ID}); !errors.Is(err, errClosed) {
+		t.Errorf("ListNotes after Close: %v, want the store is closed", err)
+	}
+	if err := s.CreateNote(ctx, note("late")); !errors.Is(err, errClosed) {
+		t.Errorf("CreateNote after Close: %v, want the store is closed", err)
 	}
 }
