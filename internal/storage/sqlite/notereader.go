@@ -61,6 +61,9 @@ func openNoteReader(ctx context.Context, path string) (*noteReader, error) {
 	} {
 		prepared, err := conn.(driver.ConnPrepareContext).PrepareContext(ctx, st.sql)
 		if err != nil {
+			if r.get != nil {
+				r.get.(driver.Stmt).Close()
+			}
 			conn.Close()
 			return nil, err
 		}

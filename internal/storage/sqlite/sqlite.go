@@ -125,7 +125,7 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	}
 	if err != nil {
 		if s.conn != nil {
-			s.conn.Close()
+			s.closeConn()
 		}
 		writer.Close()
 		readers.Close()
@@ -168,6 +168,20 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// closeConn closes the statements prepared on the writer's connection,
+// then the connection: database/sql closes a Conn's statements with it
+// only when a DB prepared them, and SQLite keeps a connection with
+// statements open (its files, and the WAL unchecked) until they are.
+func (s *Store) closeConn() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.begin, s.commitTx, s.rollback, s.savepoint, s.rollbackTo, s.release, s.insertNote} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, s.conn.Close())...)
 }
 
 // OpenDB opens the writer connection to path, creating its directory, for
@@ -230,19 +244,22 @@ func (s *Store) Close() error {
 	if errors.Is(lockErr, os.ErrClosed) {
 		lockErr = nil // closed before
 	}
-	return errors.Join(s.notes.close(), s.conn.Close(), s.readers.Close(), s.writer.Close(), lockErr)
+	return errors.Join(s.notes.close(), s.closeConn(), s.readers.Close(), s.writer.Close(), lockErr)
 }
 
 var _ storage.PoolReporter = (*Store)(nil)
 
-// PoolStats reports the writer connection and the reader pool.
+// PoolStats reports the writer connection (always in use: the writer
+// goroutine holds it), the reader pool, and the notes' readers.
 func (s *Store) PoolStats() []storage.PoolStats {
 	stats := func(name string, db *sql.DB) storage.PoolStats {
 		st := db.Stats()
 		return storage.PoolStats{Name: name, Max: int64(st.MaxOpenConnections), InUse: int64(st.InUse), Idle: int64(st.Idle),
 			Waits: st.WaitCount, WaitTotal: st.WaitDuration}
 	}
-	return []storage.PoolStats{stats("sqlite_writer", s.writer), stats("sqlite_readers", s.readers)}
+	idle := int64(len(s.notes.free))
+	notes := storage.PoolStats{Name: "sqlite_note_readers", Max: int64(len(s.notes.all)), InUse: int64(len(s.notes.all)) - idle, Idle: idle}
+	return []storage.PoolStats{stats("sqlite_writer", s.writer), stats("sqlite_readers", s.readers), notes}
 }
 
 // Describe returns the backend name and the file's path.
@@ -324,7 +341,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if err != nil {
 		return nil, "", err
 	}
-	notes := make([]storage.Note, 0, p.Limit+1)
+	notes := make([]storage.Note, 0, max(p.Limit+1, 0))
 	err = r.query(r.list, func(row scanner) error {
 		n, err := scanNote(row)
 		notes = append(notes, n)
