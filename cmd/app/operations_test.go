@@ -36,6 +36,7 @@ func TestMetrics(t *testing.T) {
 		`flystorage_http_request_duration_seconds_count{method="POST",route="POST /api/files"} 1`,
 		`flystorage_db_pool_max_connections{pool="sqlite_writer"} 1`,
 		`flystorage_db_pool_connections{pool="sqlite_readers",state="idle"}`,
+		`flystorage_db_pool_connections{pool="sqlite_note_readers",state="in_use"} 0`,
 		`flystorage_blob_operations_total{op="put",result="ok"} 1`,
 		`flystorage_blob_operation_duration_seconds_count{op="put"} 1`,
 		`go_build_info{`,

@@ -46,9 +46,9 @@ const (
 //
 // Writes are committed in groups: the writer goroutine takes every write
 // waiting when it comes round, runs each inside a SAVEPOINT of one
-// transaction, and commits them together, so a burst of writes pays for one
-// commit rather than one each. A write that fails is rolled back to its
-// savepoint and gets its own error; the others commit. fn gets a context
+// transaction (a writeOne needs none), and commits them together, so a
+// burst of writes pays for one commit rather than one each. A write that
+// fails is undone and gets its own error; the others commit (see commit). fn gets a context
 // that is never cancelled, since interrupting a statement could roll back
 // the whole group; a caller whose ctx ends before its write starts gets
 // ctx's error and its write never runs.
