@@ -48,10 +48,10 @@ const (
 // waiting when it comes round, runs each inside a SAVEPOINT of one
 // transaction (a writeOne needs none), and commits them together, so a
 // burst of writes pays for one commit rather than one each. A write that
-// fails is undone and gets its own error; the others commit (see commit). fn gets a context
-// that is never cancelled, since interrupting a statement could roll back
-// the whole group; a caller whose ctx ends before its write starts gets
-// ctx's error and its write never runs.
+// fails is undone and gets its own error; the others commit (see commit).
+// fn gets a context that is never cancelled, since interrupting a statement
+// could roll back the whole group; a caller whose ctx ends before its write
+// starts gets ctx's error and its write never runs.
 func (s *Store) write(ctx context.Context, fn func(context.Context, querier) error) error {
 	return s.submit(ctx, &writeJob{fn: fn, done: make(chan struct{})})
 }
@@ -117,7 +117,8 @@ func (s *Store) writeLoop() {
 	}
 }
 
-// commit runs the batch's writes in one transaction, each in a savepoint.
+// commit runs the batch's writes in one transaction, each but a writeOne in
+// a savepoint.
 // Should the transaction itself fail (BEGIN, a savepoint, COMMIT), every
 // write that has not failed on its own is run again alone, so each caller
 // gets the outcome of its own write.
