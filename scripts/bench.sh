@@ -118,7 +118,7 @@ paths=" ${BENCH_PATHS:-sqlite pg s3} "
 args=()
 [[ "$paths" == *" sqlite "* ]] && args+=(-sqlite-app "$sqlite_url" -bare-sqlite "$work/bare.db")
 [[ "$paths" == *" pg "* ]] && args+=(-pg-app "$pg_url" -pg "$db_url" -pg-bare-http "$bare_pg_http")
-[[ "$paths" == *" s3 "* ]] && args+=(-s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes")
+[[ "$paths" == *" s3 "* ]] && args+=(-s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes" -upload-dir "$work")
 "$work/bench" figures -d "$duration" -c "$clients" "${args[@]}" || status=1
 "$work/bench" scale -dir "$work/scale" -notes "${BENCH_NOTES:-1000000}" -objects "${BENCH_OBJECTS:-100000}" || status=1
 exit "$status"

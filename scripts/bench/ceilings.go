@@ -128,16 +128,21 @@ func openBareS3(endpoint, bucket string, partSize int64, concurrency int) (*bare
 	return &bareS3{uploader: uploader, client: client, bucket: bucket}, nil
 }
 
-// put uploads size bytes of the benchmark's stream and returns MiB/s.
-func (b *bareS3) put(ctx context.Context, key string, size int64) (float64, error) {
+// put uploads the file part of the upload file and returns MiB/s.
+func (b *bareS3) put(ctx context.Context, key string, file *uploadFile) (float64, error) {
+	f, err := file.open()
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
 	start := time.Now()
 	if _, err := b.uploader.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: &b.bucket, Key: &key, Body: io.LimitReader(newRandom(), size),
+		Bucket: &b.bucket, Key: &key, Body: file.data(f),
 	}); err != nil {
 		return 0, fmt.Errorf("SDK upload: %w", err)
 	}
-	mibs := float64(size) / (1 << 20) / time.Since(start).Seconds()
-	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key})
+	mibs := float64(file.size) / (1 << 20) / time.Since(start).Seconds()
+	_, err = b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key})
 	return mibs, err
 }
 

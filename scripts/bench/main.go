@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"slices"
@@ -93,6 +92,7 @@ func figures(args []string) error {
 	partSize := f.Int64("part-size", 8<<20, "the ceiling's part size")
 	concurrency := f.Int("concurrency", 0, "the ceiling's parts at once; 0: the SDK's default (5)")
 	uploadSize := f.Int64("upload-size", 1<<30, "bytes to upload")
+	uploadDir := f.String("upload-dir", os.TempDir(), "where to write the file both uploads send")
 	uploadRounds := f.Int("upload-rounds", 3, "uploads through the app, each followed by the ceiling's")
 	maxRSS := f.Int64("max-rss", 48<<20, "the app's peak RSS bound during the upload")
 	sqliteDB := f.String("bare-sqlite", "", "a scratch SQLite file for the bare modernc ceiling")
@@ -208,6 +208,11 @@ func figures(args []string) error {
 		if err != nil {
 			return err
 		}
+		file, err := writeUploadFile(*uploadDir, *uploadSize)
+		if err != nil {
+			return fmt.Errorf("writing the upload's file: %w", err)
+		}
+		defer os.Remove(file.path)
 		r := result{path: fmt.Sprintf("upload %d MiB POST /api/files", *uploadSize>>20),
 			ceiling: fmt.Sprintf("bare SDK, %d MiB parts", *partSize>>20), unit: "MiB/s", target: 0.95}
 		// Each round is the app's upload and then the ceiling's, back to
@@ -217,10 +222,10 @@ func figures(args []string) error {
 		var rounds [][2]float64
 		peak := int64(0)
 		for range *uploadRounds {
-			app, rss, err := upload(ctx, client, base, *s3PID, *uploadSize)
+			app, rss, err := upload(ctx, client, base, *s3PID, file)
 			ceil := 0.0
 			if err == nil {
-				ceil, err = bare.put(ctx, "bench/direct", *uploadSize)
+				ceil, err = bare.put(ctx, "bench/direct", file)
 			}
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", r.path, err)
@@ -244,30 +249,24 @@ func figures(args []string) error {
 	return nil
 }
 
-// upload streams size bytes through POST /api/files and returns MiB/s and
-// the app's peak RSS during it, then deletes the file.
-func upload(ctx context.Context, client *http.Client, base string, pid int, size int64) (float64, int64, error) {
+// upload sends the upload file through POST /api/files and returns MiB/s
+// and the app's peak RSS during it, then deletes the file.
+func upload(ctx context.Context, client *http.Client, base string, pid int, file *uploadFile) (float64, int64, error) {
 	// Writing 5 to clear_refs resets the peak RSS, so it is the upload's.
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		return 0, 0, fmt.Errorf("resetting the app's peak RSS: %w", err)
 	}
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		part, err := mw.CreateFormFile("file", "bench.bin")
-		if err == nil {
-			_, err = io.Copy(part, io.LimitReader(newRandom(), size))
-		}
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/files", pr)
+	f, err := file.open()
 	if err != nil {
 		return 0, 0, err
 	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	defer f.Close()
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/files", f)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.ContentLength = file.total
+	req.Header.Set("Content-Type", file.contentType)
 	start := time.Now()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -275,7 +274,7 @@ func upload(ctx context.Context, client *http.Client, base string, pid int, size
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	mibs := float64(size) / (1 << 20) / time.Since(start).Seconds()
+	mibs := float64(file.size) / (1 << 20) / time.Since(start).Seconds()
 	if res.StatusCode != http.StatusCreated {
 		return 0, 0, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(body)))
 	}
@@ -283,11 +282,11 @@ func upload(ctx context.Context, client *http.Client, base string, pid int, size
 	if err != nil {
 		return 0, 0, err
 	}
-	var f struct{ ID string }
-	if err := json.Unmarshal(body, &f); err != nil {
+	var stored struct{ ID string }
+	if err := json.Unmarshal(body, &stored); err != nil {
 		return 0, 0, fmt.Errorf("reading the upload's answer: %w", err)
 	}
-	del, _ := http.NewRequestWithContext(ctx, "DELETE", base+"/api/files/"+f.ID, nil)
+	del, _ := http.NewRequestWithContext(ctx, "DELETE", base+"/api/files/"+stored.ID, nil)
 	if res, err = client.Do(del); err != nil {
 		return 0, 0, err
 	}
