@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 )
 
@@ -84,8 +85,8 @@ func checkPinned(t *testing.T, where, image string) {
 			t.Errorf("%s: image %s: pin MinIO to a RELEASE.YYYY-MM-DDTHH-MM-SSZ tag", where, image)
 		}
 	}
-	if base == "postgres" && !majorTag.MatchString(tag) {
-		t.Errorf("%s: image %s: pin Postgres's major version", where, image)
+	if (base == "postgres" || base == "redis") && !majorTag.MatchString(tag) {
+		t.Errorf("%s: image %s: pin %s's major version", where, image, base)
 	}
 }
 
@@ -93,7 +94,7 @@ func TestCompose(t *testing.T) {
 	c := readCompose(t)
 	read := configVars(t)
 
-	var app, migrate, bucket, db, store string // service names
+	var app, migrate, bucket, db, store, redis string // service names
 	for name, s := range c.Services {
 		where := "docker-compose.yml " + name
 		if (s.Image == "") == (s.Build == nil) {
@@ -140,9 +141,14 @@ func TestCompose(t *testing.T) {
 			}
 		case strings.HasPrefix(image, "quay.io/minio/mc:"):
 			bucket = name
+		case strings.HasPrefix(image, "redis:"):
+			redis = name
+			if s.Healthcheck == nil || !slices.Contains(s.Healthcheck.Test, "redis-cli") {
+				t.Errorf("%s: want a redis-cli ping healthcheck", where)
+			}
 		}
 	}
-	for what, name := range map[string]string{"the app": app, "migrate": migrate, "the bucket creator (mc)": bucket, "Postgres": db, "MinIO": store} {
+	for what, name := range map[string]string{"the app": app, "migrate": migrate, "the bucket creator (mc)": bucket, "Postgres": db, "MinIO": store, "Redis (Upstash on Fly)": redis} {
 		if name == "" {
 			t.Errorf("docker-compose.yml has no service for %s", what)
 		}
@@ -158,21 +164,26 @@ func TestCompose(t *testing.T) {
 		t.Errorf("%s: a one-shot service wants restart: \"no\"", bucket)
 	}
 
-	// The app waits for a healthy Postgres, the bucket and the migrations.
+	// The app waits for a healthy Postgres and Redis, the bucket and the
+	// migrations.
 	s := c.Services[app]
-	for dep, cond := range map[string]string{db: "service_healthy", bucket: "service_completed_successfully", migrate: "service_completed_successfully"} {
+	for dep, cond := range map[string]string{db: "service_healthy", redis: "service_healthy", bucket: "service_completed_successfully", migrate: "service_completed_successfully"} {
 		if got := s.DependsOn[dep].Condition; got != cond {
 			t.Errorf("%s depends on %s with %q, want %q", app, dep, got, cond)
 		}
 	}
 	setup := loadConfig(t, app, s.Environment)
 	cfg := setup.Config
-	if setup.Driver.Name != "postgres" || cfg.S3 == nil {
-		t.Errorf("%s runs on %s and %v, want Postgres and MinIO", app, setup.Driver.Name, cfg.S3)
+	redisCfg, err := cache.Load(func(name string) string { return s.Environment[name] })
+	if err != nil {
+		t.Errorf("%s: %v", app, err)
+	}
+	if setup.Driver.Name != "postgres" || cfg.S3 == nil || !redisCfg.Enabled() {
+		t.Errorf("%s runs on %s, S3 %v, Redis %v: want Postgres, MinIO and Redis", app, setup.Driver.Name, cfg.S3 != nil, redisCfg.Enabled())
 	} else if !cfg.S3.PathStyle {
 		t.Errorf("%s: MinIO reached by its service name needs path-style URLs (S3_FORCE_PATH_STYLE=true)", app)
 	}
-	for _, name := range []string{"DATABASE_URL", "BUCKET_NAME", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_PUBLIC_ENDPOINT"} {
+	for _, name := range []string{"DATABASE_URL", "BUCKET_NAME", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_PUBLIC_ENDPOINT", "REDIS_URL"} {
 		if s.Environment[name] == "" {
 			t.Errorf("%s: want %s", app, name)
 		}
