@@ -101,20 +101,33 @@ func (s *Store) writeLoop() {
 		}
 		batch = append(batch[:0], j)
 		// Let the handlers that are about to write get in line, so that
-		// under load a group is more than one write. It costs nothing when
-		// no other goroutine is runnable.
-		runtime.Gosched()
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case j := <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break more
+		// under load a group is more than one write: yield, take what has
+		// come, and yield again while writes keep coming, up to three
+		// times. A yield costs nothing when no other goroutine is runnable,
+		// and a lone write does not wait for a second yield.
+		for range 3 {
+			runtime.Gosched()
+			if !s.gather(&batch) {
+				break
 			}
 		}
 		s.commit(batch)
 	}
+}
+
+// gather adds the writes waiting to batch, up to maxBatch, and reports
+// whether it took any and there is room for more.
+func (s *Store) gather(batch *[]*writeJob) bool {
+	n := len(*batch)
+	for len(*batch) < maxBatch {
+		select {
+		case j := <-s.jobs:
+			*batch = append(*batch, j)
+		default:
+			return len(*batch) > n
+		}
+	}
+	return false
 }
 
 // commit runs the batch's writes in one transaction, each but a writeOne in
