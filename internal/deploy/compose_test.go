@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -143,7 +144,7 @@ func TestCompose(t *testing.T) {
 			bucket = name
 		case strings.HasPrefix(image, "redis:"):
 			redis = name
-			if s.Healthcheck == nil || !slices.Contains(s.Healthcheck.Test, "redis-cli") {
+			if s.Healthcheck == nil || !slices.Contains(s.Healthcheck.Test, "redis-cli") || !slices.Contains(s.Healthcheck.Test, "ping") {
 				t.Errorf("%s: want a redis-cli ping healthcheck", where)
 			}
 		}
@@ -182,6 +183,9 @@ func TestCompose(t *testing.T) {
 		t.Errorf("%s runs on %s, S3 %v, Redis %v: want Postgres, MinIO and Redis", app, setup.Driver.Name, cfg.S3 != nil, redisCfg.Enabled())
 	} else if !cfg.S3.PathStyle {
 		t.Errorf("%s: MinIO reached by its service name needs path-style URLs (S3_FORCE_PATH_STYLE=true)", app)
+	}
+	if u, err := url.Parse(s.Environment["REDIS_URL"]); err != nil || u.Hostname() != redis {
+		t.Errorf("%s: REDIS_URL %q does not name the service %s", app, s.Environment["REDIS_URL"], redis)
 	}
 	for _, name := range []string{"DATABASE_URL", "BUCKET_NAME", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_PUBLIC_ENDPOINT", "REDIS_URL"} {
 		if s.Environment[name] == "" {

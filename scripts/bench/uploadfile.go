@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime/multipart"
 	"os"
-	"path/filepath"
 )
 
 // uploadFile is the file both uploads send: the multipart/form-data body
@@ -24,15 +23,21 @@ type uploadFile struct {
 	total       int64 // the whole body
 }
 
-// writeUploadFile writes the upload's body to dir: the multipart header,
-// size incompressible bytes and the closing boundary.
-func writeUploadFile(dir string, size int64) (*uploadFile, error) {
-	path := filepath.Join(dir, "upload.bin")
-	f, err := os.Create(path)
+// writeUploadFile writes the upload's body to a new file in dir: the
+// multipart header, size incompressible bytes and the closing boundary.
+// The file is synced, so that its writeback does not overlap the first
+// timed upload; the caller removes it.
+func writeUploadFile(dir string, size int64) (_ *uploadFile, err error) {
+	f, err := os.CreateTemp(dir, "upload-*.bin")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
 	w := bufio.NewWriterSize(f, 1<<20)
 	mw := multipart.NewWriter(w)
 	part, err := mw.CreateFormFile("file", "bench.bin")
@@ -59,10 +64,13 @@ func writeUploadFile(dir string, size int64) (*uploadFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", path, err)
+	if err := f.Sync(); err != nil {
+		return nil, err
 	}
-	return &uploadFile{path: path, contentType: mw.FormDataContentType(), dataOff: off, size: size, total: total}, nil
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", f.Name(), err)
+	}
+	return &uploadFile{path: f.Name(), contentType: mw.FormDataContentType(), dataOff: off, size: size, total: total}, nil
 }
 
 // open returns the file, for one upload of the whole body.
