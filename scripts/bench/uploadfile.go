@@ -40,14 +40,18 @@ func writeUploadFile(dir string, size int64) (_ *uploadFile, err error) {
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
 	mw := multipart.NewWriter(w)
+	// written flushes w and returns how many bytes the file holds.
+	written := func() (int64, error) {
+		if err := w.Flush(); err != nil {
+			return 0, err
+		}
+		return f.Seek(0, io.SeekCurrent)
+	}
 	part, err := mw.CreateFormFile("file", "bench.bin")
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Flush(); err != nil {
-		return nil, err
-	}
-	off, err := f.Seek(0, io.SeekCurrent)
+	off, err := written()
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +61,7 @@ func writeUploadFile(dir string, size int64) (_ *uploadFile, err error) {
 	if err := mw.Close(); err != nil {
 		return nil, err
 	}
-	if err := w.Flush(); err != nil {
-		return nil, err
-	}
-	total, err := f.Seek(0, io.SeekCurrent)
+	total, err := written()
 	if err != nil {
 		return nil, err
 	}
