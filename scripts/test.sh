@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against real services: `make test`, or scripts/test.sh
-# with extra `go test` flags (e.g. -race -v).
+# with extra `go test` flags (e.g. -race -v), and TEST_PACKAGES=./internal/x
+# for some packages only.
 #
 # It reuses TEST_DATABASE_URL, TEST_PGBOUNCER_URL and TEST_S3_* when they
 # are set. Otherwise it uses the Postgres on 127.0.0.1:5432 (database
@@ -200,4 +201,5 @@ if [ -z "${TEST_REDIS_URL:-}" ]; then
   export TEST_REDIS_URL=redis://127.0.0.1:6379/0
 fi
 
-go test "$@" ./...
+# TEST_PACKAGES narrows the run to some packages (default: all of them).
+go test "$@" ${TEST_PACKAGES:-./...}
