@@ -64,20 +64,16 @@ func (m *MinIO) Start(t testing.TB) {
 		t.Fatalf("starting MinIO: %v", err)
 	}
 	dir := m.dir
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		res, err := http.Get(m.Endpoint + "/minio/health/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
+	if !Eventually(60*time.Second, func() bool {
+		var res *http.Response
+		if res, err = http.Get(m.Endpoint + "/minio/health/ready"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
-			t.Fatalf("MinIO did not become ready: %v\n%s", err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}) {
+		out, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
+		t.Fatalf("MinIO did not become ready within 60s: %v\n%s", err, out)
 	}
 }
 

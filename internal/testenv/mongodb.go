@@ -87,18 +87,15 @@ func NewFerretDB(t testing.TB) *FerretDB {
 		t.Fatalf("starting FerretDB: %v", err)
 	}
 	t.Cleanup(f.Stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
+	if !Eventually(30*time.Second, func() bool {
+		var conn net.Conn
+		if conn, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
 			conn.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(filepath.Join(dir, "ferretdb.log"))
-			t.Fatalf("FerretDB did not listen on %s: %v\n%s", addr, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil
+	}) {
+		out, _ := os.ReadFile(filepath.Join(dir, "ferretdb.log"))
+		t.Fatalf("FerretDB did not listen on %s within 30s: %v\n%s", addr, err, out)
 	}
 	return f
 }

@@ -168,25 +168,30 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 	})
 	// Ready when it accepts connections on its port, or failed when it
 	// exits first.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var died bool
+	var exitErr error
+	listening := Eventually(60*time.Second, func() bool {
+		select {
+		case exitErr = <-exited:
+			exited <- exitErr
+			died = true
+			return true
+		default:
+		}
 		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port)), time.Second)
 		if err == nil {
 			conn.Close()
-			return m
 		}
-		select {
-		case err := <-exited:
-			exited <- err
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("mariadbd exited: %v\n%s", err, log)
-		case <-time.After(100 * time.Millisecond):
+		return err == nil
+	})
+	if died || !listening {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		if died {
+			t.Fatalf("mariadbd exited: %v\n%s", exitErr, log)
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("mariadbd did not accept connections within 60s\n%s", log)
-		}
+		t.Fatalf("mariadbd did not accept connections within 60s\n%s", log)
 	}
+	return m
 }
 
 // URL returns a URL for the flystorage database with the given sslmode.

@@ -91,12 +91,8 @@ func (s *RedisServer) start(t testing.TB) {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", s.bin, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.answers() {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %d did not answer within 10s:\n%s", s.Port, s.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !Eventually(10*time.Second, s.answers) {
+		t.Fatalf("redis-server on port %d did not answer within 10s:\n%s", s.Port, s.log.String())
 	}
 }
 

@@ -113,17 +113,10 @@ func query(t testing.TB, url, sql string, dst ...any) {
 	}
 }
 
-// waitFor checks cond every 20ms until it holds, failing the test after
-// timeout.
+// waitFor waits until cond holds, failing the test after timeout.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		<-tick.C
+	if !Eventually(timeout, cond) {
+		t.Fatalf("waited %s for %s", timeout, what)
 	}
 }
