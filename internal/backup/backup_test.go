@@ -62,8 +62,11 @@ func TestBackupWhileWriting(t *testing.T) {
 			}
 		})
 	}
-	for writes.Load() < 300 { // let the writers fill the database first
-		time.Sleep(time.Millisecond)
+	// Let the writers fill the database first.
+	if !testenv.Eventually(30*time.Second, func() bool { return writes.Load() >= 300 }) {
+		close(stop)
+		wg.Wait()
+		t.Fatalf("the writers made %d notes in 30s, want 300 before the backup", writes.Load())
 	}
 	mu.Lock()
 	before := append([]string(nil), acked...)

@@ -347,12 +347,8 @@ func TestRetryInBackground(t *testing.T) {
 	srv.Pause(t)
 	c.Invalidate(t.Context(), File, "f")
 	srv.Resume(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for c.stale.pending() {
-		if time.Now().After(deadline) {
-			t.Fatal("the failed invalidation was not retried within 10s")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testenv.Eventually(10*time.Second, func() bool { return !c.stale.pending() }) {
+		t.Fatal("the failed invalidation was not retried within 10s")
 	}
 	if _, tok, _ := c.Get(t.Context(), File, "f"); tok.lease == "" {
 		t.Error("the cache is still bypassed after the retry")
