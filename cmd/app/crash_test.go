@@ -159,10 +159,7 @@ func (l *crashLoad) waitAcked(n int64, d time.Duration) { waitCount(&l.n, n, d) 
 func (l *crashLoad) waitFailed(n int64, d time.Duration) { waitCount(&l.failed, n, d) }
 
 func waitCount(c *atomic.Int64, n int64, d time.Duration) {
-	deadline := time.Now().Add(d)
-	for c.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(d, func() bool { return c.Load() >= n })
 }
 
 func (l *crashLoad) finish() []ackedWrite {
@@ -389,16 +386,14 @@ func TestCrashStoreOutages(t *testing.T) {
 				}
 				start()
 				// The app must take writes again within 15s.
-				deadline := time.Now().Add(15 * time.Second)
-				for {
-					if a, ok := writeNote(p.base, name+" after", "back"); ok {
+				if !testenv.Eventually(15*time.Second, func() bool {
+					a, ok := writeNote(p.base, name+" after", "back")
+					if ok {
 						acked = append(acked, a)
-						break
 					}
-					if time.Now().After(deadline) {
-						t.Fatalf("the app did not take writes within 15s of %s coming back; logs:\n%s", c.name, p.logs)
-					}
-					time.Sleep(100 * time.Millisecond)
+					return ok
+				}) {
+					t.Fatalf("the app did not take writes within 15s of %s coming back; logs:\n%s", c.name, p.logs)
 				}
 				after := startCrashLoad(p.base, name+" after")
 				after.waitAcked(crashAckedBeforeKill/2, crashLoadTime)

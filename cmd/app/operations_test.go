@@ -188,12 +188,8 @@ func TestBackupInterval(t *testing.T) {
 	env["BACKUP_INTERVAL"] = "300ms"
 	env["BACKUP_KEEP"] = "2"
 	a := startApp(t, env)
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(a.logs.String(), "msg=\"backed up\"") < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than 4 backups in 30s; logs:\n%s", a.logs)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testenv.Eventually(30*time.Second, func() bool { return strings.Count(a.logs.String(), "msg=\"backed up\"") >= 4 }) {
+		t.Fatalf("fewer than 4 backups in 30s; logs:\n%s", a.logs)
 	}
 	s3c := bucket.Client()
 	out, err := s3c.ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: &bucket.Bucket, Prefix: aws.String("backups/")})
@@ -263,22 +259,14 @@ func TestBackupDueAtStart(t *testing.T) {
 	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
 	env["BACKUP_INTERVAL"] = "24h"
 	a := startApp(t, env)
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(a.logs.String(), `msg="backed up"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no backup at start with none in the bucket; logs:\n%s", a.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testenv.Eventually(30*time.Second, func() bool { return strings.Contains(a.logs.String(), `msg="backed up"`) }) {
+		t.Fatalf("no backup at start with none in the bucket; logs:\n%s", a.logs)
 	}
 	// A second machine start finds it recent and does not back up again: it
 	// says so, and by then it would have begun one.
 	b := startApp(t, env)
-	deadline = time.Now().Add(30 * time.Second)
-	for !strings.Contains(b.logs.String(), `msg="no backup due at start"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second start never decided on a backup; logs:\n%s", b.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testenv.Eventually(30*time.Second, func() bool { return strings.Contains(b.logs.String(), `msg="no backup due at start"`) }) {
+		t.Fatalf("the second start never decided on a backup; logs:\n%s", b.logs)
 	}
 	if strings.Contains(b.logs.String(), `msg="backed up"`) {
 		t.Errorf("a start with a recent backup backed up again")

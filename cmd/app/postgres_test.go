@@ -200,16 +200,12 @@ func TestPostgresRecovers(t *testing.T) {
 	}
 
 	cluster.Start(t)
-	back := time.Now()
-	for {
-		res, err := create("after")
-		if err == nil && res.status == 201 {
-			break
-		}
-		if time.Since(back) > 5*time.Second {
-			t.Fatalf("the app did not serve within 5s of Postgres being back: %v %d %s", err, res.status, res.body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var err error
+	if !testenv.Eventually(5*time.Second, func() bool {
+		res, err = create("after")
+		return err == nil && res.status == 201
+	}) {
+		t.Fatalf("the app did not serve within 5s of Postgres being back: %v %d %s", err, res.status, res.body)
 	}
 	if res := a.get(t, "/readyz"); res.status != 200 {
 		t.Errorf("readyz after recovery: %d %s", res.status, res.body)

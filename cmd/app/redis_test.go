@@ -98,12 +98,8 @@ func metricIn(t *testing.T, text, name string) float64 {
 // waitFor calls cond until it holds, failing the test after limit.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v", what, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Eventually(limit, cond) {
+		t.Fatalf("%s did not happen within %v", what, limit)
 	}
 }
 

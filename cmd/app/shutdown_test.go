@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/example/flystorage/internal/testenv"
 )
 
 // TestMain lets a test run this package's main in a child process: the test
@@ -74,12 +76,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs.String(), "shutting down") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no \"shutting down\" in the log within 30s of SIGTERM:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testenv.Eventually(30*time.Second, func() bool { return strings.Contains(logs.String(), "shutting down") }) {
+		t.Fatalf("no \"shutting down\" in the log within 30s of SIGTERM:\n%s", logs.String())
 	}
 	fresh := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	if res, err := fresh.Get(base + "/readyz"); err != nil || res.StatusCode != 503 {
