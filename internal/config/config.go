@@ -1,6 +1,6 @@
 // Package config reads flystorage's app-wide configuration from the
 // environment, exactly as Fly sets it, from one declarative table (table.go).
-// Each database driver reads its own variables (storage.Driver.Load), and
+// Each database driver reads its own variables (engine.Driver.Load), and
 // package backend joins the two; this package imports no driver.
 package config
 

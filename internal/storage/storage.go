@@ -10,13 +10,11 @@ package storage
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -164,26 +162,6 @@ const MaxIdempotencyKey = 255
 // enough for a query's text and answer, large enough that a sweep makes
 // one round trip per batch rather than one or two per object.
 const NamedKeysBatch = 500
-
-// ScanNamedKeys reads the rows of a SQL engine's NamedKeys query, (id,
-// key) with a NULL key for an upload intent, into files and uploads, and
-// closes them.
-func ScanNamedKeys(rows *sql.Rows, files map[string]string, uploads map[string]bool) error {
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var key sql.NullString
-		if err := rows.Scan(&id, &key); err != nil {
-			return err
-		}
-		if key.Valid {
-			files[id] = key.String
-		} else {
-			uploads[id] = true
-		}
-	}
-	return errors.Join(rows.Err(), rows.Close())
-}
 
 // Page asks for one page of a listing, newest first. Cursor is empty for the
 // first page and the previous page's next cursor after that.
@@ -363,20 +341,6 @@ type PoolStats struct {
 	WaitTotal time.Duration // time callers spent acquiring, all time
 }
 
-// PrivateHost reports whether a database host is reached without crossing
-// a network anyone else shares: a Unix socket, loopback, or Fly's private
-// network (.internal, .flycast), which WireGuard already encrypts. Drivers
-// warn about plaintext connections to any other host.
-func PrivateHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if strings.HasPrefix(host, "/") || strings.HasSuffix(host, ".sock") || host == "localhost" ||
-		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".flycast") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
-
 // FileKey returns the blob key of the file with that id: prefix (the
 // configured BUCKET_PREFIX) and the id, never the name its uploader sent.
 func FileKey(prefix, id string) string { return prefix + id }
@@ -454,14 +418,4 @@ func CursorOrStart(cursor string) string {
 		return startCursor
 	}
 	return cursor
-}
-
-// Cut trims a page fetched with limit+1 rows to limit and returns the cursor
-// of the next page, or "" when this page is the last.
-func Cut[T any](rows []T, limit int, id func(T) string) ([]T, string) {
-	if len(rows) <= limit {
-		return rows, ""
-	}
-	rows = rows[:limit]
-	return rows, id(rows[limit-1])
 }

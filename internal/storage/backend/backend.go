@@ -20,6 +20,7 @@ import (
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/internal/storage/localfs"
 	"github.com/example/flystorage/internal/storage/s3"
 )
@@ -28,7 +29,7 @@ import (
 // database, configured but not opened.
 type Setup struct {
 	Config config.Config
-	Driver storage.Driver
+	Driver engine.Driver
 	DB     storage.Source
 	// Region says where this machine runs and where the primary is.
 	Region region.Config
@@ -85,7 +86,7 @@ func Load(getenv func(string) string) (Setup, error) {
 // Choose finds the driver the environment selects and the value of its
 // variable: exactly one database variable may be set; none selects
 // Default.
-func Choose(env config.Env) (storage.Driver, string, error) {
+func Choose(env config.Env) (engine.Driver, string, error) {
 	var set []string
 	for _, d := range Drivers {
 		if env(d.Var) != "" && !slices.Contains(set, d.Var) {
@@ -97,7 +98,7 @@ func Choose(env config.Env) (storage.Driver, string, error) {
 		return Default, "", nil
 	case 1:
 	default:
-		return storage.Driver{}, "", &config.Error{Var: strings.Join(set, " and "),
+		return engine.Driver{}, "", &config.Error{Var: strings.Join(set, " and "),
 			Msg: "are all set, but the app uses one database: keep the one you mean and unset the others (fly secrets unset NAME)"}
 	}
 	name, value := set[0], env(set[0])
@@ -116,7 +117,7 @@ func Choose(env config.Env) (storage.Driver, string, error) {
 			}
 		}
 	}
-	return storage.Driver{}, "", &config.Error{Var: name,
+	return engine.Driver{}, "", &config.Error{Var: name,
 		Msg: fmt.Sprintf("unsupported scheme %q: use %s", scheme(value), strings.Join(schemes, ", "))}
 }
 
@@ -140,7 +141,7 @@ func scheme(raw string) string {
 
 // checkForeignVars refuses a variable that only another database reads,
 // such as DIRECT_DATABASE_URL with SQLite: it would do nothing, silently.
-func checkForeignVars(env config.Env, chosen storage.Driver) error {
+func checkForeignVars(env config.Env, chosen engine.Driver) error {
 	mine := map[string]bool{chosen.Var: true}
 	for _, v := range chosen.Vars {
 		mine[v.Name] = true
@@ -161,7 +162,7 @@ func checkForeignVars(env config.Env, chosen storage.Driver) error {
 // volume, and gives each database server a directory of its own, so that
 // switching a checkout between databases never lets one database's sweep
 // delete the files another's rows name.
-func defaultBlobDir(d storage.Driver, src storage.Source) string {
+func defaultBlobDir(d engine.Driver, src storage.Source) string {
 	if dir, ok := src.(interface{ Dir() string }); ok && d.Local {
 		return filepath.Join(dir.Dir(), "blobs")
 	}

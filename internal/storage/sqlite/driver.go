@@ -10,6 +10,7 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/migrations"
 )
 
@@ -19,7 +20,7 @@ const DefaultPath = "data/app.db"
 
 // Driver opens SQLite at DATABASE_PATH (a file on a Fly Volume), and is the
 // default when no database variable is set.
-var Driver = storage.Driver{
+var Driver = engine.Driver{
 	Name:  "sqlite",
 	Var:   "DATABASE_PATH",
 	Local: true,

@@ -24,6 +24,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/migrations"
 )
 
@@ -351,7 +352,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if err != nil {
 		return nil, "", translate(err)
 	}
-	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	notes, next := engine.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
 	if p.Cursor == "" {
 		s.newest.put(p.Limit, gen, notes, next)
 	}
@@ -395,7 +396,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 	if err != nil {
 		return nil, "", err
 	}
-	files, next := storage.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
+	files, next := engine.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
 	return files, next, nil
 }
 
@@ -469,7 +470,7 @@ func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string,
 		if err != nil {
 			return nil, nil, translate(err)
 		}
-		if err := storage.ScanNamedKeys(rows, files, uploads); err != nil {
+		if err := engine.ScanNamedKeys(rows, files, uploads); err != nil {
 			return nil, nil, translate(err)
 		}
 	}
