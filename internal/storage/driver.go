@@ -34,6 +34,15 @@ type ReplicaSource interface {
 	OpenReplica(ctx context.Context, o OpenOptions) (Database, error)
 }
 
+// FileSource is a Source whose database is one file on this machine's
+// volume (SQLite). The composition root puts local files beside it, and
+// `app backup` and `app restore` copy it to and from the bucket.
+type FileSource interface {
+	Source
+	// File is the database file's path, as configured (DATABASE_PATH).
+	File() string
+}
+
 // OpenOptions are what every Source.Open takes.
 type OpenOptions struct {
 	// Migrate applies pending migrations (MIGRATE_ON_START).

@@ -37,10 +37,10 @@ func TestChoose(t *testing.T) {
 		{"DB_QUERY_EXEC_MODE with SQLite", map[string]string{"DATABASE_PATH": "/data/app.db", "DB_QUERY_EXEC_MODE": "exec"}, "DB_QUERY_EXEC_MODE", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			setup, err := backend.Load(env(tc.vars))
+			driver, _, err := backend.Select(env(tc.vars))
 			if tc.ok {
-				if err != nil || setup.Driver.Name != tc.want {
-					t.Fatalf("Load = %s, %v; want the %s driver", setup.Driver.Name, err, tc.want)
+				if err != nil || driver.Name != tc.want {
+					t.Fatalf("Select = %s, %v; want the %s driver", driver.Name, err, tc.want)
 				}
 				return
 			}
@@ -56,11 +56,13 @@ func TestChoose(t *testing.T) {
 // variable that selects it, so docs/configuration.md lists it.
 func TestDriversDocumentTheirVariables(t *testing.T) {
 	documented := map[string]bool{}
-	for _, v := range backend.Vars() {
-		if v.Doc == "" {
-			t.Errorf("%s has no description", v.Name)
+	for _, d := range backend.Drivers {
+		for _, v := range d.Vars {
+			if v.Doc == "" {
+				t.Errorf("%s has no description", v.Name)
+			}
+			documented[v.Name] = true
 		}
-		documented[v.Name] = true
 	}
 	for _, d := range backend.Drivers {
 		if !documented[d.Var] {

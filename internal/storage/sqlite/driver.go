@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 
@@ -35,6 +34,8 @@ var Driver = engine.Driver{
 		return Source{Path: value}, nil
 	},
 }
+
+var _ storage.FileSource = Source{}
 
 // Source is a configured SQLite database.
 type Source struct {
@@ -71,12 +72,9 @@ func (s Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 	return migrations.Goose(p, db, s.Path), nil
 }
 
-// File is the database file, for backup and restore.
+// File is the database file (storage.FileSource): local files go beside
+// it unless BLOB_DIR says otherwise, and backups copy it.
 func (s Source) File() string { return s.Path }
-
-// Dir is the directory the file is in: the volume, where local files go
-// too unless BLOB_DIR says otherwise.
-func (s Source) Dir() string { return filepath.Dir(s.Path) }
 
 func (s Source) Redacted() string { return s.Path }
 
