@@ -82,7 +82,7 @@ func Choose(env config.Env) (engine.Driver, string, error) {
 
 // hasScheme reports whether raw starts with scheme://, in any case.
 func hasScheme(raw, scheme string) bool {
-	return len(raw) > len(scheme)+3 && strings.EqualFold(raw[:len(scheme)+3], scheme+"://")
+	return len(raw) >= len(scheme)+3 && strings.EqualFold(raw[:len(scheme)+3], scheme+"://")
 }
 
 // scheme is what stands before "://", for an error message; never the

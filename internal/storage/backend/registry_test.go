@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage/backend"
 )
 
@@ -67,6 +68,29 @@ func TestDriversDocumentTheirVariables(t *testing.T) {
 	for _, d := range backend.Drivers {
 		if !documented[d.Var] {
 			t.Errorf("the %s driver is selected by %s, which it does not document", d.Name, d.Var)
+		}
+	}
+}
+
+// TestSchemeAlone: a URL that is its scheme and nothing more, such as
+// DATABASE_URL=postgres://, selects the driver of that scheme, whose own
+// Load names what is missing. It used to be refused as an "unsupported
+// scheme" while the message listed that very scheme.
+func TestSchemeAlone(t *testing.T) {
+	for _, tc := range []struct{ name, value, driver string }{
+		{"DATABASE_URL", "postgres://", "postgres"},
+		{"DATABASE_URL", "POSTGRESQL://", "postgres"},
+		{"DATABASE_URL", "mysql://", "mysql"},
+		{"MONGODB_URI", "mongodb://", "mongodb"},
+	} {
+		d, _, err := backend.Choose(config.NewEnv(env(map[string]string{tc.name: tc.value})))
+		if err != nil || d.Name != tc.driver {
+			t.Errorf("Choose(%s=%s) = %s, %v; want the %s driver", tc.name, tc.value, d.Name, err, tc.driver)
+		}
+		_, _, err = backend.Select(env(map[string]string{tc.name: tc.value}))
+		wantError(t, err, tc.name)
+		if strings.Contains(err.Error(), "unsupported scheme") {
+			t.Errorf("%s=%s: %v, want the driver's own error naming what is missing", tc.name, tc.value, err)
 		}
 	}
 }
