@@ -73,10 +73,10 @@ func newRouter(setup Setup, st *Storage, log *slog.Logger) *region.Router {
 	}
 	// Consistency tokens cost a query per write; they matter only where
 	// regions are known, since only then may another region read a replica.
-	if p, ok := st.Primary.(region.Positioner); ok && setup.Region.Region != "" && setup.Region.PrimaryRegion != "" {
+	if p, ok := st.Primary.(storage.WritePositioner); ok && setup.Region.Region != "" && setup.Region.PrimaryRegion != "" {
 		o.Primary = p
 	}
-	if r, ok := st.Replica.(region.ReplicaPositioner); ok && st.Replica != nil {
+	if r, ok := st.Replica.(storage.ReplayPositioner); ok && st.Replica != nil {
 		o.Replica = r
 	}
 	rt := region.NewRouter(o)

@@ -51,7 +51,7 @@ func serve(ctx context.Context, setup Setup, st *Storage, redis *cache.Cache, lo
 	}
 	dropStartupGarbage()
 	// Every listener is open before the app says it listens.
-	log.Info("listening", "addr", ln.Addr().String(), "database", st.DB.Describe()["backend"], "files", st.Blobs.Describe()["backend"])
+	log.Info("listening", "addr", ln.Addr().String(), "database", st.DB.Backend(), "files", st.Blobs.Backend())
 	serveErr := make(chan error, len(servers))
 	for i, s := range servers {
 		go func() { serveErr <- s.Serve(listeners[i]) }()

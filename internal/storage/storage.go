@@ -250,10 +250,23 @@ type Database interface {
 
 	// Ping returns nil when the database answers a query.
 	Ping(ctx context.Context) error
-	// Describe returns what /api/storage shows, with no secret in it.
-	Describe() map[string]string
+	Describer
 	// Close releases every connection.
 	Close() error
+}
+
+// Describer is what every store says about itself in the status output:
+// the log line at start, /readyz, the page and /api/storage.
+// storagetest.RunDescriber checks it on every backend.
+type Describer interface {
+	// Backend names the engine, as the status output shows it:
+	// "postgres", "mysql", "mongodb" or "sqlite" for a Database, "s3" or
+	// "local" for Blobs. It is never empty, and a wrapper (a replica
+	// region's database, the metrics' blobs) reports what it wraps.
+	Backend() string
+	// Describe returns what /api/storage shows, with no secret in it. Its
+	// "backend" entry is Backend().
+	Describe() map[string]string
 }
 
 // BlobInfo describes a stored blob.
@@ -293,8 +306,7 @@ type Blobs interface {
 	List(ctx context.Context, prefix string) iter.Seq2[BlobEntry, error]
 	// Ping returns nil when the bucket or directory can be reached.
 	Ping(ctx context.Context) error
-	// Describe returns what /api/storage shows, with no secret in it.
-	Describe() map[string]string
+	Describer
 	// Close releases the store's resources.
 	Close() error
 }

@@ -86,6 +86,9 @@ func (s *Store) Close() error {
 	return s.client.Disconnect(ctx)
 }
 
+// Backend is "mongodb" (storage.Describer).
+func (s *Store) Backend() string { return "mongodb" }
+
 // Describe returns the backend name, the redacted URI and the database.
 func (s *Store) Describe() map[string]string { return s.describe }
 

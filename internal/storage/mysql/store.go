@@ -35,6 +35,9 @@ type Store struct {
 // Close closes the pool.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Backend is "mysql" (storage.Describer).
+func (s *Store) Backend() string { return "mysql" }
+
 // Describe returns the backend name, the redacted URL and whether the
 // connection is encrypted.
 func (s *Store) Describe() map[string]string { return s.describe }

@@ -233,6 +233,9 @@ func (s *Store) PoolStats() []storage.PoolStats {
 // Close closes the pool.
 func (s *Store) Close() error { s.pool.Close(); return nil }
 
+// Backend is "postgres" (storage.Describer).
+func (s *Store) Backend() string { return "postgres" }
+
 // Describe returns the backend name and the redacted URL.
 func (s *Store) Describe() map[string]string { return s.describe }
 

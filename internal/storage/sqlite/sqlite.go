@@ -263,6 +263,9 @@ func (s *Store) PoolStats() []storage.PoolStats {
 	return []storage.PoolStats{stats("sqlite_writer", s.writer), stats("sqlite_readers", s.readers), notes}
 }
 
+// Backend is "sqlite" (storage.Describer).
+func (s *Store) Backend() string { return "sqlite" }
+
 // Describe returns the backend name and the file's path.
 func (s *Store) Describe() map[string]string {
 	return map[string]string{"backend": "sqlite", "path": s.path}

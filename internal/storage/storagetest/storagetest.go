@@ -446,6 +446,8 @@ func RunDatabase(t *testing.T, open func(t *testing.T) storage.Database) {
 			t.Errorf("Ping: %v", err)
 		}
 	})
+
+	t.Run("Describer", func(t *testing.T) { RunDescriber(t, open(t)) })
 }
 
 // RunBlobs runs the suite against the store made by open. Each test writes
@@ -586,6 +588,8 @@ func RunBlobs(t *testing.T, open func(t *testing.T) storage.Blobs) {
 			t.Errorf("Ping: %v", err)
 		}
 	})
+
+	t.Run("Describer", func(t *testing.T) { RunDescriber(t, open(t)) })
 }
 
 func newNote(title, body string) storage.Note {
