@@ -361,5 +361,5 @@ func (s *Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		m.db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", s.redacted, translate(err))
 	}
-	return migrations.Goose(m.p, m.db, s.redacted), nil
+	return engine.Goose(m.p, m.db, s.redacted), nil
 }

@@ -222,7 +222,7 @@ func (s *source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		db.Close()
 		return nil, err
 	}
-	return migrations.Goose(p, db, RedactURL(url)), nil
+	return engine.Goose(p, db, RedactURL(url)), nil
 }
 
 func (s *source) Redacted() string { return RedactURL(s.url) }

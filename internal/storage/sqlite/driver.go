@@ -69,7 +69,7 @@ func (s Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		db.Close()
 		return nil, err
 	}
-	return migrations.Goose(p, db, s.Path), nil
+	return engine.Goose(p, db, s.Path), nil
 }
 
 // File is the database file (storage.FileSource): local files go beside
