@@ -186,8 +186,9 @@ type Database interface {
 	// DeleteNote returns an error matching ErrNotFound if no note has that id.
 	DeleteNote(ctx context.Context, id string) error
 	// ListNotes returns at most p.Limit notes older than the cursor and the
-	// cursor of the next page, empty when there is none. A malformed cursor
-	// gives an error matching ErrInvalid.
+	// cursor of the next page, empty when there is none. An empty page is
+	// an empty slice, never nil (the API answers [], not null). A
+	// malformed cursor gives an error matching ErrInvalid.
 	ListNotes(ctx context.Context, p Page) ([]Note, string, error)
 
 	// CreateFile records f. It returns an error matching ErrConflict if a file
