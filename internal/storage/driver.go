@@ -55,7 +55,7 @@ type OpenOptions struct {
 var ErrSchemaBehind = errors.New("the database schema is behind this version of the app: run `migrate up` (cmd/migrate), or set MIGRATE_ON_START=true")
 
 // Migrations is a database's schema history, as cmd/migrate drives it.
-// SQL engines implement it with goose (migrations.Goose); MongoDB with its
+// SQL engines implement it with goose (engine.Goose); MongoDB with its
 // own versioned steps.
 type Migrations interface {
 	// Up applies every pending migration, in order, and returns what it
