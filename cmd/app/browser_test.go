@@ -141,7 +141,7 @@ func (p *page) noProblems(t *testing.T) {
 
 // exercisePage does what a person would: add a note, upload a file and
 // watch its progress, download it, and delete both.
-func exercisePage(t *testing.T, a *app, database, files string, size int) {
+func exercisePage(t *testing.T, a *testApp, database, files string, size int) {
 	p := openPage(t, a.url+"/")
 	p.run(t, "waiting for the backends",
 		chromedp.WaitVisible(`//span[@id="readiness"][text()="Both answer."]`))

@@ -197,7 +197,7 @@ func parseMongoDatabase(uri string) (string, error) {
 
 // assertStorage checks that /api/storage names the engine and shows its
 // URL with the password masked.
-func assertStorage(t *testing.T, a *app, backend, secret string) {
+func assertStorage(t *testing.T, a *testApp, backend, secret string) {
 	t.Helper()
 	r := a.get(t, "/api/storage")
 	expect(t, "storage", r, 200)
@@ -215,7 +215,7 @@ func assertStorage(t *testing.T, a *app, backend, secret string) {
 
 // assertPoolMetrics checks that /metrics has the engine's connection pool
 // gauges, and that the pool has opened at least one connection by now.
-func assertPoolMetrics(t *testing.T, a *app, pool string) {
+func assertPoolMetrics(t *testing.T, a *testApp, pool string) {
 	t.Helper()
 	r := a.get(t, "/metrics")
 	expect(t, "metrics", r, 200)

@@ -34,7 +34,7 @@ import (
 )
 
 // app is the whole binary, started through run on a free port.
-type app struct {
+type testApp struct {
 	url   string
 	logs  *logSink
 	token string // sent as a bearer token when set
@@ -46,7 +46,7 @@ type app struct {
 // startApp runs the app with exactly env as its environment (plus PORT=0)
 // and returns once it listens. The app stops when the test ends, and the
 // test fails if it did not stop cleanly.
-func startApp(t testing.TB, env map[string]string) *app {
+func startApp(t testing.TB, env map[string]string) *testApp {
 	t.Helper()
 	env["PORT"] = "0"
 	logs := newLogSink()
@@ -58,7 +58,7 @@ func startApp(t testing.TB, env map[string]string) *app {
 	var runErr error
 	go func() {
 		defer close(finished)
-		runErr = run(ctx, nil, func(k string) string { return env[k] }, io.Discard, logs)
+		runErr = runApp(ctx, nil, func(k string) string { return env[k] }, io.Discard, logs)
 	}()
 	started := false
 	var once sync.Once
@@ -80,7 +80,7 @@ func startApp(t testing.TB, env map[string]string) *app {
 	case addr := <-logs.listening:
 		started = true
 		_, port, _ := net.SplitHostPort(addr)
-		return &app{url: "http://127.0.0.1:" + port, logs: logs, token: env["API_TOKEN"], stop: stop}
+		return &testApp{url: "http://127.0.0.1:" + port, logs: logs, token: env["API_TOKEN"], stop: stop}
 	case <-finished:
 		t.Fatalf("app exited before listening: %v\nlogs:\n%s", runErr, logs)
 	case <-time.After(30 * time.Second):
@@ -162,7 +162,7 @@ func (r response) errorCode(t *testing.T) string {
 }
 
 // do sends a request; headers are name, value pairs.
-func (a *app) do(t *testing.T, method, path, contentType string, body io.Reader, headers ...string) response {
+func (a *testApp) do(t *testing.T, method, path, contentType string, body io.Reader, headers ...string) response {
 	t.Helper()
 	target := path
 	if !strings.HasPrefix(path, "http") {
@@ -195,7 +195,7 @@ func (a *app) do(t *testing.T, method, path, contentType string, body io.Reader,
 
 // try sends a JSON request and returns the error instead of failing, for
 // use from several goroutines.
-func (a *app) try(method, path, body string) (response, error) {
+func (a *testApp) try(method, path, body string) (response, error) {
 	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
 	if err != nil {
 		return response{}, err
@@ -220,14 +220,14 @@ func (r response) id() string {
 	return v.ID
 }
 
-func (a *app) get(t *testing.T, path string) response { return a.do(t, "GET", path, "", nil) }
+func (a *testApp) get(t *testing.T, path string) response { return a.do(t, "GET", path, "", nil) }
 
-func (a *app) sendJSON(t *testing.T, method, path, body string) response {
+func (a *testApp) sendJSON(t *testing.T, method, path, body string) response {
 	return a.do(t, method, path, "application/json", strings.NewReader(body))
 }
 
 // upload posts data as the multipart part "file".
-func (a *app) upload(t *testing.T, name, contentType string, data []byte) response {
+func (a *testApp) upload(t *testing.T, name, contentType string, data []byte) response {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -268,7 +268,7 @@ type stores struct {
 const uploadLimit = 1 << 20
 
 // exerciseAPI covers every endpoint and error case against one mode.
-func exerciseAPI(t *testing.T, a *app, be stores) {
+func exerciseAPI(t *testing.T, a *testApp, be stores) {
 	t.Run("Health", func(t *testing.T) {
 		r := a.get(t, "/healthz")
 		expect(t, "healthz", r, 200)
@@ -670,7 +670,7 @@ func withPassword(t *testing.T, raw, password string) (string, string) {
 // backends for the secrets.
 //
 // It stops the app first, so that every log line has been written.
-func assertNoSecrets(t *testing.T, a *app, secrets ...string) {
+func assertNoSecrets(t *testing.T, a *testApp, secrets ...string) {
 	t.Helper()
 	seen := string(a.get(t, "/api/storage").body) + string(a.get(t, "/readyz").body)
 	a.stop()
@@ -684,7 +684,7 @@ func assertNoSecrets(t *testing.T, a *app, secrets ...string) {
 
 func TestPostgresSchemaBehind(t *testing.T) {
 	dbURL := testenv.PostgresURL(t)
-	err := run(context.Background(), nil, func(k string) string {
+	err := runApp(context.Background(), nil, func(k string) string {
 		return map[string]string{"DATABASE_URL": dbURL, "PORT": "0"}[k]
 	}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "migrate up") || config.ExitCode(err) != 1 {
@@ -785,7 +785,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 		"two databases":  {"DATABASE_URL": "mysql://u:pw-Both-1@h/db", "MONGODB_URI": "mongodb://u:pw-Both-1@h/db"},
 	} {
 		var stderr bytes.Buffer
-		err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &stderr)
+		err := runApp(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &stderr)
 		if config.ExitCode(err) != 2 {
 			t.Errorf("%s: run = %v (exit %d), want a configuration error (exit 2)", name, err, config.ExitCode(err))
 		}
@@ -793,7 +793,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 			t.Errorf("%s: the error shows the password: %v", name, err)
 		}
 	}
-	err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard)
+	err := runApp(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard)
 	if config.ExitCode(err) != 2 {
 		t.Errorf("unknown command: run = %v, want exit 2", err)
 	}
@@ -820,7 +820,7 @@ func TestSweepCommand(t *testing.T) {
 		}
 	}
 	var stdout bytes.Buffer
-	if err := run(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &stdout, io.Discard); err != nil {
+	if err := runApp(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &stdout, io.Discard); err != nil {
 		t.Fatalf("app sweep: %v", err)
 	}
 	if got := stdout.String(); got != "removed 0 expired uploads; checked 2 objects, removed 1 that no file names; purged 0 expired sessions and keys\n" {

@@ -104,7 +104,7 @@ func TestRequestLog(t *testing.T) {
 // TestAPIToken: with API_TOKEN, writes need it and reads do not.
 func TestAPIToken(t *testing.T) {
 	a := localApp(t, map[string]string{"API_TOKEN": apiToken})
-	anon := &app{url: a.url, logs: a.logs}
+	anon := &testApp{url: a.url, logs: a.logs}
 	for name, r := range map[string]response{
 		"no token":    anon.sendJSON(t, "POST", "/api/notes", `{"title":"x"}`),
 		"wrong token": anon.do(t, "POST", "/api/notes", "application/json", strings.NewReader(`{"title":"x"}`), "Authorization", "Bearer "+apiToken+"x"),
@@ -145,7 +145,7 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	expect(t, "create note", r, 201)
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"backup"}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
+	if err := runApp(context.Background(), []string{"backup"}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
 		t.Fatalf("app backup: %v", err)
 	}
 	key := strings.TrimSpace(out.String())
@@ -160,20 +160,20 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	fresh["DATABASE_PATH"] = filepath.Join(t.TempDir(), "new-volume", "app.db")
 	getenv := func(k string) string { return fresh[k] }
 	out.Reset()
-	if err := run(context.Background(), []string{"restore", "latest", "--if-missing"}, getenv, &out, io.Discard); err != nil {
+	if err := runApp(context.Background(), []string{"restore", "latest", "--if-missing"}, getenv, &out, io.Discard); err != nil {
 		t.Fatalf("app restore: %v", err)
 	}
 	if out.String() != "restored "+key+" to "+fresh["DATABASE_PATH"]+"\n" {
 		t.Errorf("app restore printed %q", out.String())
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"restore", "--if-missing"}, getenv, &out, io.Discard); err != nil || !strings.Contains(out.String(), "nothing restored") {
+	if err := runApp(context.Background(), []string{"restore", "--if-missing"}, getenv, &out, io.Discard); err != nil || !strings.Contains(out.String(), "nothing restored") {
 		t.Errorf("second app restore --if-missing: %v, %q; want a no-op", err, out.String())
 	}
-	if err := run(context.Background(), []string{"restore"}, getenv, &out, io.Discard); err == nil || config.ExitCode(err) != 1 {
+	if err := runApp(context.Background(), []string{"restore"}, getenv, &out, io.Discard); err == nil || config.ExitCode(err) != 1 {
 		t.Errorf("app restore over an existing database without --force = %v, want a refusal", err)
 	}
-	if err := run(context.Background(), []string{"restore", "--force", "--if-missing"}, getenv, &out, io.Discard); config.ExitCode(err) != 2 {
+	if err := runApp(context.Background(), []string{"restore", "--force", "--if-missing"}, getenv, &out, io.Discard); config.ExitCode(err) != 2 {
 		t.Errorf("app restore --force --if-missing = %v, want a usage error", err)
 	}
 	b := startApp(t, fresh)
@@ -208,7 +208,7 @@ func TestBackupInterval(t *testing.T) {
 // other's; a new machine with no backups yet boots empty.
 func TestSQLiteMachinesShareABucket(t *testing.T) {
 	bucket := testenv.S3Bucket(t)
-	machine := func(id string) (map[string]string, *app) {
+	machine := func(id string) (map[string]string, *testApp) {
 		env := bucket.Env()
 		env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
 		env["FLY_MACHINE_ID"] = id
@@ -232,7 +232,7 @@ func TestSQLiteMachinesShareABucket(t *testing.T) {
 		t.Errorf("objects under %v, want files/machine-a/ and files/machine-b/", keys)
 	}
 	var stdout bytes.Buffer
-	if err := run(context.Background(), []string{"sweep"}, func(k string) string { return envA[k] }, &stdout, io.Discard); err != nil {
+	if err := runApp(context.Background(), []string{"sweep"}, func(k string) string { return envA[k] }, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(stdout.String(), "checked 1 objects") {
@@ -243,7 +243,7 @@ func TestSQLiteMachinesShareABucket(t *testing.T) {
 	fresh["DATABASE_PATH"] = filepath.Join(t.TempDir(), "new", "app.db")
 	fresh["FLY_MACHINE_ID"] = "machine-c"
 	stdout.Reset()
-	if err := run(context.Background(), []string{"restore", "latest", "--if-missing"}, func(k string) string { return fresh[k] }, &stdout, io.Discard); err != nil {
+	if err := runApp(context.Background(), []string{"restore", "latest", "--if-missing"}, func(k string) string { return fresh[k] }, &stdout, io.Discard); err != nil {
 		t.Errorf("first boot of a machine with no backups: %v", err)
 	}
 	if !strings.Contains(stdout.String(), "starting with an empty database") {

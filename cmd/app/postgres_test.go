@@ -60,7 +60,7 @@ func TestPgBouncerTransactionMode(t *testing.T) {
 
 // mixedLoad runs workers goroutines, each doing rounds of create, read,
 // update, list and delete, and returns what went wrong.
-func mixedLoad(a *app, workers, rounds int) []error {
+func mixedLoad(a *testApp, workers, rounds int) []error {
 	var mu sync.Mutex
 	var errs []error
 	fail := func(format string, args ...any) {

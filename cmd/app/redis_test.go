@@ -23,6 +23,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/example/flystorage/internal/app"
 	"github.com/example/flystorage/internal/backup"
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/service"
@@ -41,7 +42,7 @@ const redisTestToken = "redis-test-token"
 // machines starts n apps on one database, one files directory and the
 // Redis at redisURL, each with extra in its environment, and returns
 // them and the environment they share.
-func machines(t *testing.T, n int, redisURL string, extra map[string]string) ([]*app, map[string]string) {
+func machines(t *testing.T, n int, redisURL string, extra map[string]string) ([]*testApp, map[string]string) {
 	t.Helper()
 	env := map[string]string{
 		"DATABASE_URL":     testenv.PostgresURL(t),
@@ -58,7 +59,7 @@ func machines(t *testing.T, n int, redisURL string, extra map[string]string) ([]
 	for k, v := range extra {
 		env[k] = v
 	}
-	apps := make([]*app, n)
+	apps := make([]*testApp, n)
 	for i := range apps {
 		apps[i] = startApp(t, maps.Clone(env))
 	}
@@ -66,7 +67,7 @@ func machines(t *testing.T, n int, redisURL string, extra map[string]string) ([]
 }
 
 // metric sums every series of the counter name in a's /metrics.
-func metric(t *testing.T, a *app, name string) float64 {
+func metric(t *testing.T, a *testApp, name string) float64 {
 	t.Helper()
 	r := a.get(t, "/metrics")
 	expect(t, "/metrics", r, 200)
@@ -163,7 +164,7 @@ func TestRedisCacheReadYourWrites(t *testing.T) {
 			errs = append(errs, fmt.Sprintf(format, args...))
 		}
 	}
-	get := func(by, note int, a *app, own bool) {
+	get := func(by, note int, a *testApp, own bool) {
 		start := time.Now()
 		r, err := a.try("GET", "/api/notes/"+ids[note], "")
 		if err != nil || r.status != 200 {
@@ -262,7 +263,7 @@ func TestRedisSessionsAcrossMachines(t *testing.T) {
 	redisSrv := testenv.StartRedis(t)
 	apps, _ := machines(t, 2, redisSrv.URL(), nil)
 	// The page's requests carry the cookie, not the token.
-	a, b := &app{url: apps[0].url, logs: apps[0].logs}, &app{url: apps[1].url, logs: apps[1].logs}
+	a, b := &testApp{url: apps[0].url, logs: apps[0].logs}, &testApp{url: apps[1].url, logs: apps[1].logs}
 	note := `{"title":"by cookie","body":"x"}`
 	page := []string{"Sec-Fetch-Site", "same-origin"}
 
@@ -463,7 +464,7 @@ func testRedisDown(t *testing.T, down, back func(*testenv.RedisServer, testing.T
 func TestRedisLockOneSweepAtATime(t *testing.T) {
 	redisSrv := testenv.StartRedis(t)
 	_, env := machines(t, 1, redisSrv.URL(), nil)
-	setup, err := backend.Load(func(k string) string { return env[k] })
+	setup, err := app.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,13 +485,13 @@ func TestRedisLockOneSweepAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer machineA.Close()
-	lease, err := machineA.Lock(context.Background(), sweepLock(setup.Config), time.Minute)
+	lease, err := machineA.Lock(context.Background(), app.SweepLock(setup.Config), time.Minute)
 	if err != nil {
 		t.Fatalf("machine A taking the sweep's lock: %v", err)
 	}
 	sweep := func() string {
 		var stdout bytes.Buffer
-		if err := run(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &stdout, io.Discard); err != nil {
+		if err := runApp(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &stdout, io.Discard); err != nil {
 			t.Fatalf("app sweep: %v", err)
 		}
 		return stdout.String()
@@ -522,7 +523,7 @@ func TestRedisLockOneBackupAtATime(t *testing.T) {
 	env["REDIS_URL"] = redisSrv.URL()
 	env["REDIS_TIMEOUT"] = "2s"
 	getenv := func(k string) string { return env[k] }
-	setup, err := backend.Load(getenv)
+	setup, err := app.Load(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,13 +532,13 @@ func TestRedisLockOneBackupAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer machineA.Close()
-	lease, err := machineA.Lock(context.Background(), backupLock(setup.Config), time.Minute)
+	lease, err := machineA.Lock(context.Background(), app.BackupLock(setup.Config), time.Minute)
 	if err != nil {
 		t.Fatalf("machine A taking the backup's lock: %v", err)
 	}
 	backUp := func() string {
 		var stdout bytes.Buffer
-		if err := run(context.Background(), []string{"backup"}, getenv, &stdout, io.Discard); err != nil {
+		if err := runApp(context.Background(), []string{"backup"}, getenv, &stdout, io.Discard); err != nil {
 			t.Fatalf("app backup: %v", err)
 		}
 		return stdout.String()
@@ -570,11 +571,11 @@ func TestRedisLockLostStopsSweep(t *testing.T) {
 	redisSrv := testenv.StartRedis(t)
 	_, env := machines(t, 1, redisSrv.URL(), map[string]string{"REDIS_TIMEOUT": "500ms"})
 	ctx := context.Background()
-	setup, err := backend.Load(func(k string) string { return env[k] })
+	setup, err := app.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := backend.Open(ctx, setup, nil)
+	st, err := app.Open(ctx, setup, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +594,7 @@ func TestRedisLockLostStopsSweep(t *testing.T) {
 	other := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", redisSrv.Port)})
 	defer other.Close()
 
-	name := sweepLock(setup.Config)
+	name := app.SweepLock(setup.Config)
 	blobs := &hookedBlobs{Blobs: st.Blobs}
 	blobs.onDelete = func(ctx context.Context) {
 		if blobs.deletes.Load() > 1 {
@@ -612,7 +613,7 @@ func TestRedisLockLostStopsSweep(t *testing.T) {
 	var jobCtx context.Context
 	svc := service.New(service.Options{DB: st.DB, Blobs: blobs, KeyPrefix: prefix, Cache: rc})
 	var res service.SweepResult
-	err = locked(ctx, rc, name, 2*time.Second, slog.New(slog.DiscardHandler), func(ctx context.Context) error {
+	err = app.Locked(ctx, rc, name, 2*time.Second, slog.New(slog.DiscardHandler), func(ctx context.Context) error {
 		jobCtx = ctx
 		var err error
 		res, err = svc.Sweep(ctx, 0)

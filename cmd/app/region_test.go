@@ -40,7 +40,7 @@ import (
 func TestRegionReplicaRegion(t *testing.T) {
 	pair := testenv.Replication(t)
 	bucket := testenv.S3Bucket(t)
-	start := func(extra map[string]string) *app {
+	start := func(extra map[string]string) *testApp {
 		env := bucket.Env()
 		env["DATABASE_URL"] = pair.PrimaryURL()
 		env["MAX_UPLOAD_BYTES"] = fmt.Sprint(8 << 20)
@@ -53,7 +53,7 @@ func TestRegionReplicaRegion(t *testing.T) {
 	pair.WaitReplayed(t) // syd does not migrate: its replica needs the tables first
 	syd := start(map[string]string{"FLY_REGION": "syd", "PRIMARY_REGION": "ord", "DATABASE_READ_URL": pair.ReplicaURL()})
 	proxy := testenv.NewReplayProxy(t, map[string]string{"ord": ord.url, "syd": syd.url})
-	front := &app{url: proxy.URL}
+	front := &testApp{url: proxy.URL}
 	inSyd := func(method, path, contentType string, body io.Reader, headers ...string) response {
 		return front.do(t, method, path, contentType, body, append([]string{testenv.EntryRegionHeader, "syd"}, headers...)...)
 	}
@@ -213,14 +213,14 @@ func TestRegionReplicaRegion(t *testing.T) {
 // TestRegionSQLiteReplaysEverything: SQLite lives on one machine's volume,
 // so an app in syd with its primary region ord answers nothing itself.
 func TestRegionSQLiteReplaysEverything(t *testing.T) {
-	machine := func(code string) *app {
+	machine := func(code string) *testApp {
 		dir := t.TempDir()
 		return startApp(t, map[string]string{"FLY_REGION": code, "PRIMARY_REGION": "ord",
 			"DATABASE_PATH": filepath.Join(dir, "app.db"), "BLOB_DIR": filepath.Join(dir, "files")})
 	}
 	ord, syd := machine("ord"), machine("syd")
 	proxy := testenv.NewReplayProxy(t, map[string]string{"ord": ord.url, "syd": syd.url})
-	front := &app{url: proxy.URL}
+	front := &testApp{url: proxy.URL}
 
 	expect(t, "a note in ord", ord.sendJSON(t, "POST", "/api/notes", `{"title":"kept in ord"}`), 201)
 	r := front.do(t, "GET", "/api/notes", "", nil, testenv.EntryRegionHeader, "syd")
@@ -274,7 +274,7 @@ func writeThenReadInSyd(base, title string) error {
 }
 
 // inSydUpload posts data as the multipart part "file", entering syd.
-func inSydUpload(t *testing.T, front *app, name string, data []byte) response {
+func inSydUpload(t *testing.T, front *testApp, name string, data []byte) response {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)

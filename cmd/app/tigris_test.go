@@ -24,7 +24,7 @@ import (
 
 // s3App starts the app on SQLite and a bucket of the test's own, with extra
 // variables.
-func s3App(t *testing.T, extra map[string]string) (*app, testenv.S3) {
+func s3App(t *testing.T, extra map[string]string) (*testApp, testenv.S3) {
 	t.Helper()
 	bucket := testenv.S3Bucket(t)
 	env := bucket.Env()
@@ -36,7 +36,7 @@ func s3App(t *testing.T, extra map[string]string) (*app, testenv.S3) {
 	return startApp(t, env), bucket
 }
 
-func localApp(t *testing.T, extra map[string]string) *app {
+func localApp(t *testing.T, extra map[string]string) *testApp {
 	t.Helper()
 	env := map[string]string{"DATABASE_PATH": filepath.Join(t.TempDir(), "app.db"), "MAX_UPLOAD_BYTES": fmt.Sprint(uploadLimit)}
 	for k, v := range extra {
@@ -46,7 +46,7 @@ func localApp(t *testing.T, extra map[string]string) *app {
 }
 
 // fileLink uploads data and returns the file's id and its /url answer.
-func fileLink(t *testing.T, a *app, data []byte) (string, map[string]any) {
+func fileLink(t *testing.T, a *testApp, data []byte) (string, map[string]any) {
 	t.Helper()
 	r := a.upload(t, "report final.pdf", "application/pdf", data)
 	expect(t, "upload", r, 201)
@@ -88,16 +88,17 @@ func tamper(t *testing.T, rawURL, param string) string {
 	return u.String()
 }
 
-// moveClock moves the app's clock by d until the test ends.
+// moveClock moves the clock of the apps the test runs (runApp) by d until
+// the test ends.
 func moveClock(t *testing.T, d time.Duration) {
-	old := now
-	now = func() time.Time { return time.Now().Add(d) }
-	t.Cleanup(func() { now = old })
+	old := testNow
+	testNow = func() time.Time { return time.Now().Add(d) }
+	t.Cleanup(func() { testNow = old })
 }
 
 // testLink fetches a download link, a tampered copy and, once it has
 // expired, the link again.
-func testLink(t *testing.T, a *app, sigParam string) {
+func testLink(t *testing.T, a *testApp, sigParam string) {
 	data := randomData(200 << 10)
 	id, link := fileLink(t, a, data)
 	raw, _ := link["url"].(string)
@@ -199,7 +200,7 @@ func TestPublicURL(t *testing.T) {
 }
 
 // directUpload runs the browser's side of a direct upload: ask, PUT, complete.
-func directUpload(t *testing.T, a *app, name, contentType string, data []byte) response {
+func directUpload(t *testing.T, a *testApp, name, contentType string, data []byte) response {
 	t.Helper()
 	r, _ := directUploadURL(t, a, name, contentType, data)
 	return r
@@ -207,7 +208,7 @@ func directUpload(t *testing.T, a *app, name, contentType string, data []byte) r
 
 // directUploadURL is directUpload that also returns the URL the bytes went
 // to, with its headers.
-func directUploadURL(t *testing.T, a *app, name, contentType string, data []byte) (response, []string) {
+func directUploadURL(t *testing.T, a *testApp, name, contentType string, data []byte) (response, []string) {
 	t.Helper()
 	r := a.sendJSON(t, "POST", "/api/files/uploads", fmt.Sprintf(`{"name":%q,"content_type":%q,"size":%d}`, name, contentType, len(data)))
 	expect(t, "start upload", r, 201)
@@ -224,7 +225,7 @@ func directUploadURL(t *testing.T, a *app, name, contentType string, data []byte
 	return a.sendJSON(t, "POST", "/api/files/uploads/"+intent["id"].(string)+"/complete", ""), append([]string{intent["url"].(string)}, headers...)
 }
 
-func testDirectUpload(t *testing.T, a *app) {
+func testDirectUpload(t *testing.T, a *testApp) {
 	data := randomData(900 << 10)
 	sum := sha256.Sum256(data)
 	r, put := directUploadURL(t, a, "clip.mp4", "video/mp4", data)
@@ -289,7 +290,7 @@ func TestExpiredUploadIsSwept(t *testing.T) {
 	moveClock(t, 2*time.Second) // past the intent's expiry, for the server and the sweep
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
+	if err := runApp(context.Background(), []string{"sweep"}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(out.String(), "removed 1 expired uploads;") {

@@ -17,9 +17,9 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/example/flystorage/internal/app"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
-	"github.com/example/flystorage/internal/storage/backend"
 )
 
 func main() {
@@ -32,28 +32,14 @@ func main() {
 	os.Exit(config.ExitCode(err))
 }
 
+// run parses the command, loads the configuration as the app does
+// (internal/app), and drives the selected database's migrations.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	command := "up"
-	if len(args) > 0 {
-		command = args[0]
+	command, target, err := parseArgs(args)
+	if err != nil {
+		return err
 	}
-	var target int64
-	switch command {
-	case "up", "down", "status", "version":
-		if len(args) > 1 {
-			return config.UsageError(fmt.Sprintf("%s takes no arguments", command))
-		}
-	case "down-to":
-		v, err := strconv.ParseInt(argOrEmpty(args, 1), 10, 64)
-		if err != nil || v < 0 || len(args) > 2 {
-			return config.UsageError("down-to takes one version number, e.g. `migrate down-to 0`")
-		}
-		target = v
-	default:
-		return config.UsageError(fmt.Sprintf("unknown command %q: use up, down, down-to VERSION, status or version", command))
-	}
-
-	setup, err := backend.Load(getenv)
+	setup, err := app.Load(getenv)
 	if err != nil {
 		return err
 	}
@@ -62,7 +48,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("opening %s: %w", setup.DB.Redacted(), err)
 	}
 	defer m.Close()
+	return apply(ctx, m, command, target, stdout)
+}
 
+// parseArgs returns the command (up by default) and, for down-to, its
+// version.
+func parseArgs(args []string) (command string, target int64, err error) {
+	command = "up"
+	if len(args) > 0 {
+		command = args[0]
+	}
+	switch command {
+	case "up", "down", "status", "version":
+		if len(args) > 1 {
+			return "", 0, config.UsageError(fmt.Sprintf("%s takes no arguments", command))
+		}
+	case "down-to":
+		v, err := strconv.ParseInt(argOrEmpty(args, 1), 10, 64)
+		if err != nil || v < 0 || len(args) > 2 {
+			return "", 0, config.UsageError("down-to takes one version number, e.g. `migrate down-to 0`")
+		}
+		target = v
+	default:
+		return "", 0, config.UsageError(fmt.Sprintf("unknown command %q: use up, down, down-to VERSION, status or version", command))
+	}
+	return command, target, nil
+}
+
+// apply runs command on m and prints what it did.
+func apply(ctx context.Context, m storage.Migrations, command string, target int64, stdout io.Writer) error {
 	where := m.Where()
 	switch command {
 	case "up":

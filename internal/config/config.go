@@ -1,7 +1,8 @@
 // Package config reads flystorage's app-wide configuration from the
 // environment, exactly as Fly sets it, from one declarative table (table.go).
-// Each database driver reads its own variables (storage.Driver.Load), and
-// package backend joins the two; this package imports no driver.
+// Each database driver reads its own variables (engine.Driver.Load), and
+// the composition root (internal/app) joins the two; this package imports
+// no driver.
 package config
 
 import (
@@ -19,12 +20,12 @@ type Config struct {
 	// migrations of a database server itself; SQLite always migrates at
 	// start (docs/sqlite.md).
 	MigrateOnStart bool
-	// DatabaseLocal is set by backend.Load when the database is a file on
+	// DatabaseLocal is set by app.Load when the database is a file on
 	// this machine's volume (SQLite): see FileKeyPrefix.
 	DatabaseLocal bool
 
 	// BlobDir (BLOB_DIR) is where files go when S3 is nil. Empty until
-	// backend.Load sets the default, which depends on the database.
+	// app.Load sets the default, which depends on the database.
 	BlobDir string
 	// S3 is set when BUCKET_NAME is.
 	S3 *S3

@@ -10,7 +10,7 @@ import (
 // TestTable checks the table itself: every row documented, every name
 // once, and every default accepted by its own setter (Load with nothing set
 // parses them all). How Load treats set variables is tested where the whole
-// configuration is loaded, in internal/storage/backend.
+// configuration is loaded, in internal/app.
 func TestTable(t *testing.T) {
 	if _, err := config.Load(func(string) string { return "" }); err != nil {
 		t.Fatalf("the defaults do not load: %v", err)

@@ -1,6 +1,6 @@
 // Package configdoc writes docs/configuration.md and .env.example from the
 // variable tables: internal/config's, each database driver's, the cache's
-// and the regions' (backend.Vars). A test fails when either file drifts
+// and the regions' (app.Vars). A test fails when either file drifts
 // from the tables; `go test ./internal/configdoc -update` rewrites them.
 package configdoc
 

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/example/flystorage/internal/app"
 	"github.com/example/flystorage/internal/configdoc"
-	"github.com/example/flystorage/internal/storage/backend"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md and .env.example from the variable tables")
@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite docs/configuration.md and .env.
 // TestGeneratedFiles fails when docs/configuration.md or .env.example
 // drifts from the variable tables; -update rewrites both.
 func TestGeneratedFiles(t *testing.T) {
-	vars := backend.Vars()
+	vars := app.Vars()
 	for name, want := range map[string][]byte{
 		filepath.Join("docs", "configuration.md"): configdoc.Markdown(vars),
 		".env.example": configdoc.EnvExample(vars),

@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/flystorage/internal/app"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/service"
-	"github.com/example/flystorage/internal/storage/backend"
 )
 
 // root is the repository's root, where the deploy files live.
@@ -49,13 +49,13 @@ var flySecrets = map[string]string{
 }
 
 // configVars returns every variable the app reads: the ones it documents
-// (backend.Vars, the table the docs are generated from), checked against
-// the names backend.Load actually asks for in each mode (SQLite with local
+// (app.Vars, the table the docs are generated from), checked against
+// the names app.Load actually asks for in each mode (SQLite with local
 // files, Postgres with a bucket), so an undocumented read fails here.
 func configVars(t *testing.T) map[string]bool {
 	t.Helper()
 	documented := map[string]bool{}
-	for _, v := range backend.Vars() {
+	for _, v := range app.Vars() {
 		documented[v.Name] = true
 	}
 	for _, env := range []map[string]string{{}, flySecrets} {
@@ -65,8 +65,8 @@ func configVars(t *testing.T) map[string]bool {
 			}
 			return env[name]
 		}
-		if _, err := backend.Load(getenv); err != nil {
-			t.Fatalf("backend.Load(%v): %v", slices.Sorted(maps.Keys(env)), err)
+		if _, err := app.Load(getenv); err != nil {
+			t.Fatalf("app.Load(%v): %v", slices.Sorted(maps.Keys(env)), err)
 		}
 	}
 	for name := range flySecrets {
@@ -89,10 +89,10 @@ func checkVarsRead(t *testing.T, where string, env map[string]string, read map[s
 	}
 }
 
-// loadConfig runs backend.Load on env as the app would see it.
-func loadConfig(t *testing.T, where string, env map[string]string) backend.Setup {
+// loadConfig runs app.Load on env as the app would see it.
+func loadConfig(t *testing.T, where string, env map[string]string) app.Setup {
 	t.Helper()
-	setup, err := backend.Load(func(name string) string { return env[name] })
+	setup, err := app.Load(func(name string) string { return env[name] })
 	if err != nil {
 		t.Fatalf("%s: the app would refuse to start: %v", where, err)
 	}
@@ -110,7 +110,7 @@ func newHandler(t *testing.T) http.Handler {
 	})
 	cfg := setup.Config
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := backend.Open(context.Background(), setup, log)
+	st, err := app.Open(context.Background(), setup, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/postgres"
+	"github.com/example/flystorage/internal/storage/storagetest"
 	"github.com/example/flystorage/internal/testenv"
 )
 
@@ -170,6 +171,7 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if !strings.Contains(db.Describe()["reads"], "primary") {
 		t.Errorf("Describe()[reads] = %q, want primary", db.Describe()["reads"])
 	}
+	storagetest.RunDescriber(t, db) // the primary's name, read through the wrapper
 	if got := fallbacks(t, m); got != 4 {
 		t.Errorf("fallbacks = %v, want 4", got)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/example/flystorage/internal/storage"
 )
 
 // Describe returns what /api/storage and the page show about regions: this
@@ -41,9 +43,7 @@ func (rt *Router) Describe(ctx context.Context) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	d["replica_lag_seconds"], d["replica_lag_bytes"] = "unknown", "unknown"
-	if lagger, ok := rt.o.Replica.(interface {
-		ReplayLag(context.Context) (time.Duration, error)
-	}); ok {
+	if lagger, ok := rt.o.Replica.(storage.ReplayLagger); ok {
 		if lag, err := lagger.ReplayLag(ctx); err == nil {
 			d["replica_lag_seconds"] = strconv.FormatFloat(lag.Seconds(), 'f', 3, 64)
 		}

@@ -43,18 +43,6 @@ const ReplayStatus = http.StatusConflict
 // replica is past it.
 const tokenMaxAge = 5 * time.Minute
 
-// Positioner is where consistency tokens come from: the primary's log
-// position after a write (*postgres.Store implements it).
-type Positioner interface {
-	WritePosition(ctx context.Context) (storage.Position, error)
-}
-
-// ReplicaPositioner reports how far the read replica has replayed the
-// primary's log (*postgres.Store implements it on DATABASE_READ_URL).
-type ReplicaPositioner interface {
-	ReplayPosition(ctx context.Context) (storage.Position, error)
-}
-
 // Options configure a Router.
 type Options struct {
 	Config Config
@@ -64,10 +52,10 @@ type Options struct {
 	// there.
 	Local bool
 	// Primary gives the token after each write; nil sets no token.
-	Primary Positioner
+	Primary storage.WritePositioner
 	// Replica is the read replica; nil when reads go to the primary, and
 	// then reads never wait.
-	Replica ReplicaPositioner
+	Replica storage.ReplayPositioner
 	// InPlace reports whether a write in a replica region is served here,
 	// over DATABASE_URL, instead of replayed. By default: POST /api/files,
 	// whose body may pass the 1 MB Fly replays. Writes whose bodies are

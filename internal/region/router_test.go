@@ -90,7 +90,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 type setup struct {
 	cfg     Config
 	local   bool
-	primary Positioner
+	primary storage.WritePositioner
 	replica *replica
 }
 

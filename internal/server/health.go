@@ -34,8 +34,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		store    any
 	}
 	checks := map[string]check{
-		"database": {s.db.Ping, s.db.Describe()["backend"], false, s.db},
-		"files":    {s.blobs.Ping, s.blobs.Describe()["backend"], false, s.blobs},
+		"database": {s.db.Ping, s.db.Backend(), false, s.db},
+		"files":    {s.blobs.Ping, s.blobs.Backend(), false, s.blobs},
 	}
 	if s.cache.Enabled() {
 		checks["cache"] = check{s.cache.Ping, "redis", true, nil}

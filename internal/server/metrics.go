@@ -137,6 +137,8 @@ type instrumentedBlobs struct {
 // Unwrap returns the store it instruments.
 func (b *instrumentedBlobs) Unwrap() storage.Blobs { return b.Blobs }
 
+var _ storage.BlobsWrapper = (*instrumentedBlobs)(nil)
+
 func (b *instrumentedBlobs) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	start := time.Now()
 	err := b.Blobs.Put(ctx, key, r, size, contentType)

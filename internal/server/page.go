@@ -12,8 +12,8 @@ import (
 func (s *Server) page(w http.ResponseWriter, r *http.Request) error {
 	var buf bytes.Buffer
 	if err := web.Page.Execute(&buf, web.PageData{
-		Database:       s.db.Describe()["backend"],
-		Files:          s.blobs.Describe()["backend"],
+		Database:       s.db.Backend(),
+		Files:          s.blobs.Backend(),
 		MaxUploadBytes: s.maxUpload,
 		TokenRequired:  s.apiToken != "" || s.onFly,
 	}); err != nil {

@@ -11,16 +11,7 @@ import (
 // volumeOf finds the local volume a store keeps its data on, through the
 // metrics wrapper; ok is false for stores with none (Postgres, S3).
 func volumeOf(store any) (storage.VolumeReporter, bool) {
-	for {
-		if v, ok := store.(storage.VolumeReporter); ok {
-			return v, true
-		}
-		u, ok := store.(interface{ Unwrap() storage.Blobs })
-		if !ok {
-			return nil, false
-		}
-		store = u.Unwrap()
-	}
+	return storage.Capability[storage.VolumeReporter](store)
 }
 
 var volumeFree = prometheus.NewDesc("flystorage_volume_free_bytes",

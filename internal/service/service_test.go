@@ -16,6 +16,7 @@ import (
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/internal/storage/mongodb"
 	"github.com/example/flystorage/internal/storage/mysql"
 	"github.com/example/flystorage/internal/storage/postgres"
@@ -58,7 +59,7 @@ var backends = map[string]stores{
 
 // driverStores opens a driver's database, as the registry would, beside a
 // fresh blob directory.
-func driverStores(d storage.Driver, url func(testing.TB) string) stores {
+func driverStores(d engine.Driver, url func(testing.TB) string) stores {
 	return func(t *testing.T) (storage.Database, storage.Blobs) {
 		src, err := d.Load(url(t), func(string) string { return "" })
 		if err != nil {

@@ -183,14 +183,5 @@ func (s *Service) removeOrphans(ctx context.Context, batch []swept, res *SweepRe
 // multipartAborter finds a storage.MultipartAborter in blobs or in what it
 // wraps (the metrics' instrumented store).
 func multipartAborter(blobs storage.Blobs) (storage.MultipartAborter, bool) {
-	for {
-		if a, ok := blobs.(storage.MultipartAborter); ok {
-			return a, true
-		}
-		u, ok := blobs.(interface{ Unwrap() storage.Blobs })
-		if !ok {
-			return nil, false
-		}
-		blobs = u.Unwrap()
-	}
+	return storage.Capability[storage.MultipartAborter](blobs)
 }

@@ -5,37 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"time"
-
-	"github.com/example/flystorage/internal/config"
 )
-
-// Driver is one database engine. Each backend package exports one
-// (postgres.Driver, mysql.Driver, mongodb.Driver, sqlite.Driver), and
-// internal/storage/backend/registry.go lists them: the driver whose Var is
-// set, and whose Schemes match its value, opens the database. Nothing else
-// in the app switches on the engine.
-type Driver struct {
-	// Name is the engine, as logs, /api/storage and the page show it.
-	Name string
-	// Var is the variable that selects the driver: DATABASE_URL,
-	// MONGODB_URI or DATABASE_PATH. The registry refuses two set at once.
-	Var string
-	// Schemes are the URL schemes of Var's value the driver takes, such as
-	// "postgres" and "postgresql"; none takes any value (a file path).
-	Schemes []string
-	// Local says the database is a file on this machine's volume: every
-	// machine has its own, so files and backups in a shared bucket are kept
-	// per machine, and machines outside the primary region replay to it.
-	Local bool
-	// Vars documents the variables the driver reads besides Var, for
-	// docs/configuration.md and .env.example.
-	Vars []config.Var
-	// Load reads the driver's configuration: value is Var's (empty for the
-	// default driver when nothing is set), getenv reads the rest. It checks
-	// everything it can without a network, and its errors are
-	// *config.Error values naming the variable and never holding a secret.
-	Load func(value string, getenv func(string) string) (Source, error)
-}
 
 // Source is a database configured but not yet opened.
 type Source interface {
@@ -64,6 +34,15 @@ type ReplicaSource interface {
 	OpenReplica(ctx context.Context, o OpenOptions) (Database, error)
 }
 
+// FileSource is a Source whose database is one file on this machine's
+// volume (SQLite). The composition root puts local files beside it, and
+// `app backup` and `app restore` copy it to and from the bucket.
+type FileSource interface {
+	Source
+	// File is the database file's path, as configured (DATABASE_PATH).
+	File() string
+}
+
 // OpenOptions are what every Source.Open takes.
 type OpenOptions struct {
 	// Migrate applies pending migrations (MIGRATE_ON_START).
@@ -76,7 +55,7 @@ type OpenOptions struct {
 var ErrSchemaBehind = errors.New("the database schema is behind this version of the app: run `migrate up` (cmd/migrate), or set MIGRATE_ON_START=true")
 
 // Migrations is a database's schema history, as cmd/migrate drives it.
-// SQL engines implement it with goose (migrations.Goose); MongoDB with its
+// SQL engines implement it with goose (engine.Goose); MongoDB with its
 // own versioned steps.
 type Migrations interface {
 	// Up applies every pending migration, in order, and returns what it

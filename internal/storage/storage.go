@@ -10,13 +10,11 @@ package storage
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -165,26 +163,6 @@ const MaxIdempotencyKey = 255
 // one round trip per batch rather than one or two per object.
 const NamedKeysBatch = 500
 
-// ScanNamedKeys reads the rows of a SQL engine's NamedKeys query, (id,
-// key) with a NULL key for an upload intent, into files and uploads, and
-// closes them.
-func ScanNamedKeys(rows *sql.Rows, files map[string]string, uploads map[string]bool) error {
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var key sql.NullString
-		if err := rows.Scan(&id, &key); err != nil {
-			return err
-		}
-		if key.Valid {
-			files[id] = key.String
-		} else {
-			uploads[id] = true
-		}
-	}
-	return errors.Join(rows.Err(), rows.Close())
-}
-
 // Page asks for one page of a listing, newest first. Cursor is empty for the
 // first page and the previous page's next cursor after that.
 type Page struct {
@@ -208,8 +186,9 @@ type Database interface {
 	// DeleteNote returns an error matching ErrNotFound if no note has that id.
 	DeleteNote(ctx context.Context, id string) error
 	// ListNotes returns at most p.Limit notes older than the cursor and the
-	// cursor of the next page, empty when there is none. A malformed cursor
-	// gives an error matching ErrInvalid.
+	// cursor of the next page, empty when there is none. An empty page is
+	// an empty slice, never nil (the API answers [], not null). A
+	// malformed cursor gives an error matching ErrInvalid.
 	ListNotes(ctx context.Context, p Page) ([]Note, string, error)
 
 	// CreateFile records f. It returns an error matching ErrConflict if a file
@@ -272,10 +251,23 @@ type Database interface {
 
 	// Ping returns nil when the database answers a query.
 	Ping(ctx context.Context) error
-	// Describe returns what /api/storage shows, with no secret in it.
-	Describe() map[string]string
+	Describer
 	// Close releases every connection.
 	Close() error
+}
+
+// Describer is what every store says about itself in the status output:
+// the log line at start, /readyz, the page and /api/storage.
+// storagetest.RunDescriber checks it on every backend.
+type Describer interface {
+	// Backend names the engine, as the status output shows it:
+	// "postgres", "mysql", "mongodb" or "sqlite" for a Database, "s3" or
+	// "local" for Blobs. It is never empty, and a wrapper (a replica
+	// region's database, the metrics' blobs) reports what it wraps.
+	Backend() string
+	// Describe returns what /api/storage shows, with no secret in it. Its
+	// "backend" entry is Backend().
+	Describe() map[string]string
 }
 
 // BlobInfo describes a stored blob.
@@ -315,8 +307,7 @@ type Blobs interface {
 	List(ctx context.Context, prefix string) iter.Seq2[BlobEntry, error]
 	// Ping returns nil when the bucket or directory can be reached.
 	Ping(ctx context.Context) error
-	// Describe returns what /api/storage shows, with no secret in it.
-	Describe() map[string]string
+	Describer
 	// Close releases the store's resources.
 	Close() error
 }
@@ -361,20 +352,6 @@ type PoolStats struct {
 	Acquires  int64         // connections handed out, all time (0 if unknown)
 	Waits     int64         // times a caller had to wait for one, all time
 	WaitTotal time.Duration // time callers spent acquiring, all time
-}
-
-// PrivateHost reports whether a database host is reached without crossing
-// a network anyone else shares: a Unix socket, loopback, or Fly's private
-// network (.internal, .flycast), which WireGuard already encrypts. Drivers
-// warn about plaintext connections to any other host.
-func PrivateHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if strings.HasPrefix(host, "/") || strings.HasSuffix(host, ".sock") || host == "localhost" ||
-		strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".flycast") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // FileKey returns the blob key of the file with that id: prefix (the
@@ -454,14 +431,4 @@ func CursorOrStart(cursor string) string {
 		return startCursor
 	}
 	return cursor
-}
-
-// Cut trims a page fetched with limit+1 rows to limit and returns the cursor
-// of the next page, or "" when this page is the last.
-func Cut[T any](rows []T, limit int, id func(T) string) ([]T, string) {
-	if len(rows) <= limit {
-		return rows, ""
-	}
-	rows = rows[:limit]
-	return rows, id(rows[limit-1])
 }

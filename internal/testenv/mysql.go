@@ -102,21 +102,8 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 	if err1 != nil || err2 != nil {
 		t.Fatalf("mariadb-install-db and mariadbd are not installed (apt-get install mariadb-server): %v, %v", err1, err2)
 	}
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("mysql")
-		if err != nil {
-			t.Fatalf("running as root needs a mysql user to run the server: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	dir, err := os.MkdirTemp("", "flystorage-mariadb-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	cred := mysqlUser(t)
+	dir := tempDir(t, "flystorage-mariadb-")
 	m := &MariaDB{dir: dir, port: freePort(t)}
 	write := func(name string, data []byte) {
 		t.Helper()
@@ -144,10 +131,7 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
 	write("init.sql", []byte("CREATE DATABASE IF NOT EXISTS flystorage CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"))
-	args := []string{"--no-defaults", "--datadir=" + data, "--bind-address=127.0.0.1", "--port=" + strconv.Itoa(m.port),
-		"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
-		"--log-error=" + filepath.Join(dir, "error.log"), "--init-file=" + filepath.Join(dir, "init.sql"),
-		"--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-flush-log-at-trx-commit=0"}
+	args := mariadbArgs(dir, m.port)
 	if opts.TLS {
 		certPEM, keyPEM := localhostCert(t)
 		write("server.crt", certPEM)
@@ -192,6 +176,44 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 		t.Fatalf("mariadbd did not accept connections within 60s\n%s", log)
 	}
 	return m
+}
+
+// tempDir makes a directory that other users may enter (t.TempDir's may
+// not be, and the server may run as mysql), removed when the test ends.
+func tempDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// mysqlUser is the credential the server runs with: as root, the mysql
+// user's; otherwise nil, the test's own.
+func mysqlUser(t testing.TB) *syscall.Credential {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("mysql")
+	if err != nil {
+		t.Fatalf("running as root needs a mysql user to run the server: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
+// mariadbArgs are mariadbd's flags for a server in dir on port: its data,
+// socket, pid file, log and init file all in dir, and small, unsafe
+// settings a test can afford.
+func mariadbArgs(dir string, port int) []string {
+	return []string{"--no-defaults", "--datadir=" + filepath.Join(dir, "data"), "--bind-address=127.0.0.1", "--port=" + strconv.Itoa(port),
+		"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
+		"--log-error=" + filepath.Join(dir, "error.log"), "--init-file=" + filepath.Join(dir, "init.sql"),
+		"--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-flush-log-at-trx-commit=0"}
 }
 
 // URL returns a URL for the flystorage database with the given sslmode.

@@ -240,17 +240,36 @@ func sweep(ctx context.Context, dir string, n int) (sweepFigures, error) {
 	// same 10,000 objects).
 	runtime.GC()
 	runtime.GC()
+	peak := watchHeap()
+	start := time.Now()
+	got, err := svc.Sweep(ctx, service.SweepGrace)
+	res.took = time.Since(start)
+	res.peakHeap = peak()
+	if err != nil {
+		return res, err
+	}
+	if got.Checked != n || got.Removed != n/2 {
+		return res, fmt.Errorf("the sweep checked %d and removed %d of %d objects, want all checked and half removed", got.Checked, got.Removed, n)
+	}
+	res.trips = counted.calls.Load()
+	os.RemoveAll(dir)
+	return res, nil
+}
+
+// watchHeap samples the heap every 5ms until the function it returns is
+// called, which returns the highest HeapAlloc it saw.
+func watchHeap() (peak func() uint64) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var peak atomic.Uint64
+	var high atomic.Uint64
 	wg.Go(func() {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		var ms runtime.MemStats
 		for {
 			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
+			if ms.HeapAlloc > high.Load() {
+				high.Store(ms.HeapAlloc)
 			}
 			select {
 			case <-stop:
@@ -259,20 +278,11 @@ func sweep(ctx context.Context, dir string, n int) (sweepFigures, error) {
 			}
 		}
 	})
-	start := time.Now()
-	got, err := svc.Sweep(ctx, service.SweepGrace)
-	res.took = time.Since(start)
-	close(stop)
-	wg.Wait()
-	if err != nil {
-		return res, err
+	return func() uint64 {
+		close(stop)
+		wg.Wait()
+		return high.Load()
 	}
-	if got.Checked != n || got.Removed != n/2 {
-		return res, fmt.Errorf("the sweep checked %d and removed %d of %d objects, want all checked and half removed", got.Checked, got.Removed, n)
-	}
-	res.trips, res.peakHeap = counted.calls.Load(), peak.Load()
-	os.RemoveAll(dir)
-	return res, nil
 }
 
 // countingDB counts the database calls a sweep makes, each one round

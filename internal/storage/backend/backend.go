@@ -1,91 +1,51 @@
-// Package backend is the one place that chooses where data goes: it reads
-// the configuration, finds the database driver in the registry
-// (registry.go), and opens one database and one blob store. It sits apart
-// from package storage because it imports every backend, and every backend
-// imports storage.
+// Package backend is the one place that chooses where data goes: it finds
+// the database driver the environment selects in the registry
+// (registry.go), and opens the blob store the configuration names. It
+// sits apart from package storage because it imports every backend, and
+// every backend imports storage. It imports nothing above the drivers:
+// the composition root (internal/app) loads the rest of the configuration.
 package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
-	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/internal/storage/localfs"
 	"github.com/example/flystorage/internal/storage/s3"
 )
 
-// Setup is the whole configuration: the app-wide settings and the chosen
-// database, configured but not opened.
-type Setup struct {
-	Config config.Config
-	Driver storage.Driver
-	DB     storage.Source
-	// Region says where this machine runs and where the primary is.
-	Region region.Config
-	// Cache is Redis (REDIS_URL): cache, sessions, rate limits and locks.
-	Cache cache.Config
-	// Clock is the time links are signed on; nil means time.Now. Tests
-	// move it instead of waiting for a link to expire.
-	Clock func() time.Time
-}
-
-// LogValue logs the whole configuration, every secret masked.
-func (s Setup) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("redis", s.Cache), slog.Any("", s.Config))
-}
-
-// Load reads and checks the whole configuration through getenv. Its errors
-// are *config.Error values naming the variable at fault.
-func Load(getenv func(string) string) (Setup, error) {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return Setup{}, err
-	}
+// Select finds the driver the environment selects and loads its
+// configuration. Its errors are *config.Error values naming the variable
+// at fault: two database variables, a scheme no driver takes, a driver's
+// own bad value, or a variable only another driver reads.
+func Select(getenv func(string) string) (engine.Driver, storage.Source, error) {
 	env := config.NewEnv(getenv)
 	driver, value, err := Choose(env)
 	if err != nil {
-		return Setup{}, err
+		return engine.Driver{}, nil, err
 	}
 	src, err := driver.Load(value, getenv)
 	if err != nil {
-		return Setup{}, err
+		return engine.Driver{}, nil, err
 	}
 	if err := checkForeignVars(env, driver); err != nil {
-		return Setup{}, err
+		return engine.Driver{}, nil, err
 	}
-	reg, err := region.Load(getenv)
-	if err != nil {
-		return Setup{}, err
-	}
-	redis, err := cache.Load(getenv)
-	if err != nil {
-		return Setup{}, err
-	}
-	cfg.DatabaseLocal = driver.Local
-	if cfg.BackupInterval > 0 && !driver.Local {
-		return Setup{}, &config.Error{Var: "BACKUP_INTERVAL",
-			Msg: fmt.Sprintf("backs up SQLite only; the database is %s: use its provider's backups (Managed Postgres takes daily snapshots; docs/operations.md)", driver.Name)}
-	}
-	if cfg.BlobDir == "" {
-		cfg.BlobDir = defaultBlobDir(driver, src)
-	}
-	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg, Cache: redis}, nil
+	return driver, src, nil
 }
 
 // Choose finds the driver the environment selects and the value of its
 // variable: exactly one database variable may be set; none selects
 // Default.
-func Choose(env config.Env) (storage.Driver, string, error) {
+func Choose(env config.Env) (engine.Driver, string, error) {
 	var set []string
 	for _, d := range Drivers {
 		if env(d.Var) != "" && !slices.Contains(set, d.Var) {
@@ -97,7 +57,7 @@ func Choose(env config.Env) (storage.Driver, string, error) {
 		return Default, "", nil
 	case 1:
 	default:
-		return storage.Driver{}, "", &config.Error{Var: strings.Join(set, " and "),
+		return engine.Driver{}, "", &config.Error{Var: strings.Join(set, " and "),
 			Msg: "are all set, but the app uses one database: keep the one you mean and unset the others (fly secrets unset NAME)"}
 	}
 	name, value := set[0], env(set[0])
@@ -116,13 +76,13 @@ func Choose(env config.Env) (storage.Driver, string, error) {
 			}
 		}
 	}
-	return storage.Driver{}, "", &config.Error{Var: name,
+	return engine.Driver{}, "", &config.Error{Var: name,
 		Msg: fmt.Sprintf("unsupported scheme %q: use %s", scheme(value), strings.Join(schemes, ", "))}
 }
 
 // hasScheme reports whether raw starts with scheme://, in any case.
 func hasScheme(raw, scheme string) bool {
-	return len(raw) > len(scheme)+3 && strings.EqualFold(raw[:len(scheme)+3], scheme+"://")
+	return len(raw) >= len(scheme)+3 && strings.EqualFold(raw[:len(scheme)+3], scheme+"://")
 }
 
 // scheme is what stands before "://", for an error message; never the
@@ -140,7 +100,7 @@ func scheme(raw string) string {
 
 // checkForeignVars refuses a variable that only another database reads,
 // such as DIRECT_DATABASE_URL with SQLite: it would do nothing, silently.
-func checkForeignVars(env config.Env, chosen storage.Driver) error {
+func checkForeignVars(env config.Env, chosen engine.Driver) error {
 	mine := map[string]bool{chosen.Var: true}
 	for _, v := range chosen.Vars {
 		mine[v.Name] = true
@@ -157,61 +117,15 @@ func checkForeignVars(env config.Env, chosen storage.Driver) error {
 	return nil
 }
 
-// defaultBlobDir puts local files beside a local database's file, on its
-// volume, and gives each database server a directory of its own, so that
-// switching a checkout between databases never lets one database's sweep
-// delete the files another's rows name.
-func defaultBlobDir(d storage.Driver, src storage.Source) string {
-	if dir, ok := src.(interface{ Dir() string }); ok && d.Local {
-		return filepath.Join(dir.Dir(), "blobs")
+// DefaultBlobDir is BLOB_DIR's default. It puts local files beside a
+// local database's file, on its volume, and gives each database server a
+// directory of its own, so that switching a checkout between databases
+// never lets one database's sweep delete the files another's rows name.
+func DefaultBlobDir(d engine.Driver, src storage.Source) string {
+	if f, ok := src.(storage.FileSource); ok && d.Local {
+		return filepath.Join(filepath.Dir(f.File()), "blobs")
 	}
 	return filepath.Join("data", d.Name+"-blobs")
-}
-
-// Storage is the database and the blob store the app runs on.
-type Storage struct {
-	// DB is what the app reads and writes: the database, or in a replica
-	// region a region.Database that reads the nearby replica.
-	DB    storage.Database
-	Blobs storage.Blobs
-	// Primary is the database at its primary URL; Replica is the read
-	// replica, nil when there is none.
-	Primary, Replica storage.Database
-	// RegionMetrics count replica fallbacks; the router counts replays.
-	RegionMetrics *region.Metrics
-}
-
-// Close closes both stores.
-func (s *Storage) Close() error {
-	return errors.Join(s.DB.Close(), s.Blobs.Close())
-}
-
-// Open opens the database and the blob store that the setup names. In a
-// replica region it also opens the read replica, if the driver has one
-// configured; a replica that cannot be opened leaves reads on the primary,
-// with a warning, rather than keeping the machine down.
-func Open(ctx context.Context, s Setup, log *slog.Logger) (*Storage, error) {
-	opts := storage.OpenOptions{Migrate: s.Config.MigrateOnStart, Logger: log}
-	db, err := s.DB.Open(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	st := &Storage{DB: db, Primary: db, RegionMetrics: region.NewMetrics()}
-	if rs, ok := s.DB.(storage.ReplicaSource); ok && s.Region.Replica() {
-		replica, err := rs.OpenReplica(ctx, opts)
-		switch {
-		case err != nil:
-			log.Warn("the read replica cannot be opened; reads go to the primary until the app restarts", "err", err)
-		case replica != nil:
-			st.Replica = replica
-			st.DB = region.NewDatabase(db, replica, region.DatabaseOptions{Metrics: st.RegionMetrics, Logger: log})
-		}
-	}
-	if st.Blobs, err = OpenBlobs(ctx, s.Config, s.Clock); err != nil {
-		st.DB.Close()
-		return nil, err
-	}
-	return st, nil
 }
 
 // OpenBlobs opens the blob store that cfg names: the bucket, or the
@@ -241,28 +155,4 @@ func OpenBlobs(ctx context.Context, cfg config.Config, clock func() time.Time) (
 		return nil, fmt.Errorf("opening bucket %s: %w", cfg.S3.Bucket, err)
 	}
 	return b, nil
-}
-
-// Vars documents every variable the app reads: the app-wide table, each
-// driver's own and the regions', each name once, in that order.
-func Vars() []config.Var {
-	out := config.Vars()
-	seen := map[string]int{}
-	for i, v := range out {
-		seen[v.Name] = i
-	}
-	lists := [][]config.Var{cache.Vars, region.Vars}
-	for _, d := range Drivers {
-		lists = append(lists, d.Vars)
-	}
-	for _, list := range lists {
-		for _, v := range list {
-			if _, ok := seen[v.Name]; ok {
-				continue
-			}
-			seen[v.Name] = len(out)
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -29,14 +29,14 @@ func TestMigrateOnStartLogsEachVersion(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			vars := env(t)
 			vars["MIGRATE_ON_START"] = "true"
-			setup, err := backend.Load(func(k string) string { return vars[k] })
+			_, src, err := backend.Select(func(k string) string { return vars[k] })
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
 			start := func() string {
 				var logs bytes.Buffer
-				db, err := setup.DB.Open(ctx, storage.OpenOptions{Migrate: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+				db, err := src.Open(ctx, storage.OpenOptions{Migrate: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -44,7 +44,7 @@ func TestMigrateOnStartLogsEachVersion(t *testing.T) {
 				return logs.String()
 			}
 			logs := start()
-			m, err := setup.DB.Migrations(ctx)
+			m, err := src.Migrations(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

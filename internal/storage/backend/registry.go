@@ -1,7 +1,7 @@
 package backend
 
 import (
-	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/internal/storage/mongodb"
 	"github.com/example/flystorage/internal/storage/mysql"
 	"github.com/example/flystorage/internal/storage/postgres"
@@ -12,7 +12,7 @@ import (
 // variables may be set; the driver whose Var is set, and whose Schemes
 // take its value, opens the database. Adding a database is its package
 // and one line here (docs/architecture.md, "Adding a backend").
-var Drivers = []storage.Driver{
+var Drivers = []engine.Driver{
 	postgres.Driver, // DATABASE_URL=postgres://...
 	mysql.Driver,    // DATABASE_URL=mysql://... (PlanetScale)
 	mongodb.Driver,  // MONGODB_URI=mongodb+srv://... (Atlas)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage/backend"
 )
 
@@ -37,10 +38,10 @@ func TestChoose(t *testing.T) {
 		{"DB_QUERY_EXEC_MODE with SQLite", map[string]string{"DATABASE_PATH": "/data/app.db", "DB_QUERY_EXEC_MODE": "exec"}, "DB_QUERY_EXEC_MODE", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			setup, err := backend.Load(env(tc.vars))
+			driver, _, err := backend.Select(env(tc.vars))
 			if tc.ok {
-				if err != nil || setup.Driver.Name != tc.want {
-					t.Fatalf("Load = %s, %v; want the %s driver", setup.Driver.Name, err, tc.want)
+				if err != nil || driver.Name != tc.want {
+					t.Fatalf("Select = %s, %v; want the %s driver", driver.Name, err, tc.want)
 				}
 				return
 			}
@@ -56,15 +57,40 @@ func TestChoose(t *testing.T) {
 // variable that selects it, so docs/configuration.md lists it.
 func TestDriversDocumentTheirVariables(t *testing.T) {
 	documented := map[string]bool{}
-	for _, v := range backend.Vars() {
-		if v.Doc == "" {
-			t.Errorf("%s has no description", v.Name)
+	for _, d := range backend.Drivers {
+		for _, v := range d.Vars {
+			if v.Doc == "" {
+				t.Errorf("%s has no description", v.Name)
+			}
+			documented[v.Name] = true
 		}
-		documented[v.Name] = true
 	}
 	for _, d := range backend.Drivers {
 		if !documented[d.Var] {
 			t.Errorf("the %s driver is selected by %s, which it does not document", d.Name, d.Var)
+		}
+	}
+}
+
+// TestSchemeAlone: a URL that is its scheme and nothing more, such as
+// DATABASE_URL=postgres://, selects the driver of that scheme, whose own
+// Load names what is missing. It used to be refused as an "unsupported
+// scheme" while the message listed that very scheme.
+func TestSchemeAlone(t *testing.T) {
+	for _, tc := range []struct{ name, value, driver string }{
+		{"DATABASE_URL", "postgres://", "postgres"},
+		{"DATABASE_URL", "POSTGRESQL://", "postgres"},
+		{"DATABASE_URL", "mysql://", "mysql"},
+		{"MONGODB_URI", "mongodb://", "mongodb"},
+	} {
+		d, _, err := backend.Choose(config.NewEnv(env(map[string]string{tc.name: tc.value})))
+		if err != nil || d.Name != tc.driver {
+			t.Errorf("Choose(%s=%s) = %s, %v; want the %s driver", tc.name, tc.value, d.Name, err, tc.driver)
+		}
+		_, _, err = backend.Select(env(map[string]string{tc.name: tc.value}))
+		wantError(t, err, tc.name)
+		if strings.Contains(err.Error(), "unsupported scheme") {
+			t.Errorf("%s=%s: %v, want the driver's own error naming what is missing", tc.name, tc.value, err)
 		}
 	}
 }

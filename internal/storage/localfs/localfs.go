@@ -57,6 +57,9 @@ func New(dir string) (*Dir, error) {
 // Close releases the directory.
 func (d *Dir) Close() error { return d.root.Close() }
 
+// Backend is "local" (storage.Describer).
+func (d *Dir) Backend() string { return "local" }
+
 // Describe returns the backend name and the directory.
 func (d *Dir) Describe() map[string]string {
 	return map[string]string{"backend": "local", "dir": d.dir}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 )
 
 // Var is the variable that selects MongoDB, as Fly's guide sets it:
@@ -27,7 +28,7 @@ const DefaultDatabase = "flystorage"
 
 // Driver opens MongoDB (Atlas, or any server speaking its wire protocol)
 // when MONGODB_URI is a mongodb:// or mongodb+srv:// URI.
-var Driver = storage.Driver{
+var Driver = engine.Driver{
 	Name:    "mongodb",
 	Var:     Var,
 	Schemes: []string{"mongodb", "mongodb+srv"},
@@ -348,7 +349,7 @@ func (s *Source) open(ctx context.Context, o storage.OpenOptions) (*Store, error
 			if host, _, err := net.SplitHostPort(h); err == nil {
 				h = host
 			}
-			if !storage.PrivateHost(h) {
+			if !engine.PrivateHost(h) {
 				log.Warn("the MongoDB connection is not encrypted: anyone on the network path can read it; use the mongodb+srv:// URI Atlas gives, or add tls=true to MONGODB_URI (docs/external-databases.md)",
 					"host", h)
 				break

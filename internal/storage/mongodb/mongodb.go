@@ -32,6 +32,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 )
 
 var (
@@ -84,6 +85,9 @@ func (s *Store) Close() error {
 	defer cancel()
 	return s.client.Disconnect(ctx)
 }
+
+// Backend is "mongodb" (storage.Describer).
+func (s *Store) Backend() string { return "mongodb" }
 
 // Describe returns the backend name, the redacted URI and the database.
 func (s *Store) Describe() map[string]string { return s.describe }
@@ -177,7 +181,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	for i, d := range docs {
 		notes[i] = d.note()
 	}
-	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	notes, next := engine.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
 	return notes, next, nil
 }
 
@@ -281,7 +285,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 	for i, d := range docs {
 		files[i] = d.file()
 	}
-	files, next := storage.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
+	files, next := engine.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
 	return files, next, nil
 }
 

@@ -31,11 +31,12 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/migrations"
 )
 
 // Driver opens a MySQL database named by a mysql:// DATABASE_URL.
-var Driver = storage.Driver{
+var Driver = engine.Driver{
 	Name:    "mysql",
 	Var:     "DATABASE_URL",
 	Schemes: []string{"mysql"},
@@ -274,7 +275,7 @@ func (s *Source) open(ctx context.Context, o storage.OpenOptions) (*Store, error
 	}
 	encrypted := handshakes.Load() > 0
 	st.describe["tls"] = strconv.FormatBool(encrypted)
-	if !encrypted && !storage.PrivateHost(s.host) {
+	if !encrypted && !engine.PrivateHost(s.host) {
 		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (docs/external-databases.md)",
 			"host", s.host)
 	}
@@ -360,5 +361,5 @@ func (s *Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		m.db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", s.redacted, translate(err))
 	}
-	return migrations.Goose(m.p, m.db, s.redacted), nil
+	return engine.Goose(m.p, m.db, s.redacted), nil
 }

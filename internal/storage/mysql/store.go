@@ -16,6 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 )
 
 var (
@@ -33,6 +34,9 @@ type Store struct {
 
 // Close closes the pool.
 func (s *Store) Close() error { return s.db.Close() }
+
+// Backend is "mysql" (storage.Describer).
+func (s *Store) Backend() string { return "mysql" }
 
 // Describe returns the backend name, the redacted URL and whether the
 // connection is encrypted.
@@ -100,7 +104,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if err != nil {
 		return nil, "", err
 	}
-	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	notes, next := engine.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
 	return notes, next, nil
 }
 
@@ -143,7 +147,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 	if err != nil {
 		return nil, "", err
 	}
-	files, next := storage.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
+	files, next := engine.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
 	return files, next, nil
 }
 
@@ -199,7 +203,7 @@ func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string,
 		if err != nil {
 			return nil, nil, translate(err)
 		}
-		if err := storage.ScanNamedKeys(rows, files, uploads); err != nil {
+		if err := engine.ScanNamedKeys(rows, files, uploads); err != nil {
 			return nil, nil, translate(err)
 		}
 	}

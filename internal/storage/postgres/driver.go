@@ -14,13 +14,14 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/migrations"
 )
 
 // Driver opens Postgres when DATABASE_URL is a postgres:// or
 // postgresql:// URL: Fly Managed Postgres (`fly postgres attach` sets it),
 // legacy Fly Postgres, Supabase, Neon or any other.
-var Driver = storage.Driver{
+var Driver = engine.Driver{
 	Name:    "postgres",
 	Var:     "DATABASE_URL",
 	Schemes: []string{"postgres", "postgresql"},
@@ -221,7 +222,7 @@ func (s *source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		db.Close()
 		return nil, err
 	}
-	return migrations.Goose(p, db, RedactURL(url)), nil
+	return engine.Goose(p, db, RedactURL(url)), nil
 }
 
 func (s *source) Redacted() string { return RedactURL(s.url) }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/migrations"
 )
 
@@ -89,7 +90,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s.describe["tls"] = strconv.FormatBool(encrypted)
 	host := cfg.ConnConfig.Host
-	if !encrypted && !storage.PrivateHost(host) {
+	if !encrypted && !engine.PrivateHost(host) {
 		log.Warn("the database connection is not encrypted: anyone on the network path can read it; add sslmode=require (or verify-full) to DATABASE_URL (docs/postgres.md, TLS)",
 			"host", host)
 	}
@@ -232,6 +233,9 @@ func (s *Store) PoolStats() []storage.PoolStats {
 // Close closes the pool.
 func (s *Store) Close() error { s.pool.Close(); return nil }
 
+// Backend is "postgres" (storage.Describer).
+func (s *Store) Backend() string { return "postgres" }
+
 // Describe returns the backend name and the redacted URL.
 func (s *Store) Describe() map[string]string { return s.describe }
 
@@ -287,7 +291,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if err != nil {
 		return nil, "", translate(err)
 	}
-	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	notes, next := engine.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
 	return notes, next, nil
 }
 
@@ -323,7 +327,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 	if err != nil {
 		return nil, "", translate(err)
 	}
-	files, next := storage.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
+	files, next := engine.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
 	return files, next, nil
 }
 

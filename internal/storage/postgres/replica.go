@@ -14,6 +14,14 @@ import (
 // turns into storage.ErrReadOnly, so the app can replay the request to the
 // primary region.
 
+// A Store is all three of region's capabilities: the primary reports its
+// write position, a replica (DATABASE_READ_URL) its replay position and lag.
+var (
+	_ storage.WritePositioner  = (*Store)(nil)
+	_ storage.ReplayPositioner = (*Store)(nil)
+	_ storage.ReplayLagger     = (*Store)(nil)
+)
+
 // WritePosition returns the primary's current write-ahead log position
 // (pg_current_wal_lsn()). Called after a write commits, it is at or past
 // that write's commit record, so a replica that has replayed up to it holds

@@ -176,6 +176,9 @@ func (b *Bucket) Client() *s3.Client { return b.client }
 // Close does nothing: the client holds no resources that need releasing.
 func (b *Bucket) Close() error { return nil }
 
+// Backend is "s3" (storage.Describer).
+func (b *Bucket) Backend() string { return "s3" }
+
 // Describe returns the backend name, bucket, endpoint and region.
 func (b *Bucket) Describe() map[string]string { return b.describe }
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/migrations"
 )
 
@@ -19,7 +19,7 @@ const DefaultPath = "data/app.db"
 
 // Driver opens SQLite at DATABASE_PATH (a file on a Fly Volume), and is the
 // default when no database variable is set.
-var Driver = storage.Driver{
+var Driver = engine.Driver{
 	Name:  "sqlite",
 	Var:   "DATABASE_PATH",
 	Local: true,
@@ -34,6 +34,8 @@ var Driver = storage.Driver{
 		return Source{Path: value}, nil
 	},
 }
+
+var _ storage.FileSource = Source{}
 
 // Source is a configured SQLite database.
 type Source struct {
@@ -67,15 +69,12 @@ func (s Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 		db.Close()
 		return nil, err
 	}
-	return migrations.Goose(p, db, s.Path), nil
+	return engine.Goose(p, db, s.Path), nil
 }
 
-// File is the database file, for backup and restore.
+// File is the database file (storage.FileSource): local files go beside
+// it unless BLOB_DIR says otherwise, and backups copy it.
 func (s Source) File() string { return s.Path }
-
-// Dir is the directory the file is in: the volume, where local files go
-// too unless BLOB_DIR says otherwise.
-func (s Source) Dir() string { return filepath.Dir(s.Path) }
 
 func (s Source) Redacted() string { return s.Path }
 

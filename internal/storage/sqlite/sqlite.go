@@ -24,6 +24,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 	"github.com/example/flystorage/migrations"
 )
 
@@ -262,6 +263,9 @@ func (s *Store) PoolStats() []storage.PoolStats {
 	return []storage.PoolStats{stats("sqlite_writer", s.writer), stats("sqlite_readers", s.readers), notes}
 }
 
+// Backend is "sqlite" (storage.Describer).
+func (s *Store) Backend() string { return "sqlite" }
+
 // Describe returns the backend name and the file's path.
 func (s *Store) Describe() map[string]string {
 	return map[string]string{"backend": "sqlite", "path": s.path}
@@ -351,7 +355,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 	if err != nil {
 		return nil, "", translate(err)
 	}
-	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
+	notes, next := engine.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
 	if p.Cursor == "" {
 		s.newest.put(p.Limit, gen, notes, next)
 	}
@@ -395,7 +399,7 @@ func (s *Store) ListFiles(ctx context.Context, p storage.Page) ([]storage.File, 
 	if err != nil {
 		return nil, "", err
 	}
-	files, next := storage.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
+	files, next := engine.Cut(files, p.Limit, func(f storage.File) string { return f.ID })
 	return files, next, nil
 }
 
@@ -469,7 +473,7 @@ func (s *Store) NamedKeys(ctx context.Context, ids []string) (map[string]string,
 		if err != nil {
 			return nil, nil, translate(err)
 		}
-		if err := storage.ScanNamedKeys(rows, files, uploads); err != nil {
+		if err := engine.ScanNamedKeys(rows, files, uploads); err != nil {
 			return nil, nil, translate(err)
 		}
 	}

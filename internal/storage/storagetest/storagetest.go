@@ -68,6 +68,7 @@ var databaseTests = []struct {
 	{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
 	{"PurgeExpired", testPurgeExpired},
 	{"Ping", testDatabasePing},
+	{"Describer", func(t *testing.T, db storage.Database) { RunDescriber(t, db) }},
 }
 
 // blobTests are the behaviours every storage.Blobs shows. Stores may be
@@ -85,6 +86,7 @@ var blobTests = []struct {
 	{"List", testBlobList},
 	{"ListEmptyPrefix", testBlobListEmptyPrefix},
 	{"Ping", testBlobPing},
+	{"Describer", func(t *testing.T, b storage.Blobs) { RunDescriber(t, b) }},
 }
 
 func newNote(title, body string) storage.Note {

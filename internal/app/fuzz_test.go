@@ -1,12 +1,12 @@
-package backend_test
+package app_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/example/flystorage/internal/app"
 	"github.com/example/flystorage/internal/config"
-	"github.com/example/flystorage/internal/storage/backend"
 )
 
 // FuzzLoad: whatever the database URL and another variable hold, Load
@@ -33,7 +33,7 @@ func FuzzLoad(f *testing.F) {
 		} else {
 			env["DATABASE_URL"] = url
 		}
-		_, err := backend.Load(func(k string) string { return env[k] })
+		_, err := app.Load(func(k string) string { return env[k] })
 		if err == nil {
 			return
 		}

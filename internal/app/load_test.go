@@ -1,4 +1,4 @@
-package backend_test
+package app_test
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/flystorage/internal/app"
 	"github.com/example/flystorage/internal/config"
-	"github.com/example/flystorage/internal/storage/backend"
 	"github.com/example/flystorage/internal/storage/s3"
 )
 
@@ -30,25 +30,25 @@ func env(vars map[string]string) func(string) string {
 	return func(name string) string { return vars[name] }
 }
 
-// loadSetup calls backend.Load on vars and fails the test on an error.
-func loadSetup(t *testing.T, vars map[string]string) backend.Setup {
+// loadSetup calls app.Load on vars and fails the test on an error.
+func loadSetup(t *testing.T, vars map[string]string) app.Setup {
 	t.Helper()
-	s, err := backend.Load(env(vars))
+	s, err := app.Load(env(vars))
 	if err != nil {
 		t.Fatalf("Load(%v): %v", vars, err)
 	}
 	return s
 }
 
-// load returns the app-wide part of what backend.Load reads.
+// load returns the app-wide part of what app.Load reads.
 func load(t *testing.T, vars map[string]string) config.Config {
 	t.Helper()
 	return loadSetup(t, vars).Config
 }
 
-// loadErr is backend.Load's error.
+// loadErr is app.Load's error.
 func loadErr(vars map[string]string) error {
-	_, err := backend.Load(env(vars))
+	_, err := app.Load(env(vars))
 	return err
 }
 

@@ -1,9 +1,9 @@
-package storage_test
+package engine_test
 
 import (
 	"testing"
 
-	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/storage/engine"
 )
 
 // TestPrivateHost lists the hosts every driver trusts with plaintext, and
@@ -28,7 +28,7 @@ func TestPrivateHost(t *testing.T) {
 		"my-mongo.internal":                   true,
 		"top2.nearest.of.db.internal.":        true,
 	} {
-		if got := storage.PrivateHost(host); got != want {
+		if got := engine.PrivateHost(host); got != want {
 			t.Errorf("PrivateHost(%q) = %v, want %v", host, got, want)
 		}
 	}
