@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -183,9 +185,28 @@ func (s *source) Open(ctx context.Context, o storage.OpenOptions) (storage.Datab
 	opts.Migrate, opts.Logger = o.Migrate, o.Logger
 	db, err := Open(ctx, s.url, opts)
 	if err != nil {
-		return nil, fmt.Errorf("opening postgres at %s: %w", s.Redacted(), err)
+		return nil, fmt.Errorf("opening postgres at DATABASE_URL=%s: %s%w", s.Redacted(), hint(err), err)
 	}
 	return db, nil
+}
+
+// hint names, in words, the usual reasons an external Postgres (Neon,
+// Supabase, ...) refuses a connection, before pgx's own message.
+func hint(err error) string {
+	var pgErr *pgconn.PgError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA):
+		return "the server's certificate is not signed by a CA this machine trusts (sslrootcert, or the system's): "
+	case errors.As(err, &badHost):
+		return "the server's certificate is not for the host in the URL: "
+	case errors.As(err, &pgErr) && pgErr.Code == "28P01": // invalid_password
+		return "wrong user name or password: "
+	case errors.As(err, &pgErr) && pgErr.Code == "28000" && strings.Contains(pgErr.Message, "no encryption"):
+		return "the server refuses connections without TLS: use sslmode=require or verify-full: "
+	}
+	return ""
 }
 
 // OpenReplica opens DATABASE_READ_URL, with the pool settings of
