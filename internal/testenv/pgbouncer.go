@@ -145,6 +145,14 @@ func StartPgBouncer(t testing.TB, poolMode string) PgBouncer {
 		t.Fatal(err)
 	}
 	listen := freePort(t)
+	// In session mode each client connection holds a server connection
+	// for its life, so the pool needs room for the app's whole pool
+	// (DB_MAX_CONNS, 20): PgBouncer's own default of 20. In transaction
+	// mode fewer server connections than clients show the multiplexing.
+	poolSize := 20
+	if poolMode == TransactionPooling {
+		poolSize = 10
+	}
 	quote := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 	files := map[string]string{
 		"userlist.txt": quote(user) + " " + quote(password) + "\n",
@@ -158,10 +166,10 @@ unix_socket_dir =
 auth_type = %s
 auth_file = %s
 pool_mode = %s
-default_pool_size = 10
+default_pool_size = %d
 max_client_conn = 1000
 ignore_startup_parameters = extra_float_digits
-`, u.Hostname(), port, listen, auth, filepath.Join(dir, "userlist.txt"), poolMode),
+`, u.Hostname(), port, listen, auth, filepath.Join(dir, "userlist.txt"), poolMode, poolSize),
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
