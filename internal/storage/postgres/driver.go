@@ -30,7 +30,7 @@ var Driver = storage.Driver{
 		{Name: "DATABASE_URL", Group: "Database", Secret: true, Example: "postgres://postgres:password@localhost:5432/flystorage?sslmode=disable",
 			Doc: "Postgres (`postgres://`, `postgresql://`) or MySQL (`mysql://`) URL; `fly postgres attach` sets it. Add `sslmode=require` (or `verify-full`) outside Fly's private network."},
 		{Name: "DIRECT_DATABASE_URL", Group: "Database", Secret: true,
-			Doc: "Postgres only: a URL that bypasses a pooler such as Managed Postgres's PgBouncer. Migrations use it when set, with a session advisory lock; without it they take a table lock that works through the pooler."},
+			Doc: "Postgres only: a URL that bypasses a pooler, such as Managed Postgres's direct URL. Migrations (`cmd/migrate`, `MIGRATE_ON_START`) use it when set, else DATABASE_URL; either way they hold a table lock that works through any pooler."},
 		{Name: "DATABASE_READ_URL", Group: "Regions", Secret: true, Example: "postgres://user:pass@syd.my-db.internal:5433/app",
 			Doc: "Postgres only: a read replica near this machine. In a region other than PRIMARY_REGION, reads go there and writes are replayed to the primary (docs/regions.md); legacy Fly Postgres serves the nearest replica on port 5433."},
 		{Name: "DB_QUERY_EXEC_MODE", Group: "Database", Default: DefaultQueryExecMode,
@@ -225,19 +225,23 @@ func (s *source) OpenReplica(ctx context.Context, o storage.OpenOptions) (storag
 	return db, nil
 }
 
-// Migrations prefers DIRECT_DATABASE_URL, which bypasses PgBouncer, and a
-// session advisory lock over it; with only DATABASE_URL, which may be
-// pooled, a table lock.
+// Migrations prefers DIRECT_DATABASE_URL, which bypasses PgBouncer. The
+// lock is goose's table lock either way, which holds through any pooler:
+// a session advisory lock needs a direct connection, and with a
+// DIRECT_DATABASE_URL that went through PgBouncer in transaction mode by
+// mistake, concurrent `migrate up`s took it on one server connection,
+// failed to release it on another, and hung
+// (TestDirectURLThroughTransactionPooler in cmd/migrate).
 func (s *source) Migrations(ctx context.Context) (storage.Migrations, error) {
-	url, lock := s.url, migrations.TableLock
+	url := s.url
 	if s.directURL != "" {
-		url, lock = s.directURL, migrations.SessionLock
+		url = s.directURL
 	}
 	db, err := OpenDB(url, s.opts.QueryExecMode)
 	if err != nil {
 		return nil, err
 	}
-	p, err := migrations.NewProvider(goose.DialectPostgres, db, lock)
+	p, err := migrations.NewProvider(goose.DialectPostgres, db, migrations.TableLock)
 	if err != nil {
 		db.Close()
 		return nil, err
