@@ -282,6 +282,7 @@ func TestExternalPostgresTLS(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			err, logs, took := runFails(t, map[string]string{"DATABASE_URL": c.url, "MIGRATE_ON_START": "true", "BLOB_DIR": t.TempDir()})
 			msg := err.Error()
+			t.Logf("the app stopped after %v: %s", took.Round(time.Millisecond), msg)
 			if !strings.Contains(msg, "DATABASE_URL") || !strings.Contains(msg, c.cause) {
 				t.Errorf("the app stopped with %q, want an error naming DATABASE_URL and %q", msg, c.cause)
 			}
