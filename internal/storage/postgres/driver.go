@@ -20,15 +20,16 @@ import (
 )
 
 // Driver opens Postgres when DATABASE_URL is a postgres:// or
-// postgresql:// URL: Fly Managed Postgres (`fly postgres attach` sets it),
-// legacy Fly Postgres, Supabase, Neon or any other.
+// postgresql:// URL: Fly Managed Postgres (`fly mpg attach` sets it), an
+// unmanaged Fly Postgres cluster (`fly postgres attach`), Supabase, Neon
+// or any other.
 var Driver = storage.Driver{
 	Name:    "postgres",
 	Var:     "DATABASE_URL",
 	Schemes: []string{"postgres", "postgresql"},
 	Vars: append([]config.Var{
 		{Name: "DATABASE_URL", Group: "Database", Secret: true, Example: "postgres://postgres:password@localhost:5432/flystorage?sslmode=disable",
-			Doc: "Postgres (`postgres://`, `postgresql://`) or MySQL (`mysql://`) URL; `fly postgres attach` sets it. Add `sslmode=require` (or `verify-full`) outside Fly's private network."},
+			Doc: "Postgres (`postgres://`, `postgresql://`) or MySQL (`mysql://`) URL; `fly mpg attach` sets it (the pooled URL). Add `sslmode=require` (or `verify-full`) outside Fly's private network."},
 		{Name: "DIRECT_DATABASE_URL", Group: "Database", Secret: true,
 			Doc: "Postgres only: a URL that bypasses a pooler, such as Managed Postgres's direct URL. Migrations (`cmd/migrate`, `MIGRATE_ON_START`) use it when set, else DATABASE_URL; either way they hold a table lock that works through any pooler."},
 		{Name: "DATABASE_READ_URL", Group: "Regions", Secret: true, Example: "postgres://user:pass@syd.my-db.internal:5433/app",

@@ -1,5 +1,6 @@
 // Package postgres keeps notes and file metadata in Postgres through a
-// pgxpool: Fly Managed Postgres, legacy Fly Postgres, or an external one.
+// pgxpool: Fly Managed Postgres, an unmanaged Fly Postgres cluster, or an
+// external one.
 package postgres
 
 import (
