@@ -172,7 +172,12 @@ func (c *Config) check() error {
 		// virtual-hosted ones.
 		s.PathStyle = c.forcePathStyle || localEndpoint(s.Endpoint)
 		if s.PublicURL == "" {
-			s.PublicURL = publicURL(s.Endpoint, s.Bucket, s.PathStyle)
+			// Browsers reach the store at S3_PUBLIC_ENDPOINT when set.
+			if s.PublicEndpoint != "" {
+				s.PublicURL = publicURL(s.PublicEndpoint, s.Bucket, s.PathStyle || localEndpoint(s.PublicEndpoint))
+			} else {
+				s.PublicURL = publicURL(s.Endpoint, s.Bucket, s.PathStyle)
+			}
 		}
 	}
 	return nil

@@ -108,7 +108,7 @@ var table = []entry{
 	{Var: Var{Name: "BUCKET_PUBLIC", Group: "Files", Default: "false",
 		Doc: "The bucket serves its objects to anyone (`fly storage create --public`): download links are BUCKET_PUBLIC_URL/key and never expire."},
 		set: func(c *Config, v string) (err error) { c.S3.Public, err = parseBoolValue(v); return }, s3: true},
-	{Var: Var{Name: "BUCKET_PUBLIC_URL", Group: "Files", Doc: "A public bucket's base URL, such as a custom domain. Unset: it follows the endpoint: https://BUCKET_NAME.t3.tigrisfiles.io for Tigris, the bucket's URL on AWS_ENDPOINT_URL_S3 for any other store."},
+	{Var: Var{Name: "BUCKET_PUBLIC_URL", Group: "Files", Doc: "A public bucket's base URL, such as a custom domain. Unset: it follows the endpoint: https://BUCKET_NAME.t3.tigrisfiles.io for Tigris, the bucket's URL on S3_PUBLIC_ENDPOINT, else AWS_ENDPOINT_URL_S3, for any other store."},
 		set: func(c *Config, v string) error {
 			c.S3.PublicURL = strings.TrimSuffix(v, "/")
 			return checkHTTPURL(c.S3.PublicURL, false)

@@ -563,6 +563,16 @@ func TestLoadSweepInterval(t *testing.T) {
 	wantError(t, err, "SWEEP_INTERVAL")
 }
 
+// TestPublicURLFollowsTheBrowsersEndpoint: with S3_PUBLIC_ENDPOINT (the
+// store as browsers reach it, as in docker-compose), a public bucket's
+// links name that endpoint, not the one the app uses.
+func TestPublicURLFollowsTheBrowsersEndpoint(t *testing.T) {
+	cfg := load(t, map[string]string{"BUCKET_NAME": "pics", "AWS_ENDPOINT_URL_S3": "http://minio:9000", "S3_PUBLIC_ENDPOINT": "http://localhost:9000"})
+	if got, want := cfg.S3.PublicURL, "http://localhost:9000/pics"; got != want {
+		t.Errorf("PublicURL = %q, want %q", got, want)
+	}
+}
+
 func TestLoadTigrisOptions(t *testing.T) {
 	cfg := load(t, map[string]string{
 		"BUCKET_NAME": "pics", "S3_PART_SIZE": "16MiB", "S3_CONCURRENCY": "2", "BUCKET_PUBLIC": "true",
