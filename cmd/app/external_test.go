@@ -274,8 +274,23 @@ func TestExternalPostgresTLS(t *testing.T) {
 			assertNoSecrets(t, a, externalPassword)
 		})
 	}
+	// sslrootcert=system, as PlanetScale's URLs have: the system's roots,
+	// which SSL_CERT_FILE replaces, so the app runs as a process.
+	t.Run("verify-full with the system's roots", func(t *testing.T) {
+		p := startCrashProc(t, map[string]string{
+			"DATABASE_URL":     cluster.URL("verify-full") + "&sslrootcert=system",
+			"SSL_CERT_FILE":    cluster.CertFile(),
+			"MIGRATE_ON_START": "true",
+			"BLOB_DIR":         t.TempDir(),
+		})
+		a := &app{url: p.base, logs: p.logs, stop: p.kill}
+		expect(t, "create note", a.sendJSON(t, "POST", "/api/notes", `{"title":"system roots"}`), 201)
+		assertNoSecrets(t, a, externalPassword)
+	})
 	for _, c := range []struct{ name, url, cause string }{
 		{"wrong CA", cluster.URL("verify-full") + "&sslrootcert=" + wrongCA, "not signed by a CA this machine trusts"},
+		// This process's system roots, without SSL_CERT_FILE, lack the test CA.
+		{"system roots without the CA", cluster.URL("verify-full") + "&sslrootcert=system", "not signed by a CA this machine trusts"},
 		{"wrong password", strings.Replace(cluster.URL("require"), externalPassword, "Wrong-pw-5150", 1), "wrong user name or password"},
 		{"sslmode=disable", cluster.URL("disable"), "refuses connections without TLS"},
 	} {
