@@ -33,7 +33,7 @@ var Driver = storage.Driver{
 		{Name: "DIRECT_DATABASE_URL", Group: "Database", Secret: true,
 			Doc: "Postgres only: a URL that bypasses a pooler, such as Managed Postgres's direct URL. Migrations (`cmd/migrate`, `MIGRATE_ON_START`) use it when set, else DATABASE_URL; either way they hold a table lock that works through any pooler."},
 		{Name: "DATABASE_READ_URL", Group: "Regions", Secret: true, Example: "postgres://user:pass@syd.my-db.internal:5433/app",
-			Doc: "Postgres only: a read replica near this machine. In a region other than PRIMARY_REGION, reads go there and writes are replayed to the primary (docs/regions.md); legacy Fly Postgres serves the nearest replica on port 5433."},
+			Doc: "Postgres only: a read replica near this machine. In a region other than PRIMARY_REGION, reads go there and writes are replayed to the primary (docs/regions.md); an unmanaged Fly Postgres cluster (`fly postgres`) serves the nearest replica on port 5433."},
 		{Name: "DB_QUERY_EXEC_MODE", Group: "Database", Default: DefaultQueryExecMode,
 			Doc: "Postgres only: pgx's query exec mode (" + strings.Join(QueryExecModes, ", ") + "). `exec` works through PgBouncer in transaction mode; `cache_statement` is faster on a direct connection."},
 		{Name: "DB_SLOW_QUERY", Group: "Database", Default: DefaultSlowQuery.String(),
