@@ -33,9 +33,12 @@ type Lock int
 
 const (
 	// SessionLock holds a session advisory lock: the lightest, but it lives
-	// on one server connection, so it needs a direct connection
-	// (DIRECT_DATABASE_URL). Behind PgBouncer in transaction mode it may be
-	// taken on one server connection and released on another.
+	// on one server connection, so it needs a direct connection. Behind
+	// PgBouncer in transaction mode it may be taken on one server
+	// connection and released on another, and a DIRECT_DATABASE_URL that
+	// goes through one by mistake cannot be told apart, so the Postgres
+	// backend takes TableLock always; SQLite, which ignores the lock,
+	// passes this.
 	SessionLock Lock = iota
 	// TableLock holds a row in goose_lock, renewed by a heartbeat, which
 	// works through any pooler: for when the only URL may be a pooled one.

@@ -24,6 +24,31 @@ cleanup() { for c in "${cleanups[@]}"; do eval "$c"; done; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# install_pkg PACKAGE WHY installs a Debian package the tests need (as root
+# only), after saying which and why. A service the package brings is
+# neither started by the install (a policy-rc.d refuses it meanwhile) nor
+# left enabled at boot: the tests start their own servers, on free ports.
+install_pkg() {
+  local pkg="$1" why="$2" policy=/usr/sbin/policy-rc.d made_policy=""
+  echo "make test: installing Debian's $pkg with apt-get: $why." >&2
+  echo "make test: $pkg's service will not be started or enabled at boot." >&2
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# scripts/test.sh: no service starts while it installs packages.\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >&2 || { [ -z "$made_policy" ] || rm -f "$policy"; return 1; }
+  [ -z "$made_policy" ] || rm -f "$policy"
+  local unit script
+  for unit in $(dpkg -L "$pkg" | grep -E '^/(usr/)?lib/systemd/system/[^/]+\.(service|socket)$'); do
+    deb-systemd-helper disable "$(basename "$unit")" >/dev/null 2>&1 || systemctl disable "$(basename "$unit")" >/dev/null 2>&1 || true
+  done
+  for script in $(dpkg -L "$pkg" | grep -E '^/etc/init\.d/[^/]+$'); do
+    update-rc.d "$(basename "$script")" disable >/dev/null 2>&1 || true
+  done
+}
+
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   admin="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
   if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -45,9 +70,7 @@ if [ -z "${TEST_MYSQL_URL:-}" ]; then
       echo "MariaDB is not installed: apt-get install mariadb-server, or set TEST_MYSQL_URL" >&2
       exit 1
     fi
-    echo "installing mariadb-server..." >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >&2
+    install_pkg mariadb-server "the MySQL backend's tests run against MariaDB"
   fi
   # mariadb-admin ping succeeds once the server answers, whoever we are.
   mysql_up() { mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 --connect-timeout=2 ping >/dev/null 2>&1; }
@@ -76,9 +99,7 @@ if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
       echo "pgbouncer is not installed: apt-get install pgbouncer, or set TEST_PGBOUNCER_URL" >&2
       exit 1
     fi
-    echo "installing pgbouncer..." >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >&2
+    install_pkg pgbouncer "the Postgres tests run the app through PgBouncer in session and transaction mode, as Managed Postgres's pooler"
   fi
   # PgBouncer forwards every database name to the TEST_DATABASE_URL server,
   # in transaction pooling mode like Managed Postgres's.
@@ -130,7 +151,7 @@ if [ -z "${CHROMIUM_BIN:-}" ] && ! command -v chromium >/dev/null; then
     echo "chromium is not installed: apt-get install chromium, or set CHROMIUM_BIN" >&2
     exit 1
   fi
-  echo "installing chromium..." >&2
+  echo "make test: installing Debian's chromium with apt-get: the page's tests drive it headless." >&2
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
 fi
@@ -188,9 +209,7 @@ if [ -z "${TEST_REDIS_SERVER_BIN:-}" ] && ! command -v redis-server >/dev/null; 
     echo "redis-server is not installed: apt-get install redis-server, or set TEST_REDIS_SERVER_BIN" >&2
     exit 1
   fi
-  echo "installing redis-server..." >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+  install_pkg redis-server "the cache's tests start throwaway redis-servers, some TLS-only like Upstash"
 fi
 if [ -z "${TEST_REDIS_URL:-}" ]; then
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then

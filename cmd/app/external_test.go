@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -240,4 +242,90 @@ func assertPoolMetrics(t *testing.T, a *testApp, pool string) {
 	} else if open < 1 {
 		t.Errorf("/metrics reports %v open %s connections after serving requests, want at least 1", open, pool)
 	}
+}
+
+// externalPassword is the SCRAM password of the external Postgres: finding
+// it in any error or log line means a secret leaked.
+const externalPassword = "Neon-Like-pw-7731"
+
+// TestExternalPostgresTLS serves Postgres as Neon and Supabase do: TLS
+// only, with a certificate from a CA of its own, and scram-sha-256
+// passwords. The app works with sslmode=verify-full and the CA as
+// sslrootcert, and with sslmode=require&channel_binding=require
+// (SCRAM-SHA-256-PLUS); a wrong CA, a wrong password and sslmode=disable
+// each stop it within seconds with an error that names DATABASE_URL and
+// the cause, and never the password.
+func TestExternalPostgresTLS(t *testing.T) {
+	cluster := testenv.NewCluster(t, testenv.ClusterOptions{TLS: true, Password: externalPassword})
+	wrongCA := testenv.NewTestCA(t).WriteFile(t, t.TempDir())
+	for name, dbURL := range map[string]string{
+		"verify-full":             cluster.URL("verify-full") + "&sslrootcert=" + cluster.CertFile(),
+		"require+channel_binding": cluster.URL("require") + "&channel_binding=require",
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := startApp(t, map[string]string{"DATABASE_URL": dbURL, "MIGRATE_ON_START": "true", "BLOB_DIR": t.TempDir()})
+			r := a.sendJSON(t, "POST", "/api/notes", `{"title":"over TLS","body":"x"}`)
+			expect(t, "create note", r, 201)
+			expect(t, "read note", a.get(t, "/api/notes/"+r.id()), 200)
+			assertStorage(t, a, "postgres", externalPassword)
+			if db, _ := a.get(t, "/api/storage").json(t)["database"].(map[string]any); db["tls"] != "true" {
+				t.Errorf("/api/storage database = %v, want tls true", db)
+			}
+			assertNoSecrets(t, a, externalPassword)
+		})
+	}
+	// sslrootcert=system, as PlanetScale's URLs have: the system's roots,
+	// which SSL_CERT_FILE replaces, so the app runs as a process.
+	t.Run("verify-full with the system's roots", func(t *testing.T) {
+		p := startCrashProc(t, map[string]string{
+			"DATABASE_URL":     cluster.URL("verify-full") + "&sslrootcert=system",
+			"SSL_CERT_FILE":    cluster.CertFile(),
+			"MIGRATE_ON_START": "true",
+			"BLOB_DIR":         t.TempDir(),
+		})
+		a := &testApp{url: p.base, logs: p.logs, stop: p.kill}
+		expect(t, "create note", a.sendJSON(t, "POST", "/api/notes", `{"title":"system roots"}`), 201)
+		assertNoSecrets(t, a, externalPassword)
+	})
+	for _, c := range []struct{ name, url, cause string }{
+		{"wrong CA", cluster.URL("verify-full") + "&sslrootcert=" + wrongCA, "not signed by a CA this machine trusts"},
+		// This process's system roots, without SSL_CERT_FILE, lack the test CA.
+		{"system roots without the CA", cluster.URL("verify-full") + "&sslrootcert=system", "not signed by a CA this machine trusts"},
+		{"wrong password", strings.Replace(cluster.URL("require"), externalPassword, "Wrong-pw-5150", 1), "wrong user name or password"},
+		{"sslmode=disable", cluster.URL("disable"), "refuses connections without TLS"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err, logs, took := runFails(t, map[string]string{"DATABASE_URL": c.url, "MIGRATE_ON_START": "true", "BLOB_DIR": t.TempDir()})
+			msg := err.Error()
+			t.Logf("the app stopped after %v: %s", took.Round(time.Millisecond), msg)
+			if !strings.Contains(msg, "DATABASE_URL") || !strings.Contains(msg, c.cause) {
+				t.Errorf("the app stopped with %q, want an error naming DATABASE_URL and %q", msg, c.cause)
+			}
+			for _, pw := range []string{externalPassword, "Wrong-pw-5150"} {
+				if strings.Contains(msg+logs, pw) {
+					t.Errorf("the error or the log shows the password: %s\n%s", msg, logs)
+				}
+			}
+			if took > 10*time.Second {
+				t.Errorf("the app took %v to give up, want seconds", took)
+			}
+		})
+	}
+}
+
+// runFails runs the app with env, which must keep it from starting, and
+// returns its error, its log and how long it took to give up.
+func runFails(t *testing.T, env map[string]string) (error, string, time.Duration) {
+	t.Helper()
+	env["PORT"] = "0"
+	logs := newLogSink()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := runApp(ctx, nil, func(k string) string { return env[k] }, io.Discard, logs)
+	took := time.Since(start)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("the app started or hung (run = %v after %v), want it to fail; logs:\n%s", err, took, logs)
+	}
+	return err, logs.String(), took
 }

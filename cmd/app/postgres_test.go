@@ -38,23 +38,36 @@ func pgStores(t *testing.T, dbURL, blobDir string) stores {
 	}
 }
 
-// TestPgBouncerTransactionMode runs every endpoint, then a concurrent load,
-// through a real PgBouncer in transaction pooling mode, as on Managed
-// Postgres. Migrations take the direct URL.
-func TestPgBouncerTransactionMode(t *testing.T) {
-	db := testenv.PgBouncerDatabase(t)
-	blobDir := filepath.Join(t.TempDir(), "blobs")
-	a := startApp(t, map[string]string{
-		"DATABASE_URL":        db.Pooled,
-		"DIRECT_DATABASE_URL": db.Direct,
-		"MIGRATE_ON_START":    "true",
-		"DB_QUERY_EXEC_MODE":  "exec",
-		"BLOB_DIR":            blobDir,
-		"MAX_UPLOAD_BYTES":    fmt.Sprint(uploadLimit),
-	})
-	exerciseAPI(t, a, pgStores(t, db.Direct, blobDir))
-	if errs := mixedLoad(a, 16, 25); len(errs) > 0 {
-		t.Errorf("%d of %d operations failed through PgBouncer; first: %v", len(errs), 16*25, errs[0])
+// TestPoolerModes runs the app untouched, with no DB_* variable set, the
+// three ways Managed Postgres and others are reached: through PgBouncer in
+// session mode (MPG's default), in transaction mode (MPG's opt-in), and
+// directly. Migrations take the direct URL, as release_command does with
+// DIRECT_DATABASE_URL; then every endpoint and a concurrent load of
+// writes and reads answer 2xx only.
+func TestPoolerModes(t *testing.T) {
+	for _, mode := range []string{testenv.SessionPooling, testenv.TransactionPooling, "direct"} {
+		t.Run(mode, func(t *testing.T) {
+			var db testenv.PgBouncer
+			if mode == "direct" {
+				url := testenv.PostgresURL(t)
+				db = testenv.PgBouncer{Pooled: url, Direct: url}
+			} else {
+				db = testenv.StartPgBouncer(t, mode)
+			}
+			blobDir := filepath.Join(t.TempDir(), "blobs")
+			env := map[string]string{
+				"DATABASE_URL":        db.Pooled,
+				"DIRECT_DATABASE_URL": db.Direct,
+				"MIGRATE_ON_START":    "true",
+				"BLOB_DIR":            blobDir,
+				"MAX_UPLOAD_BYTES":    fmt.Sprint(uploadLimit),
+			}
+			a := startApp(t, env)
+			exerciseAPI(t, a, pgStores(t, db.Direct, blobDir))
+			if errs := mixedLoad(a, 16, 25); len(errs) > 0 {
+				t.Errorf("%d of %d operations failed with %s pooling; first: %v\nthe app's errors:\n%s", len(errs), 16*25, mode, errs[0], logLines(a, "level=ERROR", 5))
+			}
+		})
 	}
 }
 
@@ -237,4 +250,15 @@ func TestSlowQueryLog(t *testing.T) {
 	if strings.Contains(logs, private) || strings.Contains(logs, "9931") {
 		t.Errorf("the log holds a query's argument values:\n%s", logs)
 	}
+}
+
+// logLines returns the first n lines of a's log that contain substr.
+func logLines(a *testApp, substr string, n int) string {
+	var out []string
+	for _, line := range strings.Split(a.logs.String(), "\n") {
+		if strings.Contains(line, substr) && len(out) < n {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -727,3 +727,121 @@ func BenchmarkGetNoteCache(b *testing.B) {
 		})
 	}
 }
+
+// upstashPassword is the Redis password in the Upstash tests: finding it in
+// a log line means a secret leaked.
+const upstashPassword = "Upstash-pw-6620"
+
+// TestUpstashTLS runs the app with REDIS_URL=rediss://default:<password>@
+// 127.0.0.1:<port>, as Upstash serves Redis outside Fly: TLS only, with a
+// password, and a certificate from a CA the machine trusts through
+// SSL_CERT_FILE (as Fly machines trust Upstash's through the system's
+// roots). The apps run as processes, since Go reads SSL_CERT_FILE from the
+// process's environment. The cache, sessions across machines and the
+// shared rate limit work over it; a wrong password or an untrusted
+// certificate is one clear logged error, and the app serves from the
+// database as it does with Redis down.
+func TestUpstashTLS(t *testing.T) {
+	srv := testenv.StartRedis(t, testenv.RedisOptions{TLS: true, Password: upstashPassword})
+	redisURL := fmt.Sprintf("rediss://default:%s@127.0.0.1:%d", upstashPassword, srv.Port)
+
+	t.Run("cache and sessions", func(t *testing.T) {
+		apps := processMachines(t, 2, map[string]string{"REDIS_URL": redisURL, "SSL_CERT_FILE": srv.CertFile})
+		a, b := apps[0], apps[1]
+		r := a.sendJSON(t, "POST", "/api/notes", `{"title":"cached","body":"x"}`)
+		expect(t, "create", r, 201)
+		for range 2 {
+			expect(t, "read on B", b.get(t, "/api/notes/"+r.id()), 200)
+		}
+		if metric(t, b, "flystorage_cache_hits_total") == 0 {
+			t.Error("B never read from the cache over TLS")
+		}
+
+		page := []string{"Sec-Fetch-Site", "same-origin"}
+		signIn := a.do(t, "POST", "/api/session", "application/json", strings.NewReader(`{"token":"`+redisTestToken+`"}`), page...)
+		expect(t, "signing in on A", signIn, 201)
+		var cookie string
+		for _, c := range (&http.Response{Header: signIn.header}).Cookies() {
+			if c.Name == "flystorage_session" {
+				cookie = c.Name + "=" + c.Value
+			}
+		}
+		withCookie := append([]string{"Cookie", cookie}, page...)
+		cookieOnly := &testApp{url: b.url, logs: b.logs}
+		expect(t, "a write on B with A's cookie", cookieOnly.do(t, "POST", "/api/notes", "application/json", strings.NewReader(`{"title":"by cookie"}`), withCookie...), 201)
+
+		for _, m := range apps {
+			if ready := m.get(t, "/readyz").json(t); ready["status"] != "ok" {
+				t.Errorf("/readyz over TLS: %v, want ok", ready)
+			}
+			assertNoSecrets(t, m, upstashPassword) // and stops it
+		}
+	})
+
+	t.Run("shared rate limit", func(t *testing.T) {
+		apps := processMachines(t, 2, map[string]string{"REDIS_URL": redisURL, "SSL_CERT_FILE": srv.CertFile, "RATE_LIMIT": "10/m"})
+		accepted, limited := 0, 0
+		for i := range 20 {
+			switch r := apps[i%2].sendJSON(t, "POST", "/api/notes", fmt.Sprintf(`{"title":"write %d"}`, i)); r.status {
+			case 201:
+				accepted++
+			case 429:
+				limited++
+			default:
+				t.Fatalf("write %d: %d %s", i, r.status, r.body)
+			}
+		}
+		if accepted != 10 || limited != 10 {
+			t.Errorf("accepted %d and limited %d writes over two machines; want 10 and 10: one limit through Redis", accepted, limited)
+		}
+	})
+
+	otherCA := testenv.NewTestCA(t).WriteFile(t, t.TempDir())
+	for _, c := range []struct{ name, url, certFile, cause string }{
+		{"wrong password", strings.Replace(redisURL, upstashPassword, "Wrong-pw-4410", 1), srv.CertFile, "WRONGPASS"},
+		{"untrusted certificate", redisURL, otherCA, "certificate signed by unknown authority"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := processMachines(t, 1, map[string]string{"REDIS_URL": c.url, "SSL_CERT_FILE": c.certFile})[0]
+			r := a.sendJSON(t, "POST", "/api/notes", `{"title":"without the cache"}`)
+			expect(t, "create without the cache", r, 201)
+			for range 5 {
+				expect(t, "read without the cache", a.get(t, "/api/notes/"+r.id()), 200)
+			}
+			if ready := a.get(t, "/readyz").json(t); ready["status"] != "degraded" {
+				t.Errorf("/readyz with Redis refusing the app: %v, want degraded", ready)
+			}
+			assertNoSecrets(t, a, upstashPassword, "Wrong-pw-4410") // and stops it
+			var redisErrors []string
+			for _, line := range strings.Split(a.logs.String(), "\n") {
+				if (strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR")) && strings.Contains(strings.ToLower(line), "redis") {
+					redisErrors = append(redisErrors, line)
+				}
+			}
+			if len(redisErrors) != 1 || !strings.Contains(redisErrors[0], c.cause) || !strings.Contains(redisErrors[0], "REDIS_URL") {
+				t.Errorf("logged %d Redis errors, want one naming REDIS_URL and %q:\n%s", len(redisErrors), c.cause, strings.Join(redisErrors, "\n"))
+			}
+		})
+	}
+}
+
+// processMachines starts n apps as processes (see startCrashProc) on one
+// Postgres schema and one files directory, with extra in their
+// environment, as machines on Fly share a database.
+func processMachines(t *testing.T, n int, extra map[string]string) []*testApp {
+	t.Helper()
+	env := map[string]string{
+		"DATABASE_URL":     testenv.PostgresURL(t),
+		"MIGRATE_ON_START": "true",
+		"BLOB_DIR":         filepath.Join(t.TempDir(), "blobs"),
+		"REDIS_TIMEOUT":    "2s",
+		"API_TOKEN":        redisTestToken,
+	}
+	maps.Copy(env, extra)
+	apps := make([]*testApp, n)
+	for i := range apps {
+		p := startCrashProc(t, env)
+		apps[i] = &testApp{url: p.base, logs: p.logs, token: redisTestToken, stop: p.kill}
+	}
+	return apps
+}

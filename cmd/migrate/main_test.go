@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
 	neturl "net/url"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -523,4 +525,53 @@ func TestPrefersDirectURL(t *testing.T) {
 	}
 	mustMigrate(t, vars, "up")
 	wantVersion(t, vars, fmt.Sprint(len(schema)))
+}
+
+// TestDirectURLThroughTransactionPooler sets DIRECT_DATABASE_URL, by
+// mistake, to a URL through PgBouncer in transaction mode, and runs four
+// `migrate up` at once, then three more one after another, as repeated
+// deploys would. Each either works, or fails at once with a message
+// naming DIRECT_DATABASE_URL; none may hang, and each migration is applied
+// once.
+func TestDirectURLThroughTransactionPooler(t *testing.T) {
+	db := testenv.StartPgBouncer(t, testenv.TransactionPooling)
+	env := []string{"FLYSTORAGE_RUN_MIGRATE=1", "DATABASE_URL=" + db.Pooled, "DIRECT_DATABASE_URL=" + db.Pooled}
+	// A hang is anything longer than a working migration takes on this
+	// busy machine; goose would retry a lock it cannot get for minutes.
+	const limit = 30 * time.Second
+	upAll := func(n int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), limit)
+		defer cancel()
+		cmds := make([]*exec.Cmd, n)
+		outs := make([]bytes.Buffer, n)
+		for i := range cmds {
+			cmds[i] = exec.CommandContext(ctx, os.Args[0], "up")
+			cmds[i].Env = env
+			cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+			if err := cmds[i].Start(); err != nil {
+				t.Fatalf("starting migrate %d: %v", i, err)
+			}
+		}
+		for i, c := range cmds {
+			err := c.Wait()
+			switch {
+			case ctx.Err() != nil:
+				t.Fatalf("migrate up #%d with DIRECT_DATABASE_URL through a transaction pooler hung for %v:\n%s", i, limit, outs[i].String())
+			case err != nil && !strings.Contains(outs[i].String(), "DIRECT_DATABASE_URL"):
+				t.Errorf("migrate up #%d failed without naming DIRECT_DATABASE_URL: %v\n%s", i, err, outs[i].String())
+			}
+		}
+	}
+	upAll(4)
+	for range 3 {
+		upAll(1)
+	}
+	got := pgApplied(db.Direct)(t)
+	for _, v := range got {
+		if v.Count > 1 {
+			t.Errorf("goose_db_version rows per version = %v, want each once", got)
+			break
+		}
+	}
 }

@@ -166,23 +166,35 @@ func TestLoadS3(t *testing.T) {
 		wantEndpoint  string
 		wantRegion    string
 		wantPathStyle bool
+		// wantPublicURL follows the endpoint in use.
+		wantPublicURL string
 	}{
 		{
-			name:         "tigris",
-			vars:         base(map[string]string{"AWS_ENDPOINT_URL_S3": "https://fly.storage.tigris.dev"}),
-			wantEndpoint: "https://fly.storage.tigris.dev",
-			wantRegion:   "auto",
+			name:          "tigris today",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "https://t3.storage.dev"}),
+			wantEndpoint:  "https://t3.storage.dev",
+			wantRegion:    "auto",
+			wantPublicURL: "https://my-bucket.t3.tigrisfiles.io",
 		},
 		{
-			name:       "no endpoint",
-			vars:       base(nil),
-			wantRegion: "auto",
+			name:          "tigris, as fly storage create sets it",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "https://fly.storage.tigris.dev"}),
+			wantEndpoint:  "https://fly.storage.tigris.dev",
+			wantRegion:    "auto",
+			wantPublicURL: "https://my-bucket.t3.tigrisfiles.io",
 		},
 		{
-			name:         "region override",
-			vars:         base(map[string]string{"AWS_ENDPOINT_URL_S3": "https://fly.storage.tigris.dev", "AWS_REGION": "us-east-1"}),
-			wantEndpoint: "https://fly.storage.tigris.dev",
-			wantRegion:   "us-east-1",
+			name:          "no endpoint",
+			vars:          base(nil),
+			wantRegion:    "auto",
+			wantPublicURL: "https://my-bucket.t3.tigrisfiles.io",
+		},
+		{
+			name:          "region override",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "https://fly.storage.tigris.dev", "AWS_REGION": "us-east-1"}),
+			wantEndpoint:  "https://fly.storage.tigris.dev",
+			wantRegion:    "us-east-1",
+			wantPublicURL: "https://my-bucket.t3.tigrisfiles.io",
 		},
 		{
 			name:          "ipv4 endpoint",
@@ -190,6 +202,7 @@ func TestLoadS3(t *testing.T) {
 			wantEndpoint:  "http://127.0.0.1:9000",
 			wantRegion:    "auto",
 			wantPathStyle: true,
+			wantPublicURL: "http://127.0.0.1:9000/my-bucket",
 		},
 		{
 			name:          "ipv6 endpoint",
@@ -197,6 +210,7 @@ func TestLoadS3(t *testing.T) {
 			wantEndpoint:  "http://[::1]:9000",
 			wantRegion:    "auto",
 			wantPathStyle: true,
+			wantPublicURL: "http://[::1]:9000/my-bucket",
 		},
 		{
 			name:          "localhost endpoint",
@@ -204,6 +218,7 @@ func TestLoadS3(t *testing.T) {
 			wantEndpoint:  "http://localhost:9000",
 			wantRegion:    "auto",
 			wantPathStyle: true,
+			wantPublicURL: "http://localhost:9000/my-bucket",
 		},
 		{
 			name:          "localhost in capitals",
@@ -211,6 +226,7 @@ func TestLoadS3(t *testing.T) {
 			wantEndpoint:  "http://LOCALHOST:9000",
 			wantRegion:    "auto",
 			wantPathStyle: true,
+			wantPublicURL: "http://LOCALHOST:9000/my-bucket",
 		},
 		{
 			name:          "forced path style",
@@ -218,12 +234,14 @@ func TestLoadS3(t *testing.T) {
 			wantEndpoint:  "http://minio:9000",
 			wantRegion:    "auto",
 			wantPathStyle: true,
+			wantPublicURL: "http://minio:9000/my-bucket",
 		},
 		{
-			name:         "named host without forcing",
-			vars:         base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://minio:9000", "S3_FORCE_PATH_STYLE": "false"}),
-			wantEndpoint: "http://minio:9000",
-			wantRegion:   "auto",
+			name:          "named host without forcing",
+			vars:          base(map[string]string{"AWS_ENDPOINT_URL_S3": "http://minio:9000", "S3_FORCE_PATH_STYLE": "false"}),
+			wantEndpoint:  "http://minio:9000",
+			wantRegion:    "auto",
+			wantPublicURL: "http://my-bucket.minio:9000",
 		},
 	}
 	for _, tt := range tests {
@@ -242,7 +260,7 @@ func TestLoadS3(t *testing.T) {
 				PartSize:        5 << 20,
 				Concurrency:     1,
 				Timeout:         20 * time.Second,
-				PublicURL:       "https://my-bucket.t3.tigrisfiles.io",
+				PublicURL:       tt.wantPublicURL,
 			}
 			if *cfg.S3 != want {
 				t.Errorf("S3 = %+v, want %+v", *cfg.S3, want)
@@ -543,6 +561,16 @@ func TestLoadSweepInterval(t *testing.T) {
 	}
 	err := loadErr(map[string]string{"SWEEP_INTERVAL": "hourly"})
 	wantError(t, err, "SWEEP_INTERVAL")
+}
+
+// TestPublicURLFollowsTheBrowsersEndpoint: with S3_PUBLIC_ENDPOINT (the
+// store as browsers reach it, as in docker-compose), a public bucket's
+// links name that endpoint, not the one the app uses.
+func TestPublicURLFollowsTheBrowsersEndpoint(t *testing.T) {
+	cfg := load(t, map[string]string{"BUCKET_NAME": "pics", "AWS_ENDPOINT_URL_S3": "http://minio:9000", "S3_PUBLIC_ENDPOINT": "http://localhost:9000"})
+	if got, want := cfg.S3.PublicURL, "http://localhost:9000/pics"; got != want {
+		t.Errorf("PublicURL = %q, want %q", got, want)
+	}
 }
 
 func TestLoadTigrisOptions(t *testing.T) {

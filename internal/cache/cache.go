@@ -15,6 +15,8 @@ package cache
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -70,7 +72,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	c := &Cache{cfg: cfg, log: log, metrics: NewMetrics(), retryEvery: time.Second, stop: make(chan struct{}), locks: map[string]bool{}}
-	c.errs = newErrorLog(log, time.Now, time.Minute)
+	c.errs = newErrorLog(log.With("redis", cfg.Redacted()), time.Now, time.Minute)
 	c.breaker = &breaker{now: time.Now}
 	c.stale.init()
 	if !cfg.Enabled() {
@@ -87,13 +89,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 	c.client = redis.NewClient(clientOptions(*opts, cfg.Timeout))
 	c.client.AddHook(breakerHook{c.breaker})
 	// One ping to log how things stand; failing is fine. It may take a
-	// second, so a first TLS dial to a distant Upstash can finish.
+	// second, so a first TLS dial to a distant Upstash can finish. Its
+	// failure is the minute's one logged line: the commands that fail
+	// after it are counted, not logged again.
 	pctx, cancel := context.WithTimeout(ctx, max(cfg.Timeout, time.Second))
-	err := c.client.Ping(pctx).Err()
-	cancel()
-	if err != nil {
-		log.Warn("redis is not answering; the app works without it and keeps trying", "redis", cfg.Redacted(), "err", err)
+	if err := c.client.Ping(pctx).Err(); err != nil {
+		c.failed(ctx, "ping", err)
 	}
+	cancel()
 	c.done.Add(1)
 	go c.retryLoop()
 	return c, nil
@@ -167,6 +170,7 @@ func (c *Cache) Ping(ctx context.Context) error {
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
 	if err := c.client.Ping(ctx).Err(); err != nil {
+		c.failed(ctx, "ping", err)
 		return fmt.Errorf("redis at %s: %w", c.cfg.Redacted(), err)
 	}
 	return nil
@@ -270,5 +274,26 @@ func (l *errorLog) log(op string, err error) {
 	suppressed := l.suppressed
 	l.last, l.suppressed = now, 0
 	l.mu.Unlock()
-	l.logger.Warn("redis command failed; going on without redis", "op", op, "err", err, "unlogged_failures", suppressed)
+	attrs := []any{"op", op, "err", err, "unlogged_failures", suppressed}
+	if why := cause(err); why != "" {
+		attrs = append([]any{"cause", why}, attrs...)
+	}
+	l.logger.Warn("redis command failed; going on without redis", attrs...)
+}
+
+// cause says in words why Redis refused the app when waiting will not fix
+// it: the password or the certificate in an Upstash-style rediss:// URL.
+// Other failures (Redis down, slow) say enough themselves.
+func cause(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	switch {
+	case redis.HasErrorPrefix(err, "WRONGPASS"), redis.HasErrorPrefix(err, "NOAUTH"):
+		return "REDIS_URL's user name or password is wrong"
+	case errors.As(err, &unknownCA):
+		return "REDIS_URL's server has a certificate from a CA this machine does not trust (the system's roots, or SSL_CERT_FILE)"
+	case errors.As(err, &badHost):
+		return "REDIS_URL's host is not a name the server's certificate is for"
+	}
+	return ""
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -171,12 +173,38 @@ func (c *Config) check() error {
 		// virtual-hosted ones.
 		s.PathStyle = c.forcePathStyle || localEndpoint(s.Endpoint)
 		if s.PublicURL == "" {
-			// Tigris serves public buckets here; older buckets also answer
-			// at https://<bucket>.fly.storage.tigris.dev.
-			s.PublicURL = "https://" + s.Bucket + ".t3.tigrisfiles.io"
+			// Browsers reach the store at S3_PUBLIC_ENDPOINT when set.
+			if s.PublicEndpoint != "" {
+				s.PublicURL = publicURL(s.PublicEndpoint, s.Bucket, s.PathStyle || localEndpoint(s.PublicEndpoint))
+			} else {
+				s.PublicURL = publicURL(s.Endpoint, s.Bucket, s.PathStyle)
+			}
 		}
 	}
 	return nil
+}
+
+// tigrisHosts are Tigris's S3 API hosts: t3.storage.dev, its endpoint
+// today, and fly.storage.tigris.dev, which `fly storage create` still
+// sets. Neither serves a public bucket's objects to every account: Tigris
+// serves them at https://<bucket>.t3.tigrisfiles.io (docs/tigris.md,
+// "Public buckets").
+var tigrisHosts = []string{"t3.storage.dev", "fly.storage.tigris.dev"}
+
+// publicURL is a public bucket's base URL for the endpoint in use:
+// Tigris's public domain for Tigris (or no endpoint, on Fly), else the
+// bucket's URL on the endpoint itself, path-style where requests are
+// (MinIO).
+func publicURL(endpoint, bucket string, pathStyle bool) string {
+	u, err := url.Parse(endpoint)
+	if endpoint == "" || err != nil || slices.Contains(tigrisHosts, strings.ToLower(u.Hostname())) {
+		return "https://" + bucket + ".t3.tigrisfiles.io"
+	}
+	if pathStyle {
+		return strings.TrimSuffix(endpoint, "/") + "/" + bucket
+	}
+	u.Host = bucket + "." + u.Host
+	return strings.TrimSuffix(u.String(), "/")
 }
 
 // scoped reports whether this machine's files and backups need a prefix

@@ -74,7 +74,7 @@ var table = []entry{
 		Doc: "The Tigris (or MinIO) bucket for files; `fly storage create` sets it and the three AWS_* variables. Unset: files go to BLOB_DIR."},
 		set: func(c *Config, v string) error { c.S3.Bucket = v; return nil }, s3: true},
 	{Var: Var{Name: "AWS_ENDPOINT_URL_S3", Group: "Files", Example: "http://localhost:9000",
-		Doc: "The S3 endpoint: https://fly.storage.tigris.dev on Fly, MinIO's URL locally. Unset: the SDK's own resolution."},
+		Doc: "The S3 endpoint: Tigris's https://t3.storage.dev (`fly storage create` sets https://fly.storage.tigris.dev, which works too), MinIO's URL locally. Unset: the SDK's own resolution."},
 		set: func(c *Config, v string) error { c.S3.Endpoint = v; return checkHTTPURL(v, true) }, s3: true},
 	{Var: Var{Name: "AWS_REGION", Group: "Files", Default: "auto", Doc: "The bucket's region; Tigris wants auto."},
 		set: func(c *Config, v string) error { c.S3.Region = v; return nil }, s3: true},
@@ -108,7 +108,7 @@ var table = []entry{
 	{Var: Var{Name: "BUCKET_PUBLIC", Group: "Files", Default: "false",
 		Doc: "The bucket serves its objects to anyone (`fly storage create --public`): download links are BUCKET_PUBLIC_URL/key and never expire."},
 		set: func(c *Config, v string) (err error) { c.S3.Public, err = parseBoolValue(v); return }, s3: true},
-	{Var: Var{Name: "BUCKET_PUBLIC_URL", Group: "Files", Doc: "A public bucket's base URL. Unset: https://BUCKET_NAME.t3.tigrisfiles.io."},
+	{Var: Var{Name: "BUCKET_PUBLIC_URL", Group: "Files", Doc: "A public bucket's base URL, such as a custom domain. Unset: it follows the endpoint: https://BUCKET_NAME.t3.tigrisfiles.io for Tigris, the bucket's URL on S3_PUBLIC_ENDPOINT, else AWS_ENDPOINT_URL_S3, for any other store."},
 		set: func(c *Config, v string) error {
 			c.S3.PublicURL = strings.TrimSuffix(v, "/")
 			return checkHTTPURL(c.S3.PublicURL, false)
@@ -235,7 +235,7 @@ func (e plainError) Error() string { return string(e) }
 func checkHTTPURL(v string, endpoint bool) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return plainError("is not an http(s) URL without credentials, such as https://fly.storage.tigris.dev")
+		return plainError("is not an http(s) URL without credentials, such as https://t3.storage.dev")
 	}
 	if u.User != nil {
 		if endpoint {

@@ -1,14 +1,20 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Cluster is a throwaway Postgres server in a temporary directory, made with
@@ -16,16 +22,20 @@ import (
 // /usr/lib/postgresql/<version>/bin), for tests that stop and start the
 // database or need TLS.
 type Cluster struct {
-	dir  string // holds data/, the socket and the log
-	port int
-	tls  bool
+	dir      string // holds data/, the socket and the log
+	port     int
+	tls      bool
+	password string
 }
 
 // ClusterOptions shape a Cluster.
 type ClusterOptions struct {
-	// TLS turns ssl on with a self-signed certificate for localhost and
-	// 127.0.0.1 (see CertFile) and refuses connections without TLS.
+	// TLS turns ssl on with a certificate for localhost and 127.0.0.1
+	// from a test CA (see CertFile) and refuses connections without TLS.
 	TLS bool
+	// Password, when set, is the postgres user's password, stored and
+	// checked with scram-sha-256 over TCP, as Neon and Supabase do.
+	Password string
 	// Conf is appended to postgresql.conf, and HBA to pg_hba.conf.
 	Conf, HBA string
 }
@@ -42,7 +52,7 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{dir: dir, port: freePort(t), tls: opts.TLS}
+	c := &Cluster{dir: dir, port: freePort(t), tls: opts.TLS, password: opts.Password}
 	t.Cleanup(func() {
 		c.pgctl("stop", "-m", "immediate") // may already be stopped
 		os.RemoveAll(dir)
@@ -55,12 +65,17 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	conf := fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\n", c.port, dir)
-	hba := "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+	host, method := "host", "trust"
 	if opts.TLS {
 		c.writeCert(t)
 		conf += "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
-		hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
+		host = "hostssl"
 	}
+	if opts.Password != "" {
+		conf += "password_encryption = 'scram-sha-256'\n"
+		method = "scram-sha-256"
+	}
+	hba := fmt.Sprintf("local all all trust\n%s all all 127.0.0.1/32 %s\n", host, method)
 	conf += opts.Conf
 	hba += opts.HBA
 	c.appendFile(t, "postgresql.conf", conf)
@@ -69,15 +84,41 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	}
 	c.chown(t, filepath.Join(c.data(), "pg_hba.conf"))
 	c.Start(t)
+	if opts.Password != "" {
+		c.setPassword(t, opts.Password)
+	}
 	return c
 }
 
-// URL returns a URL for the postgres database with the given sslmode.
-func (c *Cluster) URL(sslmode string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=%s", c.port, sslmode)
+// setPassword sets the postgres user's password over the Unix socket,
+// which trusts the local user.
+func (c *Cluster) setPassword(t testing.TB, password string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", c.dir, c.port))
+	if err != nil {
+		t.Fatalf("connecting over the socket to set the password: %v", err)
+	}
+	defer conn.Close(ctx)
+	// ALTER ROLE takes no parameters; the password is the test's own.
+	if _, err := conn.Exec(ctx, "ALTER ROLE postgres PASSWORD '"+strings.ReplaceAll(password, "'", "''")+"'"); err != nil {
+		t.Fatalf("setting the postgres password: %v", err)
+	}
 }
 
-// CertFile is the server's self-signed certificate, to use as sslrootcert.
+// URL returns a URL for the postgres database with the given sslmode, and
+// the password if the cluster has one.
+func (c *Cluster) URL(sslmode string) string {
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: fmt.Sprintf("127.0.0.1:%d", c.port), Path: "/postgres", RawQuery: "sslmode=" + sslmode}
+	if c.password != "" {
+		u.User = url.UserPassword("postgres", c.password)
+	}
+	return u.String()
+}
+
+// CertFile is the certificate of the CA that signed the server's, to use
+// as sslrootcert.
 func (c *Cluster) CertFile() string { return filepath.Join(c.dir, "root.crt") }
 
 // Start starts the server and waits until it accepts connections.
@@ -164,15 +205,17 @@ func (c *Cluster) appendFile(t testing.TB, name, text string) {
 	}
 }
 
-// writeCert makes a self-signed certificate for localhost and 127.0.0.1: the
-// server's certificate and, as root.crt, the one clients verify it against.
+// writeCert makes a test CA and a certificate it signs for localhost and
+// 127.0.0.1: the server's certificate and, as root.crt, the CA's, which
+// clients verify it against.
 func (c *Cluster) writeCert(t testing.TB) {
 	t.Helper()
-	certPEM, keyPEM := localhostCert(t)
+	ca := NewTestCA(t)
+	certPEM, keyPEM := ca.ServerCert(t)
 	for name, data := range map[string][]byte{
 		filepath.Join(c.data(), "server.crt"): certPEM,
 		filepath.Join(c.data(), "server.key"): keyPEM,
-		c.CertFile():                          certPEM,
+		c.CertFile():                          ca.PEM,
 	} {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
 			t.Fatal(err)

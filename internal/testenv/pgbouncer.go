@@ -1,9 +1,17 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +31,14 @@ func PgBouncerDatabase(t testing.TB) PgBouncer {
 	t.Helper()
 	bouncer := need(t, "TEST_PGBOUNCER_URL", "a PgBouncer in transaction mode in front of TEST_DATABASE_URL's server, such as postgres://postgres@127.0.0.1:6432/flystorage_test?sslmode=disable")
 	admin := need(t, "TEST_DATABASE_URL", "a Postgres URL such as postgres://postgres@127.0.0.1:5432/flystorage_test?sslmode=disable")
+	name := createDatabase(t, admin)
+	return PgBouncer{Pooled: withCredentials(t, withDatabase(t, bouncer, name), admin), Direct: withDatabase(t, admin, name)}
+}
+
+// createDatabase creates a database on admin's server, dropped when the
+// test ends, and returns its name.
+func createDatabase(t testing.TB, admin string) string {
+	t.Helper()
 	name := "test_" + RandomHex(6)
 	exec := func(sql string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -44,7 +60,7 @@ func PgBouncerDatabase(t testing.TB) PgBouncer {
 			t.Errorf("dropping database %s: %v", name, err)
 		}
 	})
-	return PgBouncer{Pooled: withCredentials(t, withDatabase(t, bouncer, name), admin), Direct: withDatabase(t, admin, name)}
+	return name
 }
 
 // withCredentials gives raw (a PgBouncer URL) the password of from
@@ -77,4 +93,164 @@ func withDatabase(t testing.TB, raw, name string) string {
 	}
 	u.Path = "/" + strings.TrimPrefix(name, "/")
 	return u.String()
+}
+
+// Pool modes of PgBouncer, for StartPgBouncer: Managed Postgres's pooler
+// runs in session mode unless the cluster opts into transaction mode.
+const (
+	SessionPooling     = "session"
+	TransactionPooling = "transaction"
+)
+
+// StartPgBouncer starts a PgBouncer of the test's own (pgbouncer on PATH,
+// or Debian's /usr/sbin/pgbouncer) in poolMode, on a free port in front of
+// TEST_DATABASE_URL's server, and returns a fresh database reached through
+// it and directly. Both are removed when the test ends.
+func StartPgBouncer(t testing.TB, poolMode string) PgBouncer {
+	t.Helper()
+	admin := need(t, "TEST_DATABASE_URL", "a Postgres URL such as postgres://postgres@127.0.0.1:5432/flystorage_test?sslmode=disable")
+	bin, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/pgbouncer"); err != nil {
+			t.Fatalf("pgbouncer is neither on PATH nor in /usr/sbin: install it (Debian: apt-get install pgbouncer)")
+		}
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL: %v", err)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	// PgBouncer logs in to Postgres with TEST_DATABASE_URL's user and
+	// password; with a password it asks clients for it too.
+	user := u.User.Username()
+	if user == "" {
+		user = "postgres"
+	}
+	password, _ := u.User.Password()
+	auth := "trust"
+	if password != "" {
+		auth = "md5"
+	}
+	// Not t.TempDir(), whose parent only root may enter: as root,
+	// PgBouncer runs as postgres and reads its files here.
+	dir, err := os.MkdirTemp("", "flystorage-pgbouncer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	listen := freePort(t)
+	// In session mode each client connection holds a server connection
+	// for its life, so the pool needs room for the app's whole pool
+	// (DB_MAX_CONNS, 20): PgBouncer's own default of 20. In transaction
+	// mode fewer server connections than clients show the multiplexing.
+	poolSize := 20
+	if poolMode == TransactionPooling {
+		poolSize = 10
+	}
+	quote := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	files := map[string]string{
+		"userlist.txt": quote(user) + " " + quote(password) + "\n",
+		"pgbouncer.ini": fmt.Sprintf(`[databases]
+* = host=%s port=%s
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = %s
+auth_file = %s
+pool_mode = %s
+default_pool_size = %d
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits
+`, u.Hostname(), port, listen, auth, filepath.Join(dir, "userlist.txt"), poolMode, poolSize),
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if os.Geteuid() == 0 {
+		// PgBouncer refuses to run as root.
+		runAsPostgres(t, cmd, dir)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting pgbouncer: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	name := createDatabase(t, admin)
+	pooled := url.URL{Scheme: "postgres", User: url.User(user), Host: fmt.Sprintf("127.0.0.1:%d", listen), Path: "/" + name, RawQuery: "sslmode=disable"}
+	if password != "" {
+		pooled.User = url.UserPassword(user, password)
+	}
+	b := PgBouncer{
+		Pooled: pooled.String(),
+		Direct: withDatabase(t, admin, name),
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, b.Pooled)
+		if err == nil {
+			conn.Close(ctx)
+			cancel()
+			return b
+		}
+		cancel()
+		select {
+		case <-exited:
+			t.Fatalf("pgbouncer exited: %s", log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("pgbouncer in %s mode did not let a client through within 20s: %v\n%s", poolMode, err, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runAsPostgres makes cmd run as the postgres user, owning dir and the
+// files in it.
+func runAsPostgres(t testing.TB, cmd *exec.Cmd, dir string) {
+	t.Helper()
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("running as root needs a postgres user to run the server: %v", err)
+	}
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	entries, _ := os.ReadDir(dir)
+	for _, path := range append([]string{dir}, func() (paths []string) {
+		for _, e := range entries {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+		return paths
+	}()...) {
+		if err := os.Chown(path, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 }

@@ -28,8 +28,9 @@ func RedisURL(t testing.TB) string {
 // stop, pause or kill Redis. It keeps nothing on disk.
 type RedisServer struct {
 	Port int
-	// CertFile, with RedisOptions.TLS, is the server's self-signed
-	// certificate for localhost and 127.0.0.1, to trust.
+	// CertFile, with RedisOptions.TLS, is the certificate of the test CA
+	// that signed the server's (for localhost and 127.0.0.1): the one to
+	// trust, through SSL_CERT_FILE or a root pool.
 	CertFile string
 	opts     RedisOptions
 	bin      string
@@ -62,11 +63,12 @@ func StartRedis(t testing.TB, opts ...RedisOptions) *RedisServer {
 	args := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"}
 	if s.opts.TLS {
 		dir := t.TempDir()
-		key := filepath.Join(dir, "server.key")
-		s.CertFile = filepath.Join(dir, "server.crt")
-		writeSelfSigned(t, s.CertFile, key)
+		ca := NewTestCA(t)
+		s.CertFile = ca.WriteFile(t, dir)
+		cert, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		writeServerCert(t, ca, cert, key)
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.Port),
-			"--tls-cert-file", s.CertFile, "--tls-key-file", key, "--tls-auth-clients", "no")
+			"--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no")
 	} else {
 		args = append(args, "--port", strconv.Itoa(s.Port))
 	}
@@ -166,11 +168,11 @@ func (s *RedisServer) answers() bool {
 	return err == nil && (line == "+PONG\r\n" || strings.HasPrefix(line, "-NOAUTH"))
 }
 
-// writeSelfSigned writes a self-signed certificate for localhost and
+// writeServerCert writes a certificate from ca for localhost and
 // 127.0.0.1, and its key.
-func writeSelfSigned(t testing.TB, certFile, keyFile string) {
+func writeServerCert(t testing.TB, ca *TestCA, certFile, keyFile string) {
 	t.Helper()
-	certPEM, keyPEM := localhostCert(t)
+	certPEM, keyPEM := ca.ServerCert(t)
 	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}

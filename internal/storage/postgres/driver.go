@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -19,19 +21,20 @@ import (
 )
 
 // Driver opens Postgres when DATABASE_URL is a postgres:// or
-// postgresql:// URL: Fly Managed Postgres (`fly postgres attach` sets it),
-// legacy Fly Postgres, Supabase, Neon or any other.
+// postgresql:// URL: Fly Managed Postgres (`fly mpg attach` sets it), an
+// unmanaged Fly Postgres cluster (`fly postgres attach`), Supabase, Neon
+// or any other.
 var Driver = engine.Driver{
 	Name:    "postgres",
 	Var:     "DATABASE_URL",
 	Schemes: []string{"postgres", "postgresql"},
 	Vars: append([]config.Var{
 		{Name: "DATABASE_URL", Group: "Database", Secret: true, Example: "postgres://postgres:password@localhost:5432/flystorage?sslmode=disable",
-			Doc: "Postgres (`postgres://`, `postgresql://`) or MySQL (`mysql://`) URL; `fly postgres attach` sets it. Add `sslmode=require` (or `verify-full`) outside Fly's private network."},
+			Doc: "Postgres (`postgres://`, `postgresql://`) or MySQL (`mysql://`) URL; `fly mpg attach` sets it (the pooled URL). Add `sslmode=require` (or `verify-full`) outside Fly's private network."},
 		{Name: "DIRECT_DATABASE_URL", Group: "Database", Secret: true,
-			Doc: "Postgres only: a URL that bypasses a pooler such as Managed Postgres's PgBouncer. Migrations use it when set, with a session advisory lock; without it they take a table lock that works through the pooler."},
+			Doc: "Postgres only: a URL that bypasses a pooler, such as Managed Postgres's direct URL. Migrations (`cmd/migrate`, `MIGRATE_ON_START`) use it when set, else DATABASE_URL; either way they hold a table lock that works through any pooler."},
 		{Name: "DATABASE_READ_URL", Group: "Regions", Secret: true, Example: "postgres://user:pass@syd.my-db.internal:5433/app",
-			Doc: "Postgres only: a read replica near this machine. In a region other than PRIMARY_REGION, reads go there and writes are replayed to the primary (docs/regions.md); legacy Fly Postgres serves the nearest replica on port 5433."},
+			Doc: "Postgres only: a read replica near this machine. In a region other than PRIMARY_REGION, reads go there and writes are replayed to the primary (docs/regions.md); an unmanaged Fly Postgres cluster (`fly postgres`) serves the nearest replica on port 5433."},
 		{Name: "DB_QUERY_EXEC_MODE", Group: "Database", Default: DefaultQueryExecMode,
 			Doc: "Postgres only: pgx's query exec mode (" + strings.Join(QueryExecModes, ", ") + "). `exec` works through PgBouncer in transaction mode; `cache_statement` is faster on a direct connection."},
 		{Name: "DB_SLOW_QUERY", Group: "Database", Default: DefaultSlowQuery.String(),
@@ -184,9 +187,28 @@ func (s *source) Open(ctx context.Context, o storage.OpenOptions) (storage.Datab
 	opts.Migrate, opts.Logger = o.Migrate, o.Logger
 	db, err := Open(ctx, s.url, opts)
 	if err != nil {
-		return nil, fmt.Errorf("opening postgres at %s: %w", s.Redacted(), err)
+		return nil, fmt.Errorf("opening postgres at DATABASE_URL=%s: %s%w", s.Redacted(), hint(err), err)
 	}
 	return db, nil
+}
+
+// hint names, in words, the usual reasons an external Postgres (Neon,
+// Supabase, ...) refuses a connection, before pgx's own message.
+func hint(err error) string {
+	var pgErr *pgconn.PgError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA):
+		return "the server's certificate is not signed by a CA this machine trusts (sslrootcert, or the system's): "
+	case errors.As(err, &badHost):
+		return "the server's certificate is not for the host in the URL: "
+	case errors.As(err, &pgErr) && pgErr.Code == "28P01": // invalid_password
+		return "wrong user name or password: "
+	case errors.As(err, &pgErr) && pgErr.Code == "28000" && strings.Contains(pgErr.Message, "no encryption"):
+		return "the server refuses connections without TLS: use sslmode=require or verify-full: "
+	}
+	return ""
 }
 
 // OpenReplica opens DATABASE_READ_URL, with the pool settings of
@@ -205,19 +227,23 @@ func (s *source) OpenReplica(ctx context.Context, o storage.OpenOptions) (storag
 	return db, nil
 }
 
-// Migrations prefers DIRECT_DATABASE_URL, which bypasses PgBouncer, and a
-// session advisory lock over it; with only DATABASE_URL, which may be
-// pooled, a table lock.
+// Migrations prefers DIRECT_DATABASE_URL, which bypasses PgBouncer. The
+// lock is goose's table lock either way, which holds through any pooler:
+// a session advisory lock needs a direct connection, and with a
+// DIRECT_DATABASE_URL that went through PgBouncer in transaction mode by
+// mistake, concurrent `migrate up`s took it on one server connection,
+// failed to release it on another, and hung
+// (TestDirectURLThroughTransactionPooler in cmd/migrate).
 func (s *source) Migrations(ctx context.Context) (storage.Migrations, error) {
-	url, lock := s.url, migrations.TableLock
+	url := s.url
 	if s.directURL != "" {
-		url, lock = s.directURL, migrations.SessionLock
+		url = s.directURL
 	}
 	db, err := OpenDB(url, s.opts.QueryExecMode)
 	if err != nil {
 		return nil, err
 	}
-	p, err := migrations.NewProvider(goose.DialectPostgres, db, lock)
+	p, err := migrations.NewProvider(goose.DialectPostgres, db, migrations.TableLock)
 	if err != nil {
 		db.Close()
 		return nil, err

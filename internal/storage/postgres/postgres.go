@@ -1,5 +1,6 @@
 // Package postgres keeps notes and file metadata in Postgres through a
-// pgxpool: Fly Managed Postgres, legacy Fly Postgres, or an external one.
+// pgxpool: Fly Managed Postgres, an unmanaged Fly Postgres cluster, or an
+// external one.
 package postgres
 
 import (
@@ -42,9 +43,9 @@ type Options struct {
 	// Migrate applies pending migrations; otherwise Open fails when the
 	// schema is behind.
 	Migrate bool
-	// DirectURL, when set, is used for migrations instead of the pool: they
-	// hold a session advisory lock, which PgBouncer in transaction mode
-	// cannot keep (docs/postgres.md, "PgBouncer").
+	// DirectURL, when set, is used for migrations instead of the pool, so
+	// that DDL and long statements bypass PgBouncer (docs/postgres.md,
+	// "Migrations").
 	DirectURL string
 	// Redacted is the URL with its password masked, for Describe and logs.
 	Redacted string
@@ -164,21 +165,20 @@ func (s *Store) checkConnection(ctx context.Context) (encrypted bool, err error)
 }
 
 func (s *Store) checkSchema(ctx context.Context, opts Options, log *slog.Logger) error {
-	// With a direct URL, a session lock over it; otherwise the pool may go
-	// through PgBouncer, and only a table lock holds there.
+	// Migrations go over the direct URL when there is one, past any
+	// pooler; the lock is goose's table lock either way (see
+	// source.Migrations).
 	var db *sql.DB
-	lock := migrations.TableLock
 	if opts.Migrate && opts.DirectURL != "" {
 		var err error
 		if db, err = OpenDB(opts.DirectURL, opts.QueryExecMode); err != nil {
 			return fmt.Errorf("opening DIRECT_DATABASE_URL: %w", err)
 		}
-		lock = migrations.SessionLock
 	} else {
 		db = stdlib.OpenDBFromPool(s.pool)
 	}
 	defer db.Close()
-	p, err := migrations.NewProvider(goose.DialectPostgres, db, lock)
+	p, err := migrations.NewProvider(goose.DialectPostgres, db, migrations.TableLock)
 	if err != nil {
 		return err
 	}
