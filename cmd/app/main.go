@@ -75,9 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	setup.Clock = clock
 	cfg := setup.Config
-	logs := newLogWriter(stderr)
-	defer logs.Close()
-	log := newLogger(cfg, logs)
+	log := newLogger(cfg, stderr)
 	log.Info("starting", "command", command, "config", setup)
 
 	if command == "restore" {
