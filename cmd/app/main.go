@@ -326,7 +326,10 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis 
 // one: goose keeps the 4 MiB buffers it parses migrations with in a
 // sync.Pool, which only the second collection after their use empties.
 // Left there, they let an upload's garbage grow the heap by as much
-// before it is collected (docs/performance.md).
+// before it is collected. This tuning replaces the runtime's defaults
+// because it measured 7-25 % lower peak RSS under 512 MiB uploads (42-44
+// against 46-55 MiB) and 10-20 % lower with several at once
+// (docs/performance.md, "Hand-written or library").
 func dropStartupGarbage() {
 	runtime.GC()
 	debug.FreeOSMemory() // a second collection, and the pages to the kernel
