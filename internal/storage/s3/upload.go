@@ -6,6 +6,7 @@
 // 51-67 MiB; eight at once at 117 MiB against 179 MiB, which the transfer
 // manager's heap then kept; the same CPU per GiB (docs/performance.md,
 // "Hand-written or library").
+
 package s3
 
 import (
