@@ -46,9 +46,7 @@ func Run(ctx context.Context, command string, args []string, o Options) error {
 	if setup.Clock == nil {
 		setup.Clock = time.Now
 	}
-	logs := newLogWriter(o.Stderr)
-	defer logs.Close()
-	log := newLogger(setup.Config, logs)
+	log := newLogger(setup.Config, o.Stderr)
 	log.Info("starting", "command", command, "config", setup)
 
 	if command == "restore" {

@@ -133,7 +133,10 @@ func metricsServer(metrics *server.Metrics) *http.Server {
 // one: goose keeps the 4 MiB buffers it parses migrations with in a
 // sync.Pool, which only the second collection after their use empties.
 // Left there, they let an upload's garbage grow the heap by as much
-// before it is collected (docs/performance.md).
+// before it is collected. This tuning overrides the runtime's defaults
+// because without it peak RSS under 512 MiB uploads was 7-25 % higher
+// (46-55 MiB against 42-44), and with four or eight at once 10-20 %
+// (docs/performance.md, "Hand-written or library").
 func dropStartupGarbage() {
 	runtime.GC()
 	debug.FreeOSMemory() // a second collection, and the pages to the kernel

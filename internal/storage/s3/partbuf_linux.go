@@ -1,3 +1,6 @@
+// This file holds the parts of the uploader that replaces the SDK's
+// transfer manager; upload.go's top comment says why, with its figures.
+
 package s3
 
 import "syscall"

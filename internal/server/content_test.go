@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/example/flystorage/internal/server"
+	"github.com/example/flystorage/internal/service"
+	"github.com/example/flystorage/internal/testenv"
+)
+
+// TestDownloadAnswers holds GET /api/files/{id}/content to the answers
+// docs/api.md promises for ranges and conditions, which http.ServeContent
+// gives with the glue in content.go: one range 206, several ranges or
+// another unit the whole file, an unsatisfiable or malformed range 416
+// with code invalid and Content-Range, the ETag 304, a stale If-Range the
+// whole file, and a missing object 404.
+func TestDownloadAnswers(t *testing.T) {
+	db, blobs := testenv.LocalStores(t)
+	svc := service.New(service.Options{DB: db, Blobs: blobs, MaxUpload: 1 << 20, KeyPrefix: "files/"})
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, MaxUploadBytes: 1 << 20, SigningKey: []byte(strings.Repeat("k", 32))}))
+	defer srv.Close()
+
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	part, _ := mw.CreateFormFile("file", "digits.txt")
+	part.Write([]byte("0123456789"))
+	mw.Close()
+	res, err := http.Post(srv.URL+"/api/files", mw.FormDataContentType(), &form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct{ ID, SHA256 string }
+	json.NewDecoder(res.Body).Decode(&file)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %s", res.Status)
+	}
+	url, etag := srv.URL+"/api/files/"+file.ID+"/content", `"`+file.SHA256+`"`
+
+	for _, tc := range []struct {
+		name         string
+		headers      []string
+		status       int
+		body         string // for errors, the code
+		contentRange string
+	}{
+		{"whole", nil, 200, "0123456789", ""},
+		{"one range", []string{"Range", "bytes=2-4"}, 206, "234", "bytes 2-4/10"},
+		{"suffix", []string{"Range", "bytes=-3"}, 206, "789", "bytes 7-9/10"},
+		{"suffix longer than the file", []string{"Range", "bytes=-30"}, 206, "0123456789", "bytes 0-9/10"},
+		{"several ranges", []string{"Range", "bytes=0-1,4-5"}, 200, "0123456789", ""},
+		{"another unit", []string{"Range", "items=0-1"}, 200, "0123456789", ""},
+		{"past the end", []string{"Range", "bytes=10-"}, 416, "invalid", "bytes */10"},
+		{"empty suffix", []string{"Range", "bytes=-0"}, 416, "invalid", "bytes */10"},
+		{"malformed", []string{"Range", "bytes=abc"}, 416, "invalid", "bytes */10"},
+		{"If-None-Match", []string{"If-None-Match", etag}, 304, "", ""},
+		{"weak If-None-Match in a list", []string{"If-None-Match", `"x", W/` + etag}, 304, "", ""},
+		{"If-Range with the ETag", []string{"Range", "bytes=0-1", "If-Range", etag}, 206, "01", "bytes 0-1/10"},
+		{"stale If-Range", []string{"Range", "bytes=0-1", "If-Range", `"stale"`}, 200, "0123456789", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := get(t, url, tc.headers...)
+			if res.status != tc.status || res.body != tc.body || res.header.Get("Content-Range") != tc.contentRange {
+				t.Errorf("%d %q Content-Range %q; want %d %q Content-Range %q", res.status, res.body, res.header.Get("Content-Range"), tc.status, tc.body, tc.contentRange)
+			}
+			if res.header.Get("ETag") != etag {
+				t.Errorf("ETag %q, want %q", res.header.Get("ETag"), etag)
+			}
+		})
+	}
+
+	t.Run("missing object", func(t *testing.T) {
+		for e, err := range blobs.List(context.Background(), "") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			blobs.Delete(context.Background(), e.Key)
+		}
+		if res := get(t, url); res.status != 404 || res.body != "not_found" {
+			t.Errorf("%d %q, want 404 not_found", res.status, res.body)
+		}
+	})
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string // the body, or an error's code
+}
+
+func get(t *testing.T, url string, headers ...string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	a := answer{status: res.StatusCode, header: res.Header, body: string(body)}
+	if res.StatusCode >= 400 {
+		var e struct{ Error struct{ Code string } }
+		json.Unmarshal(body, &e)
+		a.body = e.Error.Code
+	}
+	return a
+}
