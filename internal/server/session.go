@@ -1,11 +1,15 @@
 package server
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,7 +43,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fromStore(err, "the session store")
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", MaxAge: int(s.sessionTTL.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret + "." + s.seal(secret), Path: "/", MaxAge: int(s.sessionTTL.Seconds()),
 		HttpOnly: true, Secure: s.onFly, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusCreated, map[string]any{"signed_in": true, "expires_at": s.now().Add(s.sessionTTL).UTC().Truncate(time.Second)})
 	return nil
@@ -52,7 +56,8 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil && s.sessions != nil {
-		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
+		secret, _, _ := strings.Cut(c.Value, ".")
+		if err := s.sessions.Delete(r.Context(), secret); err != nil {
 			return fromStore(err, "the session store")
 		}
 	}
@@ -81,11 +86,26 @@ func (s *Server) signedIn(r *http.Request) (bool, error) {
 	if err != nil || s.sessions == nil {
 		return false, nil
 	}
-	ok, err := s.sessions.Get(r.Context(), c.Value)
+	secret, seal, _ := strings.Cut(c.Value, ".")
+	if !hmac.Equal([]byte(seal), []byte(s.seal(secret))) {
+		return false, nil // made with another API_TOKEN, or forged
+	}
+	ok, err := s.sessions.Get(r.Context(), secret)
 	if err != nil {
 		return false, fromStore(err, "the session store")
 	}
 	return ok, nil
+}
+
+// seal binds a session to the API token that minted it: the cookie is the
+// session's secret, a dot, and this MAC of the secret keyed by the token.
+// Rotating API_TOKEN (fly secrets set API_TOKEN=...) therefore ends every
+// session made with the old one, on every machine, at once; the store's
+// entries of those sessions expire unused.
+func (s *Server) seal(secret string) string {
+	mac := hmac.New(sha256.New, []byte(s.apiToken))
+	mac.Write([]byte("flystorage session\x00" + secret))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // sameSite refuses a request that a page on another site made: a browser
