@@ -141,11 +141,15 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request, u storage.U
 // completeUpload turns the intent into a file (service.CompleteUpload); a
 // second complete answers 200 with the same file.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "upload")
+	if err != nil {
+		return err
+	}
 	// Completing is idempotent by itself; a key is checked, not needed.
 	if _, _, err := s.claim(r); err != nil {
 		return err
 	}
-	f, created, err := s.svc.CompleteUpload(r.Context(), r.PathValue("id"))
+	f, created, err := s.svc.CompleteUpload(r.Context(), id)
 	if err != nil {
 		return fromStore(err, "the file store")
 	}
@@ -177,7 +181,10 @@ func (s *Server) signedUpload(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkSignature(r); err != nil {
 		return err
 	}
-	id := r.PathValue("id")
+	id, err := pathID(r, "upload")
+	if err != nil {
+		return err
+	}
 	u, err := s.svc.GetUpload(r.Context(), id)
 	if err != nil {
 		return dbError(err, "upload", id)

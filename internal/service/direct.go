@@ -45,7 +45,7 @@ type Target struct {
 func (s *Service) StartUpload(ctx context.Context, nu NewUpload) (storage.Upload, Target, error) {
 	switch {
 	case nu.Size < 0:
-		return storage.Upload{}, Target{}, refuse(storage.ErrInvalid, "size is required: the exact number of bytes to upload")
+		return storage.Upload{}, Target{}, refuse(storage.ErrInvalid, "size %d is out of range: send the exact number of bytes to upload, 0 to MAX_UPLOAD_BYTES (%d)", nu.Size, s.maxUpload)
 	case nu.Size > s.maxUpload:
 		return storage.Upload{}, Target{}, refuse(storage.ErrTooLarge, "the file exceeds MAX_UPLOAD_BYTES (%d bytes)", s.maxUpload)
 	}
