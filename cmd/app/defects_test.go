@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
@@ -335,5 +338,46 @@ func execSQL(t *testing.T, url, sql string) {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// TestUploadURLDeadAfterComplete is issue 21's row 14 on MinIO: a PUT to
+// a direct upload's URL after the upload completed must not leave an
+// object no row names.
+func TestUploadURLDeadAfterComplete(t *testing.T) {
+	a, bucket := s3App(t, nil)
+	data := []byte("the bytes of a direct upload")
+	r, put := directUploadURL(t, a, "a.txt", "text/plain", data)
+	expect(t, "complete", r, 201)
+	again := a.do(t, "PUT", put[0], "", bytes.NewReader(bytes.Repeat([]byte("x"), len(data))), put[1:]...)
+	if again.status < 400 {
+		t.Errorf("a PUT to the upload URL after completion: %d, want it refused", again.status)
+	}
+	var key string
+	queryRowSQLite(t, a, r.id(), &key)
+	out, err := bucket.Client().ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: &bucket.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		if *o.Key != key && *o.Size > 0 {
+			t.Errorf("the bucket holds %s (%d bytes), which no row names", *o.Key, *o.Size)
+		}
+	}
+}
+
+// queryRowSQLite reads the key of file id from a's /api/storage-described
+// SQLite database.
+func queryRowSQLite(t *testing.T, a *app, id string, key *string) {
+	t.Helper()
+	desc := a.get(t, "/api/storage").json(t)
+	path, _ := desc["database"].(map[string]any)["path"].(string)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow("SELECT key FROM files WHERE id = ?", id).Scan(key); err != nil {
+		t.Fatalf("reading file %s's key: %v", id, err)
 	}
 }
