@@ -27,6 +27,8 @@ func FuzzParseRange(f *testing.F) {
 		{"", 10}, {"bytes=0-0", 10}, {"bytes=5-", 10}, {"bytes=-3", 10}, {"bytes=-30", 10},
 		{"bytes=10-", 10}, {"bytes=3-1", 10}, {"bytes=0-99999999999999999999", 10},
 		{"bytes=1-2,4-5", 10}, {"bytes= 2-4 ", 10}, {"items=0-1", 10}, {"bytes=-0", 0}, {"bytes=0-", 0},
+		// An end past the file is clamped to its last byte, size-1.
+		{"bytes=0-10", 10}, {"bytes=2-50", 10},
 	} {
 		f.Add(seed.h, seed.size)
 	}
