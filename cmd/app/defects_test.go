@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -380,4 +382,115 @@ func queryRowSQLite(t *testing.T, a *app, id string, key *string) {
 	if err := db.QueryRow("SELECT key FROM files WHERE id = ?", id).Scan(key); err != nil {
 		t.Fatalf("reading file %s's key: %v", id, err)
 	}
+}
+
+// TestIdempotencyKeyRetryEndToEnd is the end-to-end twin of the server's
+// and service's idempotency unit tests, on Postgres: a retried POST with
+// the same Idempotency-Key gets the first answer back, marked replayed,
+// and creates nothing more; the same key with another request is 422.
+func TestIdempotencyKeyRetryEndToEnd(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	a := startApp(t, map[string]string{
+		"DATABASE_URL":     dbURL,
+		"MIGRATE_ON_START": "true",
+		"BLOB_DIR":         filepath.Join(t.TempDir(), "blobs"),
+	})
+	key := "e2e-" + testenv.RandomHex(8)
+	title := "once " + key
+	first := a.do(t, "POST", "/api/notes", "application/json", strings.NewReader(`{"title":"`+title+`"}`), "Idempotency-Key", key)
+	expect(t, "the first POST", first, 201)
+	for i := range 3 {
+		retry := a.do(t, "POST", "/api/notes", "application/json", strings.NewReader(`{"title":"`+title+`"}`), "Idempotency-Key", key)
+		expect(t, "a retry", retry, 201)
+		if retry.id() != first.id() || retry.header.Get("Idempotent-Replayed") != "true" || retry.header.Get("Location") != "/api/notes/"+first.id() {
+			t.Errorf("retry %d: id %s, Idempotent-Replayed %q, Location %q; want %s, true and its location",
+				i, retry.id(), retry.header.Get("Idempotent-Replayed"), retry.header.Get("Location"), first.id())
+		}
+	}
+	if n := countRows(t, dbURL, "SELECT count(*) FROM notes WHERE title = '"+title+"'"); n != 1 {
+		t.Errorf("%d notes titled %q after a POST and three retries, want 1", n, title)
+	}
+	expectError(t, "the key with another request", a.do(t, "POST", "/api/notes", "application/json",
+		strings.NewReader(`{"title":"something else"}`), "Idempotency-Key", key), 422, "idempotency_key_reused")
+}
+
+// TestSQLiteFullDiskGroups is the end-to-end twin of the SQLite writer's
+// group tests: concurrent note writes, committed in groups, fill a small
+// disk holding the database. When a group's transaction fails (SQLite
+// rolls it back on a full disk), each write gets its own outcome: every
+// write answered 201 is stored, every other one is not, and each failure
+// is a 507 that says the disk is full.
+func TestSQLiteFullDiskGroups(t *testing.T) {
+	dir := testenv.SmallFS(t, "2m")
+	a := startApp(t, map[string]string{
+		"DATABASE_PATH": filepath.Join(dir, "app.db"),
+		"BLOB_DIR":      filepath.Join(t.TempDir(), "blobs"),
+	})
+	const writers, each = 8, 40
+	type outcome struct {
+		title  string
+		status int
+	}
+	results := make(chan outcome, writers*each)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				title := fmt.Sprintf("w%d-%d", w, i)
+				r, err := a.try("POST", "/api/notes", fmt.Sprintf(`{"title":%q,"body":%q}`, title, strings.Repeat("z", 16<<10)))
+				if err != nil {
+					t.Errorf("%s: %v", title, err)
+					return
+				}
+				results <- outcome{title, r.status}
+				if r.status != 201 && r.status != 507 {
+					t.Errorf("%s: %d %s, want 201 or 507", title, r.status, r.body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(results)
+	acked := map[string]bool{}
+	full := 0
+	for o := range results {
+		if o.status == 201 {
+			acked[o.title] = true
+		} else {
+			full++
+		}
+	}
+	if full == 0 {
+		t.Fatalf("%d writes of 16 KiB never filled a 2 MiB disk", writers*each)
+	}
+	stored := map[string]bool{}
+	for cursor := ""; ; {
+		r := a.get(t, "/api/notes?limit=200"+cursor)
+		expect(t, "listing the notes", r, 200)
+		var page struct {
+			Notes      []struct{ Title string }
+			NextCursor *string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range page.Notes {
+			stored[n.Title] = true
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = "&cursor=" + *page.NextCursor
+	}
+	for title := range acked {
+		if !stored[title] {
+			t.Errorf("note %s was answered 201 but is not stored", title)
+		}
+	}
+	for title := range stored {
+		if !acked[title] {
+			t.Errorf("note %s is stored but its write failed", title)
+		}
+	}
+	t.Logf("%d writes stored, %d refused with a full disk", len(acked), full)
 }
