@@ -112,6 +112,26 @@ func TestHostileInputPostgres(t *testing.T) {
 			t.Errorf("the upload's retry after a delete: %d %v %s, want 201 replayed or 409", retry.status, retry.header, retry.body)
 		}
 		expect(t, "the deleted file after the retry", a.get(t, "/api/files/"+up.id()), 404)
+
+		// A direct upload's intent, completed and its file deleted.
+		key = "row-6-" + testenv.RandomHex(6)
+		intent := `{"name":"d.txt","content_type":"text/plain","size":5}`
+		start := a.do(t, "POST", "/api/files/uploads", "application/json", strings.NewReader(intent), "Idempotency-Key", key)
+		expect(t, "starting a direct upload", start, 201)
+		var target struct {
+			ID, URL string
+			Headers map[string]string
+		}
+		json.Unmarshal(start.body, &target)
+		var headers []string
+		for k, v := range target.Headers {
+			headers = append(headers, k, v)
+		}
+		expect(t, "the PUT", a.do(t, "PUT", target.URL, "", strings.NewReader("hello"), headers...), 200)
+		expect(t, "completing", a.sendJSON(t, "POST", "/api/files/uploads/"+target.ID+"/complete", ""), 201)
+		expect(t, "deleting its file", a.do(t, "DELETE", "/api/files/"+target.ID, "", nil), 204)
+		again := a.do(t, "POST", "/api/files/uploads", "application/json", strings.NewReader(intent), "Idempotency-Key", key)
+		expectError(t, "the intent's retry after its file was deleted", again, 409, "conflict")
 	})
 
 	t.Run("row 7: long ids never reach Redis", func(t *testing.T) {
