@@ -111,8 +111,13 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) retryUpload(w http.ResponseWriter, r *http.Request, id string) (bool, error) {
 	u, err := s.svc.GetUpload(r.Context(), id)
 	if err != nil {
-		if _, ferr := s.svc.GetFile(r.Context(), id); ferr == nil {
+		_, ferr := s.svc.GetFile(r.Context(), id)
+		if ferr == nil {
 			return true, errorf(http.StatusConflict, "conflict", "the upload this key started is complete: GET /api/files/%s", id)
+		}
+		// Never recorded, unless its file was deleted since.
+		if err := s.notGone(r, ferr, "file", id, func() bool { return false }); err != nil {
+			return true, err
 		}
 		return false, nil // never recorded: create it now
 	}
