@@ -145,6 +145,10 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	pair.WaitReplayed(t)
+	// storage.ReplicaReader: reads come from the replica unless marked.
+	if !db.FromReplica(ctx) || db.FromReplica(region.WithPrimaryReads(ctx)) {
+		t.Errorf("FromReplica = %v, and %v marked WithPrimaryReads; want true and false", db.FromReplica(ctx), db.FromReplica(region.WithPrimaryReads(ctx)))
+	}
 
 	pair.Replica.Stop(t)
 	// A context marked for primary reads never tries the replica.
@@ -170,6 +174,9 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if !strings.Contains(db.Describe()["reads"], "primary") {
 		t.Errorf("Describe()[reads] = %q, want primary", db.Describe()["reads"])
 	}
+	if db.FromReplica(ctx) {
+		t.Errorf("FromReplica = true while reads fall back to the primary")
+	}
 	if got := fallbacks(t, m); got != 4 {
 		t.Errorf("fallbacks = %v, want 4", got)
 	}
@@ -184,8 +191,8 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if _, err := db.GetNote(ctx, nt.ID); err != nil {
 		t.Fatalf("read with the replica back: %v", err)
 	}
-	if r := db.Describe()["reads"]; r != "replica" {
-		t.Errorf("Describe()[reads] = %q, want replica", r)
+	if r := db.Describe()["reads"]; r != "replica" || !db.FromReplica(ctx) {
+		t.Errorf("Describe()[reads] = %q and FromReplica %v, want replica and true", r, db.FromReplica(ctx))
 	}
 	replica.Close() // its backends publish their statistics as they exit
 	pair.WaitReplicaScans(t, "notes", before+1)
