@@ -239,6 +239,23 @@ func Read[T any](ctx context.Context, c *Cache, kind Kind, id string, load func(
 	return v, nil
 }
 
+// Peek is Read without the fill: a hit is returned, and a miss is loaded
+// and left uncached. It is for a reader whose load may be older than what
+// the cache's other readers expect, such as a read from a lagging replica
+// (storage.ReplicaReader), which must never replace what the primary's
+// readers would fill.
+func Peek[T any](ctx context.Context, c *Cache, kind Kind, id string, load func(context.Context) (T, error)) (T, error) {
+	if c.caching() {
+		if b, _, ok := c.Get(ctx, kind, id); ok {
+			var v T
+			if err := json.Unmarshal(b, &v); err == nil {
+				return v, nil
+			}
+		}
+	}
+	return load(ctx)
+}
+
 // retryLoop retries failed invalidations until Close.
 func (c *Cache) retryLoop() {
 	defer c.done.Done()
@@ -251,6 +268,9 @@ func (c *Cache) retryLoop() {
 		case <-tick.C:
 			if c.stale.pending() {
 				c.retryInvalidations(context.Background())
+			}
+			if keys := c.revoked.list(); len(keys) > 0 {
+				c.retryRevocations(context.Background(), keys)
 			}
 		}
 	}

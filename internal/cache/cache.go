@@ -42,6 +42,9 @@ type Cache struct {
 
 	// stale tracks invalidations that failed (see Invalidate).
 	stale staleSet
+	// revoked holds the Redis keys of sessions whose deletion failed
+	// (see RedisSessions.Delete).
+	revoked revokedSet
 	// retryEvery is how often failed invalidations are retried.
 	retryEvery time.Duration
 	stop       chan struct{}

@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/example/flystorage/internal/storage"
@@ -93,8 +96,8 @@ func (s *RedisSessions) Create(ctx context.Context, ttl time.Duration) (string, 
 // Get implements Sessions.
 func (s *RedisSessions) Get(ctx context.Context, secret string) (bool, error) {
 	id := sessionID(secret)
-	if id == "" {
-		return false, nil
+	if id == "" || s.c.revoked.has(s.key(id)) {
+		return false, nil // no session, or signed out while Redis was away
 	}
 	if s.c.breaker.skip() {
 		return false, s.unavailable(ctx, "reading a session", errSkipped)
@@ -108,19 +111,26 @@ func (s *RedisSessions) Get(ctx context.Context, secret string) (bool, error) {
 	return n == 1, nil
 }
 
-// Delete implements Sessions.
+// Delete implements Sessions. When Redis does not answer, the session is
+// still ended: this machine refuses it at once and deletes it in Redis
+// once Redis answers again, retrying every second (like a failed
+// invalidation). Until then another machine may still accept it; a
+// restart of this one before the retry lands forgets the deletion.
 func (s *RedisSessions) Delete(ctx context.Context, secret string) error {
 	id := sessionID(secret)
 	if id == "" {
 		return nil
 	}
-	if s.c.breaker.skip() {
-		return s.unavailable(ctx, "deleting a session", errSkipped)
+	key := s.key(id)
+	err := errSkipped
+	if !s.c.breaker.skip() {
+		bctx, cancel := s.c.bound(ctx)
+		defer cancel()
+		err = s.c.client.Del(bctx, key).Err()
 	}
-	bctx, cancel := s.c.bound(ctx)
-	defer cancel()
-	if err := s.c.client.Del(bctx, s.key(id)).Err(); err != nil {
-		return s.unavailable(ctx, "deleting a session", err)
+	if err != nil {
+		s.c.failed(ctx, "session", err)
+		s.c.revoked.add(key)
 	}
 	return nil
 }
@@ -128,6 +138,52 @@ func (s *RedisSessions) Delete(ctx context.Context, secret string) error {
 func (s *RedisSessions) unavailable(ctx context.Context, doing string, err error) error {
 	s.c.failed(ctx, "session", err)
 	return fmt.Errorf("%w: %s in redis: %w", storage.ErrUnavailable, doing, err)
+}
+
+// revokedSet is the keys of sessions deleted while Redis did not answer.
+type revokedSet struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func (s *revokedSet) add(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = map[string]bool{}
+	}
+	s.keys[key] = true
+}
+
+func (s *revokedSet) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[key]
+}
+
+func (s *revokedSet) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.keys))
+}
+
+func (s *revokedSet) remove(keys []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.keys, k)
+	}
+}
+
+// retryRevocations deletes in Redis the sessions whose deletion failed.
+func (c *Cache) retryRevocations(ctx context.Context, keys []string) {
+	bctx, cancel := c.bound(ctx)
+	defer cancel()
+	if err := c.client.Del(bctx, keys...).Err(); err != nil {
+		c.failed(ctx, "session", err)
+		return
+	}
+	c.revoked.remove(keys)
 }
 
 // DBSessions keeps sessions in the database, for an app without Redis.

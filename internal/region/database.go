@@ -10,7 +10,10 @@ import (
 	"github.com/example/flystorage/internal/storage"
 )
 
-var _ storage.Database = (*Database)(nil)
+var (
+	_ storage.Database      = (*Database)(nil)
+	_ storage.ReplicaReader = (*Database)(nil)
+)
 
 // Database sends reads to a replica and everything else to the primary.
 // Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload and
@@ -69,6 +72,18 @@ func (d *Database) reader(ctx context.Context) storage.Database {
 		return d.Database
 	}
 	return d.replica
+}
+
+// FromReplica implements storage.ReplicaReader: a read with ctx goes to
+// the replica unless ctx asks for the primary or the replica is resting
+// after a failure.
+func (d *Database) FromReplica(ctx context.Context) bool {
+	if PrimaryReads(ctx) {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.o.Now().Before(d.downUntil)
 }
 
 // retry reports whether a read the replica answered with err should run

@@ -146,6 +146,10 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	pair.WaitReplayed(t)
+	// storage.ReplicaReader: reads come from the replica unless marked.
+	if !db.FromReplica(ctx) || db.FromReplica(region.WithPrimaryReads(ctx)) {
+		t.Errorf("FromReplica = %v, and %v marked WithPrimaryReads; want true and false", db.FromReplica(ctx), db.FromReplica(region.WithPrimaryReads(ctx)))
+	}
 
 	pair.Replica.Stop(t)
 	// A context marked for primary reads never tries the replica.
@@ -172,6 +176,9 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 		t.Errorf("Describe()[reads] = %q, want primary", db.Describe()["reads"])
 	}
 	storagetest.RunDescriber(t, db) // the primary's name, read through the wrapper
+	if db.FromReplica(ctx) {
+		t.Errorf("FromReplica = true while reads fall back to the primary")
+	}
 	if got := fallbacks(t, m); got != 4 {
 		t.Errorf("fallbacks = %v, want 4", got)
 	}
@@ -186,8 +193,8 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if _, err := db.GetNote(ctx, nt.ID); err != nil {
 		t.Fatalf("read with the replica back: %v", err)
 	}
-	if r := db.Describe()["reads"]; r != "replica" {
-		t.Errorf("Describe()[reads] = %q, want replica", r)
+	if r := db.Describe()["reads"]; r != "replica" || !db.FromReplica(ctx) {
+		t.Errorf("Describe()[reads] = %q and FromReplica %v, want replica and true", r, db.FromReplica(ctx))
 	}
 	replica.Close() // its backends publish their statistics as they exit
 	pair.WaitReplicaScans(t, "notes", before+1)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/example/flystorage/internal/storage"
 )
 
@@ -80,6 +82,10 @@ type Options struct {
 type Router struct {
 	o    Options
 	seen atomic.Uint64 // the highest replay position the replica reported
+	// primarySeen is the highest write position the primary reported;
+	// asking shares one query among the reads that need it at once.
+	primarySeen atomic.Uint64
+	asking      singleflight.Group
 }
 
 // NewRouter makes a Router; zero options get their defaults.
@@ -210,6 +216,9 @@ func (rt *Router) Wrap(next http.Handler) http.Handler {
 		}
 		caughtUp, err := rt.wait(r.Context(), token)
 		switch {
+		case errors.Is(err, errBeyondPrimary):
+			// No write made this token: read the replica as it is.
+			next.ServeHTTP(w, r)
 		case err != nil:
 			if r.Context().Err() != nil {
 				return // the client went away
@@ -231,6 +240,20 @@ func (rt *Router) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// Replays reports whether Wrap answers r with a replay to the primary
+// region before any handler sees it: a write in a replica region that can
+// be replayed, or any request when the data is on the primary's volume.
+// Whatever counts requests (RATE_LIMIT) counts such a one only where it is
+// replayed to. A read that may be replayed after waiting for the replica
+// is not known in advance, and reports false.
+func (rt *Router) Replays(r *http.Request) bool {
+	c := rt.o.Config
+	if !c.Replica() || rt.o.Exempt(r) || r.Header.Get(ReplaySrcHeader) != "" || !replayable(r) {
+		return false
+	}
+	return rt.o.Local || isWrite(r) && !rt.o.InPlace(r)
+}
+
 // serve runs next, adding a token to a successful write's answer.
 func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handler, write bool) {
 	if !write || rt.o.Primary == nil {
@@ -241,8 +264,16 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	next.ServeHTTP(tw, r)
 }
 
+// errBeyondPrimary means a token is past the primary's own position: no
+// write made it, so no wait can reach it.
+var errBeyondPrimary = errors.New("the consistency token is beyond the primary's position")
+
 // wait asks the replica how far it has replayed until it reaches token
-// (true) or REPLICA_WAIT passes (false).
+// (true) or REPLICA_WAIT passes (false). When the replica's first answer
+// is behind the token, it checks the token against the primary's own
+// position once: a token beyond it (forged, or from another database) is
+// errBeyondPrimary at once, so that no client can make a read poll the
+// replica for REPLICA_WAIT at will.
 func (rt *Router) wait(ctx context.Context, token storage.Position) (bool, error) {
 	if uint64(token) <= rt.seen.Load() {
 		return true, nil // replay positions only grow
@@ -250,7 +281,7 @@ func (rt *Router) wait(ctx context.Context, token storage.Position) (bool, error
 	ctx, cancel := context.WithTimeout(ctx, rt.o.Config.Wait+5*time.Second) // a hung replica
 	defer cancel()
 	deadline := rt.o.Now().Add(rt.o.Config.Wait)
-	for {
+	for first := true; ; first = false {
 		p, err := rt.o.Replica.ReplayPosition(ctx)
 		if err != nil {
 			return false, err
@@ -258,6 +289,9 @@ func (rt *Router) wait(ctx context.Context, token storage.Position) (bool, error
 		rt.observe(p)
 		if p >= token {
 			return true, nil
+		}
+		if first && rt.beyondPrimary(ctx, token) {
+			return false, errBeyondPrimary
 		}
 		left := deadline.Sub(rt.o.Now())
 		if left <= 0 {
@@ -267,6 +301,34 @@ func (rt *Router) wait(ctx context.Context, token storage.Position) (bool, error
 			return false, err
 		}
 	}
+}
+
+// beyondPrimary reports whether token is past the primary's current write
+// position. Reads that ask at once share one query; a token at or below a
+// position the primary already reported needs none. It reports false when
+// it cannot tell.
+func (rt *Router) beyondPrimary(ctx context.Context, token storage.Position) bool {
+	if rt.o.Primary == nil || uint64(token) <= rt.primarySeen.Load() {
+		return false
+	}
+	v, err, _ := rt.asking.Do("position", func() (any, error) {
+		// Not the first asker's context: its client may leave while others
+		// wait for the answer.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rt.o.Config.Wait+5*time.Second)
+		defer cancel()
+		return rt.o.Primary.WritePosition(ctx)
+	})
+	if err != nil {
+		return false
+	}
+	p := v.(storage.Position)
+	for {
+		old := rt.primarySeen.Load()
+		if uint64(p) <= old || rt.primarySeen.CompareAndSwap(old, uint64(p)) {
+			break
+		}
+	}
+	return token > p
 }
 
 func (rt *Router) observe(p storage.Position) {

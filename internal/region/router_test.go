@@ -267,7 +267,7 @@ func TestReplayedRequestsAreNeverReplayedAgain(t *testing.T) {
 	})
 	t.Run("behind", func(t *testing.T) {
 		r := &replica{at: 1, later: 1}
-		rt, a, _, _ := newRouter(setup{cfg: syd, primary: primary{pos: 1}, replica: r})
+		rt, a, _, _ := newRouter(setup{cfg: syd, primary: primary{pos: 5}, replica: r})
 		w := do(rt.Wrap(a), "GET", "/api/notes", "", append(src, TokenHeader, "0/5")...)
 		if w.Header().Get(ReplayHeader) != "" || a.served != 1 || !a.primaryReads[0] {
 			t.Errorf("got %d with replay %q; want it read from the primary", w.Code, w.Header().Get(ReplayHeader))
@@ -301,7 +301,7 @@ func TestReadOnlyReplicaErrorBecomesReplay(t *testing.T) {
 
 func TestTokenWaitCatchesUp(t *testing.T) {
 	r := &replica{at: 99, later: 100, catchUp: t0.Add(200 * time.Millisecond)}
-	rt, a, c, m := newRouter(setup{cfg: syd, primary: primary{pos: 1}, replica: r})
+	rt, a, c, m := newRouter(setup{cfg: syd, primary: primary{pos: 100}, replica: r})
 	w := do(rt.Wrap(a), "GET", "/api/notes/1", "", "Cookie", TokenCookie+"=0/64")
 	if w.Code != 200 || a.served != 1 || a.primaryReads[0] {
 		t.Fatalf("got %d, served %d, primary reads %v; want it served from the replica", w.Code, a.served, a.primaryReads)
@@ -321,9 +321,27 @@ func TestTokenWaitCatchesUp(t *testing.T) {
 	}
 }
 
+// TestTokenBeyondThePrimaryIsIgnored: a token past the primary's own
+// position (FFFFFFFF/FFFFFFFF from anyone) is read from the replica at
+// once, after one look at each, instead of polling for REPLICA_WAIT.
+func TestTokenBeyondThePrimaryIsIgnored(t *testing.T) {
+	r := &replica{at: 99, later: 100, catchUp: t0.Add(time.Hour)}
+	rt, a, c, m := newRouter(setup{cfg: syd, primary: primary{pos: 100}, replica: r})
+	w := do(rt.Wrap(a), "GET", "/api/notes/1", "", TokenHeader, "FFFFFFFF/FFFFFFFF")
+	if w.Code != 200 || a.served != 1 || a.primaryReads[0] || w.Header().Get(ReplayHeader) != "" {
+		t.Fatalf("got %d, served %d, replay %q; want it read from the replica at once", w.Code, a.served, w.Header().Get(ReplayHeader))
+	}
+	if c.slept != 0 || r.calls != 1 {
+		t.Errorf("waited %s and asked the replica %d times, want no wait and one question", c.slept, r.calls)
+	}
+	if n := value(m.waits.WithLabelValues(WaitTimeout)); n != 0 {
+		t.Errorf("waits{timeout} = %v, want 0", n)
+	}
+}
+
 func TestTokenWaitTimesOutIntoReplay(t *testing.T) {
 	r := &replica{at: 99, later: 100, catchUp: t0.Add(time.Hour)}
-	rt, a, c, m := newRouter(setup{cfg: syd, primary: primary{pos: 1}, replica: r})
+	rt, a, c, m := newRouter(setup{cfg: syd, primary: primary{pos: 100}, replica: r})
 	wantReplay(t, do(rt.Wrap(a), "GET", "/api/notes/1", "", TokenHeader, "0/64"), a)
 	if c.slept != 500*time.Millisecond {
 		t.Errorf("waited %s, want REPLICA_WAIT (500ms)", c.slept)

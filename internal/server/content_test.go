@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -56,6 +57,10 @@ func TestDownloadAnswers(t *testing.T) {
 		{"one range", []string{"Range", "bytes=2-4"}, 206, "234", "bytes 2-4/10"},
 		{"suffix", []string{"Range", "bytes=-3"}, 206, "789", "bytes 7-9/10"},
 		{"suffix longer than the file", []string{"Range", "bytes=-30"}, 206, "0123456789", "bytes 0-9/10"},
+		// An end past the file ends at its last byte, size-1, so the
+		// answer claims exactly the bytes it sends.
+		{"end past the file", []string{"Range", "bytes=0-10"}, 206, "0123456789", "bytes 0-9/10"},
+		{"end far past the file", []string{"Range", "bytes=2-50"}, 206, "23456789", "bytes 2-9/10"},
 		{"several ranges", []string{"Range", "bytes=0-1,4-5"}, 200, "0123456789", ""},
 		{"another unit", []string{"Range", "items=0-1"}, 200, "0123456789", ""},
 		{"past the end", []string{"Range", "bytes=10-"}, 416, "invalid", "bytes */10"},
@@ -70,6 +75,9 @@ func TestDownloadAnswers(t *testing.T) {
 			res := get(t, url, tc.headers...)
 			if res.status != tc.status || res.body != tc.body || res.header.Get("Content-Range") != tc.contentRange {
 				t.Errorf("%d %q Content-Range %q; want %d %q Content-Range %q", res.status, res.body, res.header.Get("Content-Range"), tc.status, tc.body, tc.contentRange)
+			}
+			if cl := res.header.Get("Content-Length"); tc.status/100 == 2 && cl != strconv.Itoa(len(res.body)) {
+				t.Errorf("Content-Length %s, but %d bytes sent", cl, len(res.body))
 			}
 			if res.header.Get("ETag") != etag {
 				t.Errorf("ETag %q, want %q", res.header.Get("ETag"), etag)

@@ -111,8 +111,13 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) retryUpload(w http.ResponseWriter, r *http.Request, id string) (bool, error) {
 	u, err := s.svc.GetUpload(r.Context(), id)
 	if err != nil {
-		if _, ferr := s.svc.GetFile(r.Context(), id); ferr == nil {
+		_, ferr := s.svc.GetFile(r.Context(), id)
+		if ferr == nil {
 			return true, errorf(http.StatusConflict, "conflict", "the upload this key started is complete: GET /api/files/%s", id)
+		}
+		// Never recorded, unless its file was deleted since.
+		if err := s.notGone(r, ferr, "file", id, func() bool { return false }); err != nil {
+			return true, err
 		}
 		return false, nil // never recorded: create it now
 	}
@@ -141,11 +146,15 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request, u storage.U
 // completeUpload turns the intent into a file (service.CompleteUpload); a
 // second complete answers 200 with the same file.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "upload")
+	if err != nil {
+		return err
+	}
 	// Completing is idempotent by itself; a key is checked, not needed.
 	if _, _, err := s.claim(r); err != nil {
 		return err
 	}
-	f, created, err := s.svc.CompleteUpload(r.Context(), r.PathValue("id"))
+	f, created, err := s.svc.CompleteUpload(r.Context(), id)
 	if err != nil {
 		return fromStore(err, "the file store")
 	}
@@ -177,7 +186,10 @@ func (s *Server) signedUpload(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkSignature(r); err != nil {
 		return err
 	}
-	id := r.PathValue("id")
+	id, err := pathID(r, "upload")
+	if err != nil {
+		return err
+	}
 	u, err := s.svc.GetUpload(r.Context(), id)
 	if err != nil {
 		return dbError(err, "upload", id)

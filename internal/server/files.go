@@ -74,11 +74,23 @@ func (s *Server) claimFile(w http.ResponseWriter, r *http.Request, name, content
 	if err != nil || !retry {
 		return id, err
 	}
-	if f, err := s.svc.GetFile(r.Context(), id); err == nil {
+	f, err := s.svc.GetFile(r.Context(), id)
+	if err == nil {
 		replayed(w, "/api/files/"+id, toFileJSON(f))
 		return "-", nil
 	}
-	return id, nil
+	answered := false
+	err = s.notGone(r, err, "file", id, func() bool {
+		f, err := s.svc.GetFile(r.Context(), id)
+		if answered = err == nil; answered {
+			replayed(w, "/api/files/"+id, toFileJSON(f))
+		}
+		return answered
+	})
+	if answered {
+		return "-", nil
+	}
+	return id, err
 }
 
 // uploadBufferSize is how much of an upload is read from the connection at
@@ -165,7 +177,10 @@ func (s *Server) getFileContent(w http.ResponseWriter, r *http.Request) error {
 
 // lookupFile reads the row of the file named by the {id} in the path.
 func (s *Server) lookupFile(r *http.Request) (storage.File, error) {
-	id := r.PathValue("id")
+	id, err := pathID(r, "file")
+	if err != nil {
+		return storage.File{}, err
+	}
 	f, err := s.svc.GetFile(r.Context(), id)
 	if err != nil {
 		return f, dbError(err, "file", id)
@@ -174,7 +189,10 @@ func (s *Server) lookupFile(r *http.Request) (storage.File, error) {
 }
 
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+	id, err := pathID(r, "file")
+	if err != nil {
+		return err
+	}
 	if err := s.svc.DeleteFile(r.Context(), id); err != nil {
 		return dbError(err, "file", id)
 	}

@@ -61,6 +61,27 @@ func printable(s string) bool {
 	return true
 }
 
+// notGone lets a retry create what its key claimed, which a lookup
+// answered with err: only when it is missing and was never deleted
+// (service.Gone). A retry never brings back what was deleted since. When
+// Gone says no, found looks once more, since a retry racing the first
+// request may find the thing made meanwhile; it answers and returns true
+// if so.
+func (s *Server) notGone(r *http.Request, err error, what, id string, found func() bool) error {
+	if !isNotFound(err) {
+		return dbError(err, what, id)
+	}
+	gone, err := s.svc.Gone(r.Context(), id)
+	switch {
+	case err != nil:
+		return fromStore(err, "the database")
+	case gone && !found():
+		return errorf(http.StatusConflict, "conflict",
+			"the %s this Idempotency-Key created (%s) is not there: it was deleted, or its creation failed more than once; send a new key to create another", what, id)
+	}
+	return nil
+}
+
 // replayed answers a retry with what its first request made.
 func replayed(w http.ResponseWriter, location string, v any) {
 	w.Header().Set(replayedHeader, "true")

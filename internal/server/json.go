@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/example/flystorage/internal/storage"
 )
@@ -70,6 +71,59 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// textField decodes the raw JSON value of a text field named name: a
+// string (or null, for ""), in valid UTF-8, with no lone surrogate among
+// its \u escapes. encoding/json would turn both kinds of bad text into
+// U+FFFD without a word.
+func textField(raw json.RawMessage, name string) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errorf(http.StatusBadRequest, "invalid", "%s must be a string", name)
+	}
+	if !utf8.Valid(raw) || loneSurrogate(raw) {
+		return "", errorf(http.StatusBadRequest, "invalid", "%s is not valid UTF-8", name)
+	}
+	return s, nil
+}
+
+// loneSurrogate reports whether a JSON string holds a \u escape of half a
+// UTF-16 surrogate pair without its other half.
+func loneSurrogate(raw []byte) bool {
+	escaped := func(i int) (rune, bool) { // the \uXXXX at raw[i:], if any
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 32)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := escaped(i)
+		if !ok {
+			i++ // another escape: skip its character, which may be a backslash
+			continue
+		}
+		switch {
+		case r >= 0xd800 && r < 0xdc00:
+			low, ok := escaped(i + 6)
+			if !ok || low < 0xdc00 || low > 0xdfff {
+				return true
+			}
+			i += 11
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
 // Listing limits.
 const (
 	defaultLimit = 50
@@ -98,6 +152,23 @@ func nextCursor(c string) *string {
 		return nil
 	}
 	return &c
+}
+
+// pathID returns the {id} of r's path, or a 404 when it is not exactly an
+// id NewID makes. A malformed id never reaches Redis or a database: MariaDB
+// would match an id plus trailing spaces to the real row (and the cache
+// would keep it under the real id), Postgres refuses a NUL or invalid
+// UTF-8 as a server error, and a cache miss would hold the id as a key.
+func pathID(r *http.Request, what string) (string, error) {
+	id := r.PathValue("id")
+	if !storage.ValidID(id) {
+		shown := id
+		if len(shown) > 40 {
+			shown = shown[:40] + "..."
+		}
+		return "", errorf(http.StatusNotFound, "not_found", "no %s has id %q", what, shown)
+	}
+	return id, nil
 }
 
 // dbError describes a failed database call on the thing named: a plain

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -20,9 +21,11 @@ func toNoteJSON(n storage.Note) noteJSON {
 	return noteJSON{ID: n.ID, Title: n.Title, Body: n.Body, CreatedAt: n.CreatedAt.UTC(), UpdatedAt: n.UpdatedAt.UTC()}
 }
 
+// noteInput keeps the fields raw, so that text which is not valid UTF-8
+// is refused by name instead of stored as U+FFFD (textField).
 type noteInput struct {
-	Title *string `json:"title"`
-	Body  string  `json:"body"`
+	Title json.RawMessage `json:"title"`
+	Body  json.RawMessage `json:"body"`
 }
 
 func readNote(w http.ResponseWriter, r *http.Request) (storage.Note, error) {
@@ -30,10 +33,18 @@ func readNote(w http.ResponseWriter, r *http.Request) (storage.Note, error) {
 	if err := decode(w, r, &in); err != nil {
 		return storage.Note{}, err
 	}
-	if in.Title == nil {
+	if len(in.Title) == 0 || string(in.Title) == "null" {
 		return storage.Note{}, errorf(http.StatusBadRequest, "invalid", "title is required")
 	}
-	return storage.Note{Title: *in.Title, Body: in.Body}, nil
+	title, err := textField(in.Title, "title")
+	if err != nil {
+		return storage.Note{}, err
+	}
+	body, err := textField(in.Body, "body")
+	if err != nil {
+		return storage.Note{}, err
+	}
+	return storage.Note{Title: title, Body: body}, nil
 }
 
 func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
@@ -46,9 +57,20 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if retry {
-		if got, err := s.svc.GetNote(r.Context(), id); err == nil {
+		got, err := s.svc.GetNote(r.Context(), id)
+		if err == nil {
 			replayed(w, "/api/notes/"+id, toNoteJSON(got))
 			return nil
+		}
+		answered := false
+		if err := s.notGone(r, err, "note", id, func() bool {
+			got, err := s.svc.GetNote(r.Context(), id)
+			if answered = err == nil; answered {
+				replayed(w, "/api/notes/"+id, toNoteJSON(got))
+			}
+			return answered
+		}); err != nil || answered {
+			return err
 		}
 	}
 	n.ID = id
@@ -69,7 +91,10 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getNote(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+	id, err := pathID(r, "note")
+	if err != nil {
+		return err
+	}
 	n, err := s.svc.GetNote(r.Context(), id)
 	if err != nil {
 		return dbError(err, "note", id)
@@ -79,11 +104,15 @@ func (s *Server) getNote(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateNote(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "note")
+	if err != nil {
+		return err
+	}
 	n, err := readNote(w, r)
 	if err != nil {
 		return err
 	}
-	n.ID = r.PathValue("id")
+	n.ID = id
 	updated, err := s.svc.UpdateNote(r.Context(), n)
 	if err != nil {
 		return dbError(err, "note", n.ID)
@@ -93,7 +122,10 @@ func (s *Server) updateNote(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteNote(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+	id, err := pathID(r, "note")
+	if err != nil {
+		return err
+	}
 	if err := s.svc.DeleteNote(r.Context(), id); err != nil {
 		return dbError(err, "note", id)
 	}

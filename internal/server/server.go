@@ -25,6 +25,10 @@ import (
 // service.OpTimeout.
 const checkTimeout = 2 * time.Second
 
+// maxPathBytes bounds a request's path: no route needs more than an id or
+// two, and a longer one is answered before any store or Redis sees it.
+const maxPathBytes = 1024
+
 // Options are what a Server needs.
 type Options struct {
 	// Service does the work; the server translates HTTP to its calls.
@@ -122,7 +126,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	if err := s.admit(r); err != nil {
+	if len(r.URL.Path) > maxPathBytes {
+		s.writeError(rec, r, errorf(http.StatusRequestURITooLong, "uri_too_long", "the path is over %d bytes", maxPathBytes))
+	} else if err := s.admit(r); err != nil {
 		var apiErr *apiError
 		if errors.As(err, &apiErr) && apiErr.status == http.StatusUnauthorized {
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="flystorage"`)
@@ -186,7 +192,7 @@ func (s *Server) authorize(r *http.Request) error {
 		}
 		return nil
 	}
-	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	if got, ok := bearer(r); ok {
 		if !s.validToken(got) {
 			return errorf(http.StatusUnauthorized, "unauthorized", "the bearer token is not API_TOKEN")
 		}
@@ -200,6 +206,16 @@ func (s *Server) authorize(r *http.Request) error {
 		return errorf(http.StatusUnauthorized, "unauthorized", "this write needs Authorization: Bearer <API_TOKEN>, or signing in on the page")
 	}
 	return sameSite(r)
+}
+
+// bearer returns the token of an Authorization: Bearer header. The scheme
+// is case-insensitive (RFC 9110, section 11.1).
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return token, true
 }
 
 // validToken compares digests, which keeps the comparison constant-time

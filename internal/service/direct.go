@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/example/flystorage/internal/cache"
@@ -45,7 +46,7 @@ type Target struct {
 func (s *Service) StartUpload(ctx context.Context, nu NewUpload) (storage.Upload, Target, error) {
 	switch {
 	case nu.Size < 0:
-		return storage.Upload{}, Target{}, refuse(storage.ErrInvalid, "size is required: the exact number of bytes to upload")
+		return storage.Upload{}, Target{}, refuse(storage.ErrInvalid, "size %d is out of range: send the exact number of bytes to upload, 0 to MAX_UPLOAD_BYTES (%d)", nu.Size, s.maxUpload)
 	case nu.Size > s.maxUpload:
 		return storage.Upload{}, Target{}, refuse(storage.ErrTooLarge, "the file exceeds MAX_UPLOAD_BYTES (%d bytes)", s.maxUpload)
 	}
@@ -165,6 +166,9 @@ func (s *Service) CompleteUpload(ctx context.Context, id string) (f storage.File
 	}
 	if f.Size != u.Size {
 		s.deleteObject(ctx, f.Key, "a complete's copy of changed bytes")
+		if won, ferr := s.GetFile(ctx, id); ferr == nil {
+			return won, false, nil // a concurrent complete won and closed the staging key
+		}
 		return f, false, refuse(storage.ErrConflict, "the upload changed while it was being completed (%d bytes, %d announced); complete it again", f.Size, u.Size)
 	}
 	f.CreatedAt = s.now()
@@ -178,8 +182,25 @@ func (s *Service) CompleteUpload(ctx context.Context, id string) (f storage.File
 	case err != nil:
 		return f, false, err
 	}
-	s.deleteObject(ctx, u.Key, "a completed upload's staging object")
+	s.closeStaging(ctx, u)
 	return got, true, nil
+}
+
+// closeStaging ends the staging object of a completed upload. A bucket's
+// presigned URL stays valid until it expires and writes only where no
+// object is (If-None-Match: *), so the staged bytes are replaced with an
+// empty object that keeps the URL useless; the sweep removes it once the
+// URL has expired. A directory's URL is the app's own, which refuses a
+// completed upload, so the object is simply deleted.
+func (s *Service) closeStaging(ctx context.Context, u storage.Upload) {
+	if _, ok := s.blobs.(storage.Presigner); ok {
+		err := s.blobs.Put(ctx, u.Key, strings.NewReader(""), 0, u.ContentType)
+		if err == nil {
+			return
+		}
+		s.log.Warn("closing a completed upload's URL; deleting its staged bytes instead", "key", u.Key, "err", err)
+	}
+	s.deleteObject(ctx, u.Key, "a completed upload's staging object")
 }
 
 // copyStaged copies the staged object at src to dst and returns the size

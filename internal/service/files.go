@@ -100,9 +100,11 @@ func (s *Service) deleteObject(ctx context.Context, key, what string) {
 func (s *Service) GetFile(ctx context.Context, id string) (storage.File, error) {
 	ctx, cancel := op(ctx)
 	defer cancel()
-	return cache.Read(ctx, s.cache, cache.File, id, func(ctx context.Context) (storage.File, error) {
-		return s.db.GetFile(ctx, id)
-	})
+	load := func(ctx context.Context) (storage.File, error) { return s.db.GetFile(ctx, id) }
+	if s.fromReplica(ctx) {
+		return cache.Peek(ctx, s.cache, cache.File, id, load)
+	}
+	return cache.Read(ctx, s.cache, cache.File, id, load)
 }
 
 // ListFiles returns a page of files, newest first.
@@ -123,6 +125,7 @@ func (s *Service) DeleteFile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	s.markDeleted(ctx, id)
 	ctx, cancel = detached(ctx)
 	defer cancel()
 	s.deleteObject(ctx, f.Key, "the object of a deleted file")

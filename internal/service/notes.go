@@ -29,9 +29,11 @@ func (s *Service) CreateNote(ctx context.Context, n storage.Note) (storage.Note,
 func (s *Service) GetNote(ctx context.Context, id string) (storage.Note, error) {
 	ctx, cancel := op(ctx)
 	defer cancel()
-	return cache.Read(ctx, s.cache, cache.Note, id, func(ctx context.Context) (storage.Note, error) {
-		return s.db.GetNote(ctx, id)
-	})
+	load := func(ctx context.Context) (storage.Note, error) { return s.db.GetNote(ctx, id) }
+	if s.fromReplica(ctx) {
+		return cache.Peek(ctx, s.cache, cache.Note, id, load)
+	}
+	return cache.Read(ctx, s.cache, cache.Note, id, load)
 }
 
 // UpdateNote validates n and replaces the note's title and body.
@@ -54,7 +56,11 @@ func (s *Service) DeleteNote(ctx context.Context, id string) error {
 	ctx, cancel := op(ctx)
 	defer cancel()
 	defer s.cache.Invalidate(context.WithoutCancel(ctx), cache.Note, id)
-	return s.db.DeleteNote(ctx, id)
+	if err := s.db.DeleteNote(ctx, id); err != nil {
+		return err
+	}
+	s.markDeleted(ctx, id)
+	return nil
 }
 
 // ListNotes returns a page of notes, newest first.

@@ -8,6 +8,8 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,6 +123,58 @@ func (s *Service) Claim(ctx context.Context, key, fingerprint string) (id string
 		return "", false, ErrKeyReused
 	}
 	return got.ResourceID, got.ResourceID != k.ResourceID, nil
+}
+
+// fromReplica reports whether a read with ctx goes to a lagging replica
+// (storage.ReplicaReader): its answer is not cached, so that the shared
+// cache only ever holds what the primary returned, and a writer in the
+// primary region never reads an older version from it.
+func (s *Service) fromReplica(ctx context.Context) bool {
+	rr, ok := s.db.(storage.ReplicaReader)
+	return ok && rr.FromReplica(ctx)
+}
+
+// Deleted ids. An idempotent retry whose note or file is missing must tell
+// "the first request never created it" (create it now) from "it was
+// deleted since" (create nothing). Deleting a note or file records a
+// tombstone for its id, as an idempotency key that lasts as long as any
+// key (KeyRetention), and Gone looks for it.
+
+// tombstone is the key that records the deletion of id.
+func tombstone(id string) string {
+	sum := sha256.Sum256([]byte("deleted " + id))
+	return hex.EncodeToString(sum[:])
+}
+
+const tombstoneFingerprint = "deleted"
+
+// markDeleted records that id was deleted. A failure is logged: the only
+// loss is that a retry of the request that created id could create it
+// again.
+func (s *Service) markDeleted(ctx context.Context, id string) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	k := storage.IdempotencyKey{Key: tombstone(id), Fingerprint: tombstoneFingerprint, ResourceID: id, CreatedAt: s.now()}
+	if _, err := s.db.ClaimIdempotencyKey(ctx, k); err != nil {
+		s.log.Warn("recording a deletion for idempotent retries; a retry of its create could make it again", "id", id, "err", err)
+	}
+}
+
+// Gone reports whether id, claimed by an Idempotency-Key and now missing,
+// may not be created by a retry: it was deleted, or an earlier retry
+// found it missing too (and may have created it since). Only the first
+// retry that finds a never-created id missing gets false. Asking records
+// the question, with a claim of the id's tombstone key, since a claim is
+// the one read the database offers on keys.
+func (s *Service) Gone(ctx context.Context, id string) (bool, error) {
+	ctx, cancel := op(ctx)
+	defer cancel()
+	probe := storage.IdempotencyKey{Key: tombstone(id), Fingerprint: tombstoneFingerprint, ResourceID: storage.NewID(), CreatedAt: s.now()}
+	got, err := s.db.ClaimIdempotencyKey(ctx, probe)
+	if err != nil {
+		return false, err
+	}
+	return got.ResourceID != probe.ResourceID, nil
 }
 
 // ErrKeyReused means an Idempotency-Key came back with a different request.

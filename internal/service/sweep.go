@@ -146,6 +146,14 @@ func (o swept) named(files map[string]string, uploads map[string]bool) bool {
 	return uploads[o.id]
 }
 
+// closesURL reports whether o is the empty object a completed direct
+// upload leaves at its staging key (closeStaging) while the upload's URL
+// may still work: removing it would let that URL write again.
+func (o swept) closesURL(files map[string]string, now time.Time, presignTTL time.Duration) bool {
+	_, completed := files[o.id]
+	return o.staged && o.Size == 0 && completed && now.Sub(o.Modified) < presignTTL
+}
+
 // removeOrphans looks up a batch of objects older than the grace period
 // in one query, and removes those no row names. The grace period, not
 // the moment of the lookup, is what spares a racing upload's object: its
@@ -163,7 +171,7 @@ func (s *Service) removeOrphans(ctx context.Context, batch []swept, res *SweepRe
 		return fmt.Errorf("looking up the rows of %d objects under %s: %w", len(batch), s.keyPrefix, err)
 	}
 	for _, o := range batch {
-		if o.named(files, uploads) {
+		if o.named(files, uploads) || o.closesURL(files, s.clock(), s.presignTTL) {
 			continue
 		}
 		// A sweep whose lock was lost must stop removing at once, and not

@@ -337,6 +337,14 @@ type Presigner interface {
 	Copy(ctx context.Context, src, dst string) error
 }
 
+// ReplicaReader is a Database that may answer reads from a replica that
+// lags the primary. FromReplica reports whether a read made with ctx
+// would: such a read may return an older version than the primary holds,
+// so it must never fill a cache that readers of the primary share.
+type ReplicaReader interface {
+	FromReplica(ctx context.Context) bool
+}
+
 // PoolReporter is a Database that reports on its connection pools, for
 // metrics.
 type PoolReporter interface {

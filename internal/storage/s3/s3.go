@@ -240,16 +240,20 @@ func (b *Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration, 
 // PresignPut signs a PUT of exactly size bytes of contentType to key. The
 // signature covers both headers, so the store refuses any other body.
 func (b *Bucket) PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (string, map[string]string, error) {
+	// If-None-Match: * makes the URL write only where no object is: once
+	// the upload is completed, the app leaves an empty object at the key
+	// (service.CompleteUpload), and a later PUT gets 412.
 	req, err := b.presigner.PresignPutObject(ctx, &s3.PutObjectInput{
 		Bucket:        &b.bucket,
 		Key:           &key,
 		ContentType:   &contentType,
 		ContentLength: &size,
+		IfNoneMatch:   aws.String("*"),
 	}, s3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", nil, translate(err)
 	}
-	return req.URL, map[string]string{"Content-Type": contentType}, nil
+	return req.URL, map[string]string{"Content-Type": contentType, "If-None-Match": "*"}, nil
 }
 
 // Stat reads the object's size and content type.

@@ -1,0 +1,61 @@
+package cache
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/example/flystorage/internal/testenv"
+)
+
+// TestPeekNeverFills: Peek returns what the cache holds and never caches
+// what it loads (a replica's possibly older read), so a later Read loads
+// again and caches its own.
+func TestPeekNeverFills(t *testing.T) {
+	url := testenv.RedisURL(t)
+	c := open(t, url, testPrefix(t, url), nil)
+	ctx := t.Context()
+	loads := 0
+	load := func(v string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { loads++; return v, nil }
+	}
+	if v, err := Peek(ctx, c, Note, "p1", load("old")); err != nil || v != "old" {
+		t.Fatalf("Peek on a miss = %q, %v", v, err)
+	}
+	if v, err := Read(ctx, c, Note, "p1", load("new")); err != nil || v != "new" {
+		t.Errorf("Read after a Peek = %q, %v; want new, loaded, since Peek filled nothing", v, err)
+	}
+	if v, err := Peek(ctx, c, Note, "p1", load("old")); err != nil || v != "new" || loads != 2 {
+		t.Errorf("Peek after a Read = %q, %v after %d loads; want new from the cache, 2 loads", v, err, loads)
+	}
+}
+
+// TestRedisSessionsDeletedWhileDown: signing out while Redis does not
+// answer ends the session at once on this machine, and in Redis once it
+// answers again.
+func TestRedisSessionsDeletedWhileDown(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := open(t, srv.URL(), testPrefix(t, srv.URL()), map[string]string{"REDIS_TIMEOUT": "200ms"})
+	s := c.Sessions(nil)
+	secret, err := s.Create(t.Context(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause(t)
+	if err := s.Delete(t.Context(), secret); err != nil {
+		t.Errorf("Delete with Redis paused = %v, want nil (retried later)", err)
+	}
+	if ok, err := s.Get(t.Context(), secret); ok || err != nil {
+		t.Errorf("Get after that Delete = %v, %v; want false at once", ok, err)
+	}
+	srv.Resume(t)
+	raw := rawClient(t, srv.URL())
+	key := s.(*RedisSessions).key(sessionID(secret))
+	deadline := time.Now().Add(10 * time.Second) // retried every second
+	for raw.Exists(context.Background(), key).Val() == 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session's delete did not reach Redis within 10s of Redis answering again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
