@@ -15,6 +15,7 @@ const directThreshold = 8 << 20;
 // pollEvery is how often the panels refresh; history keeps five minutes.
 const pollEvery = 2000;
 const historyLength = 150;
+const minSlots = 30; // a minute: the charts' shortest span
 const pageSize = 50;
 let filesBackend = body.dataset.files;
 let editing = null; // id of the note being edited
@@ -213,6 +214,7 @@ async function refresh() {
   history.push({ at: now, reads: rates.reads, writes: rates.writes, lag: replicationLag(storage) ?? lag });
   if (history.length > historyLength) history.shift();
   drawCharts();
+  body.dataset.polls = Number(body.dataset.polls || 0) + 1; // for the tests
   set("updated", storage ? `updated ${new Date(now).toLocaleTimeString()}` : "the app does not answer");
 }
 
@@ -426,11 +428,15 @@ function sparkline(el, series, unit) {
     return `${s.name} ${last === undefined ? "none yet" : +last.toFixed(2) + unit}`;
   });
   svg.setAttribute("aria-label", `Latest: ${latest.join(", ")}; highest shown: ${+max.toFixed(2)}${unit}.`);
+  // The x axis spans at least a minute, and up to five as polls come in,
+  // newest at the right edge.
+  const slots = Math.max(minSlots, ...series.map((s) => s.values.length));
   for (const s of series) {
     const points = [];
+    const offset = slots - s.values.length;
     s.values.forEach((v, i) => {
       if (v === null) return;
-      const x = (i / (historyLength - 1)) * w;
+      const x = ((offset + i) / (slots - 1)) * w;
       const y = h - pad - (v / max) * (h - 2 * pad);
       points.push(`${x.toFixed(1)},${y.toFixed(1)}`);
     });
@@ -449,16 +455,12 @@ function sparkline(el, series, unit) {
 }
 
 function drawCharts() {
-  // Older polls sit at the left, newest at the right edge.
-  const pad = Array(historyLength - history.length).fill(null);
   sparkline($("chart-requests"), [
-    { name: "reads", className: "reads", values: pad.concat(history.map((p) => p.reads)) },
-    { name: "writes", className: "writes", values: pad.concat(history.map((p) => p.writes)) },
+    { name: "reads", className: "reads", values: history.map((p) => p.reads) },
+    { name: "writes", className: "writes", values: history.map((p) => p.writes) },
   ], "/s");
   if (!$("panel-replication").hidden) {
-    sparkline($("chart-lag"), [
-      { name: "lag", className: "lag", values: pad.concat(history.map((p) => p.lag)) },
-    ], " s");
+    sparkline($("chart-lag"), [{ name: "lag", className: "lag", values: history.map((p) => p.lag) }], " s");
   }
 }
 
