@@ -64,7 +64,7 @@ func poolsOf(t *testing.T, a *app) []map[string]any {
 // page's own polling changes it.
 func (p *page) until(t *testing.T, what, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(p.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+	if _, err := chromedp.Run(p.ctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		t.Fatalf("waiting until %s (%s): %v", what, expr, err)
 	}
 }
@@ -235,7 +235,7 @@ func TestPageDashboardSQLite(t *testing.T) {
 	}
 	expect(t, "a file", a.upload(t, "report.pdf", "application/pdf", []byte("%PDF-1.4 a small report")), 201)
 	p := openPage(t, a.url+"/")
-	p.until(t, "the panels are drawn", textOf("db-writes")+`.includes("since start")`)
+	p.until(t, "the panels and lists are drawn", textOf("db-writes")+`.includes("since start") && `+textOf("notes-count")+` && `+textOf("files-count"))
 
 	s := storageOf(t, a)
 	p.expectTexts(t, map[string]string{
@@ -321,7 +321,8 @@ func TestPageDashboardPostgresReplica(t *testing.T) {
 	syd := start(map[string]string{"FLY_REGION": "syd", "DATABASE_READ_URL": pair.ReplicaURL()})
 
 	p := openPage(t, syd.url+"/")
-	p.until(t, "the panels are drawn", textOf("db-writes")+`.includes("since start") && !document.getElementById("panel-replication").hidden`)
+	p.until(t, "the panels and lists are drawn", textOf("db-writes")+`.includes("since start") && `+textOf("notes-count")+` && `+textOf("files-count")+
+		` && !document.getElementById("panel-replication").hidden`)
 	s := storageOf(t, syd)
 	p.expectTexts(t, map[string]string{
 		"db-engine": s.Database["backend"], "db-tls": map[string]string{"true": "yes", "false": "no"}[s.Database["tls"]],
@@ -332,7 +333,7 @@ func TestPageDashboardPostgresReplica(t *testing.T) {
 		"cache-backend": "Redis", "cache-ttl": s.Cache["cache_ttl"].(string), "cache-state": "Up: Redis answers.",
 		"region-here": "syd", "region-primary": "ord", "region-writes": s.Region["writes"], "region-reads": s.Region["reads"],
 		"region-state": "This machine is in syd; the primary region is ord.",
-		"repl-kind":    "Postgres streaming replica (DATABASE_READ_URL)", "repl-wait": s.Region["replica_wait"],
+		"repl-kind":    "Postgres, streaming", "repl-reads": "the replica (DATABASE_READ_URL)", "repl-wait": s.Region["replica_wait"],
 		"replication-state": "The replica answers.",
 		"notes-count":       "3 of 3", "files-count": "1 of 1",
 	})
@@ -348,6 +349,14 @@ func TestPageDashboardPostgresReplica(t *testing.T) {
 	p.until(t, "the lag chart draws", `document.querySelector("#chart-lag polyline.lag") !== null`)
 	p.accessible(t)
 	p.screenshots(t, "page-postgres")
+
+	// Secrets never reach the page: not in its HTML, not in what its
+	// script fetched and drew.
+	seen, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`Promise.all(["/api/storage", "/api/status", "/readyz"]
+		.map(u => fetch(u).then(r => r.text()))).then(t => document.documentElement.outerHTML + t.join(""))`, chromedp.EvalAwaitPromise))
+	if err != nil || strings.Contains(seen, bucket.SecretAccessKey) || !strings.Contains(seen, bucket.Bucket) {
+		t.Errorf("the page and what it reads hold the bucket's secret key, or not its name (%v)", err)
+	}
 
 	// Without Redis the cache panel says so, in words.
 	redis.Kill(t)

@@ -336,10 +336,10 @@ function showReplication(storage) {
     panel.hidden = false;
     const unit = (v, u) => (v === "unknown" ? v : v + u);
     definitions($("replication-list"), [
-      ["Replica", "Postgres streaming replica (DATABASE_READ_URL)", "repl-kind"],
+      ["Replica", "Postgres, streaming", "repl-kind"],
       ["Lag", unit(region.replica_lag_seconds, " s"), "repl-lag-seconds"],
       ["Behind by", unit(region.replica_lag_bytes, " bytes"), "repl-lag-bytes"],
-      ["Reads", storage.database.reads || region.reads, "repl-reads"],
+      ["Reads go to", storage.database.reads === "replica" ? "the replica (DATABASE_READ_URL)" : storage.database.reads || region.reads, "repl-reads"],
       ["Read-your-writes wait", region.replica_wait, "repl-wait"],
     ]);
     const known = region.replica_lag_seconds !== "unknown";
