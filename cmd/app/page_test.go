@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/example/flystorage/internal/testenv"
@@ -152,14 +153,29 @@ func (p *page) accessible(t *testing.T) {
 	t.Logf("axe-core: %d rules passed, %d violations, %d serious or critical", len(result.Passes), len(found), serious)
 }
 
+// traffic reads path on a a few times between each of the page's next
+// polls, so the screenshots' request chart has a line to show.
+func (p *page) traffic(t *testing.T, a *app, path string) {
+	t.Helper()
+	polls, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`Number(document.body.dataset.polls)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 6; i++ {
+		p.until(t, "the page polls again", fmt.Sprintf(`Number(document.body.dataset.polls) >= %d`, polls+i))
+		for range 1 + i%3*2 {
+			expect(t, "a read", a.get(t, path), 200)
+		}
+	}
+	p.until(t, "the page polls again", fmt.Sprintf(`Number(document.body.dataset.polls) >= %d`, polls+7))
+}
+
 // screenshots takes the page at desktop and phone width, keeping them in
 // PAGE_SCREENSHOTS as name-desktop.png and name-phone.png when it is set.
 // It leaves the viewport at desktop width.
 func (p *page) screenshots(t *testing.T, name string) {
 	t.Helper()
 	dir := os.Getenv("PAGE_SCREENSHOTS")
-	// A few polls, so the charts have a line to show.
-	p.until(t, "the page has polled four times", `Number(document.body.dataset.polls) >= 4`)
 	for _, size := range []struct {
 		suffix        string
 		width, height int64
@@ -255,6 +271,7 @@ func TestPageDashboardSQLite(t *testing.T) {
 		t.Errorf("with no replication the replication panel shows (%v)", err)
 	}
 	p.accessible(t)
+	p.traffic(t, a, "/api/notes")
 	p.screenshots(t, "page-sqlite")
 
 	// Notes written elsewhere move the dashboard's write count, with no
@@ -348,6 +365,7 @@ func TestPageDashboardPostgresReplica(t *testing.T) {
 	p.until(t, "the page shows the cache hit", textOf("cache-ratio")+`.includes("1 hits")`)
 	p.until(t, "the lag chart draws", `document.querySelector("#chart-lag polyline.lag") !== null`)
 	p.accessible(t)
+	p.traffic(t, syd, "/api/notes/"+ids[1])
 	p.screenshots(t, "page-postgres")
 
 	// Secrets never reach the page: not in its HTML, not in what its
@@ -361,5 +379,33 @@ func TestPageDashboardPostgresReplica(t *testing.T) {
 	// Without Redis the cache panel says so, in words.
 	redis.Kill(t)
 	p.until(t, "the cache panel says Redis is down", textOf("cache-state")+`.startsWith("Degraded: Redis does not answer")`)
+	p.noProblems(t)
+}
+
+// TestPageCancelsUpload: an upload slowed to 256 KiB/s is cancelled part
+// way, and the app keeps nothing of it.
+func TestPageCancelsUpload(t *testing.T) {
+	a := localApp(t, map[string]string{"MAX_UPLOAD_BYTES": fmt.Sprint(64 << 20)})
+	p := openPage(t, a.url+"/")
+	path := filepath.Join(t.TempDir(), "upload.bin")
+	if err := os.WriteFile(path, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(p.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{UploadThroughput: 256 << 10, DownloadThroughput: -1}},
+	}); err != nil {
+		t.Fatalf("slowing the network: %v", err)
+	}
+	p.run(t, "uploading",
+		chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{path}),
+		chromedp.Click(chromedp.CSS("#file-upload")),
+	)
+	p.until(t, "the upload is under way", `Number(document.getElementById("upload-progress").dataset.sent) > 0`)
+	p.run(t, "cancelling", chromedp.Click(chromedp.CSS("#upload-cancel")))
+	p.until(t, "the page says it is cancelled", textOf("upload-status")+` === "Cancelled: upload.bin was not uploaded."`)
+	p.expectTexts(t, map[string]string{"files-count": "0 of 0"})
+	if files := a.get(t, "/api/files").json(t)["files"].([]any); len(files) != 0 {
+		t.Errorf("after a cancelled upload the API lists %d files", len(files))
+	}
 	p.noProblems(t)
 }
