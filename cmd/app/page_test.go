@@ -308,6 +308,32 @@ func TestPageDashboardSQLite(t *testing.T) {
 	p.noProblems(t)
 }
 
+// TestPageDashboardSQLiteOnBucket: SQLite with its files in a bucket,
+// where SQLite's replication to the bucket shows in its panel when the
+// app reports one.
+func TestPageDashboardSQLiteOnBucket(t *testing.T) {
+	env := testenv.S3Bucket(t).Env()
+	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "volume", "app.db")
+	env["FLY_MACHINE_ID"] = "e2865d1bc44d08"
+	a := startApp(t, env)
+	expect(t, "a note", a.sendJSON(t, "POST", "/api/notes", `{"title":"replicated"}`), 201)
+	p := openPage(t, a.url+"/")
+	p.until(t, "the panels are drawn", textOf("db-writes")+`.includes("since start")`)
+	s := storageOf(t, a)
+	p.expectTexts(t, map[string]string{"db-engine": "sqlite", "fs-where-label": "Bucket", "fs-where": s.Files["bucket"]})
+	if s.Replication == nil {
+		if hidden, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.getElementById("panel-replication").hidden`)); err != nil || !hidden {
+			t.Errorf("with no replication in /api/storage the replication panel shows (%v)", err)
+		}
+	} else {
+		p.checkSQLiteReplication(t, s)
+		p.until(t, "the lag chart draws", `document.querySelector("#chart-lag polyline.lag") !== null`)
+		p.screenshots(t, "page-sqlite-replication")
+	}
+	p.accessible(t)
+	p.noProblems(t)
+}
+
 // TestPageDashboardPostgresReplica opens the page in a replica region,
 // syd, whose app reads from a streaming replica and writes through the
 // primary in ord, with files in MinIO and a Redis cache.
