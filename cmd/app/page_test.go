@@ -327,6 +327,7 @@ func TestPageDashboardSQLiteOnBucket(t *testing.T) {
 		}
 	} else {
 		p.checkSQLiteReplication(t, s)
+		p.traffic(t, a, "/api/notes")
 		p.until(t, "the lag chart draws", `document.querySelector("#chart-lag polyline.lag") !== null`)
 		p.screenshots(t, "page-sqlite-replication")
 	}
