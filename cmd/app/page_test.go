@@ -299,6 +299,11 @@ func TestPageDashboardSQLite(t *testing.T) {
 	// A delete asks first.
 	p.confirmsDelete(t, "Delete note note 1", "note 1",
 		chromedp.WaitNotPresent(`//ul[@id="notes"]/li//strong[text()="note 1"]`))
+	// Focus stays in the list, on the next note's first button.
+	focused, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.activeElement.getAttribute("aria-label")`))
+	if err != nil || focused != "Edit note Meeting notes" {
+		t.Errorf("after the delete, focus is on %q (%v), want the next note's Edit button", focused, err)
+	}
 	p.expectTexts(t, map[string]string{"notes-count": "252 of 252"})
 	p.confirmsDelete(t, "Delete file report.pdf", "report.pdf",
 		chromedp.WaitNotPresent(`//ul[@id="files"]/li//strong[text()="report.pdf"]`))
@@ -403,10 +408,16 @@ func TestPageDashboardPostgresReplica(t *testing.T) {
 		t.Errorf("the page and what it reads hold the bucket's secret key, or not its name (%v)", err)
 	}
 
-	// Without Redis the cache panel says so, in words.
+	// A store that does not answer is named in words in its panel: Redis,
+	// the replica, then the primary (whose /readyz answers 503).
 	redis.Kill(t)
 	p.until(t, "the cache panel says Redis is down", textOf("cache-state")+`.startsWith("Degraded: Redis does not answer")`)
+	pair.Replica.Stop(t)
+	p.until(t, "the replication panel says the replica is down", textOf("replication-state")+` === "Cannot reach the replica: its lag is unknown."`)
 	p.noProblems(t)
+	pair.Primary.Stop(t)
+	p.until(t, "the database panel says the primary is down", textOf("database-state")+`.startsWith("Cannot reach the database: ")`)
+	p.expectMatch(t, "readiness", `^Not ready: database\.$`)
 }
 
 // TestPageCancelsUpload: an upload slowed to 256 KiB/s is cancelled part
