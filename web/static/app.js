@@ -340,7 +340,7 @@ function showReplication(storage) {
       ["Lag", unit(region.replica_lag_seconds, " s"), "repl-lag-seconds"],
       ["Behind by", unit(region.replica_lag_bytes, " bytes"), "repl-lag-bytes"],
       ["Reads go to", storage.database.reads === "replica" ? "the replica (DATABASE_READ_URL)" : storage.database.reads || region.reads, "repl-reads"],
-      ["Read-your-writes wait", region.replica_wait, "repl-wait"],
+      ["Catch-up wait", region.replica_wait, "repl-wait"],
     ]);
     const known = region.replica_lag_seconds !== "unknown";
     setState("replication-state", known ? "The replica answers." : "Cannot reach the replica: its lag is unknown.", known);
