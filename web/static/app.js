@@ -522,16 +522,26 @@ class List {
 }
 
 // confirmDelete asks before a delete with a modal dialog, which keeps focus
-// inside it and gives it back to the button that opened it.
+// inside it and gives it back to the button that opened it. The answer
+// comes from the button pressed (or Escape), not from the dialog's close
+// event, which the browser fires later and could pair with the next
+// question.
+let answer = null; // resolves the question on screen
 function confirmDelete(question) {
-  const dialog = $("confirm");
+  settle(false);
   $("confirm-text").textContent = question;
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "delete"), { once: true });
-  });
+  $("confirm").showModal();
+  return new Promise((resolve) => { answer = resolve; });
 }
+
+function settle(yes) {
+  const resolve = answer;
+  answer = null;
+  if (resolve) resolve(yes);
+}
+
+$("confirm").querySelector("form").addEventListener("submit", (e) => settle(e.submitter?.value === "delete"));
+$("confirm").addEventListener("cancel", () => settle(false));
 
 // Notes.
 const notes = new List("notes", noteItem);
