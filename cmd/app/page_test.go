@@ -310,6 +310,26 @@ func TestPageDashboardSQLite(t *testing.T) {
 	if files := a.get(t, "/api/files").json(t)["files"].([]any); len(files) != 0 {
 		t.Errorf("after deleting in the page the API lists %d files", len(files))
 	}
+
+	// On a phone, Notes and Files start closed under the panels, and one
+	// tap opens them.
+	p.run(t, "opening on a phone",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#notes-section > summary")),
+	)
+	closed, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`!document.getElementById("notes-section").open && !document.getElementById("files-section").open`))
+	if err != nil || !closed {
+		t.Errorf("on a phone the notes and files sections start open (%v)", err)
+	}
+	p.run(t, "opening the notes",
+		chromedp.Click(chromedp.CSS("#notes-section > summary")),
+		chromedp.WaitVisible(`//ul[@id="notes"]/li//strong[text()="note 250"]`),
+	)
+	p.until(t, "the notes section opens", `document.getElementById("notes-section").open`)
+	if width, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || width > 390 {
+		t.Errorf("on a 390px screen the page is %dpx wide (%v)", width, err)
+	}
 	p.noProblems(t)
 }
 
