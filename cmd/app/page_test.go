@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -170,6 +171,17 @@ func (p *page) traffic(t *testing.T, a *app, path string) {
 	p.until(t, "the page polls again", fmt.Sprintf(`Number(document.body.dataset.polls) >= %d`, polls+7))
 }
 
+// dark switches the page to its dark colours, as a system set to dark
+// mode would.
+func (p *page) dark(t *testing.T) {
+	t.Helper()
+	if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	}); err != nil {
+		t.Fatalf("switching to dark mode: %v", err)
+	}
+}
+
 // screenshots takes the page at desktop and phone width, keeping them in
 // PAGE_SCREENSHOTS as name-desktop.png and name-phone.png when it is set.
 // It leaves the viewport at desktop width.
@@ -271,8 +283,10 @@ func TestPageDashboardSQLite(t *testing.T) {
 		t.Errorf("with no replication the replication panel shows (%v)", err)
 	}
 	p.accessible(t)
+	p.dark(t)
+	p.accessible(t) // the dark colours too
 	p.traffic(t, a, "/api/notes")
-	p.screenshots(t, "page-sqlite")
+	p.screenshots(t, "page-sqlite-dark")
 
 	// Notes written elsewhere move the dashboard's write count, with no
 	// reload: 3 notes and a file before, 250 notes now.
