@@ -8,7 +8,8 @@
 # flystorage_test, created if missing), and starts a PgBouncer in transaction
 # mode in front of it (installing Debian's pgbouncer package if missing) and
 # a throwaway MinIO, each on a free port and removed on exit. The page's
-# tests need Chromium: Debian's chromium package, installed if missing.
+# tests need Chromium: Debian's chromium package, installed if missing,
+# and axe-core from npm (scripts/axe.sh).
 # TEST_REDIS_URL defaults to the Redis on 127.0.0.1:6379, started if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -155,6 +156,20 @@ if [ -z "${CHROMIUM_BIN:-}" ] && ! command -v chromium >/dev/null; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
 fi
+
+# The page's accessibility test injects axe-core, which npm installs into
+# .cache at the version scripts/axe.sh pins (Debian's npm, installed if
+# missing).
+if [ -z "${TEST_AXE_JS:-}" ] && ! command -v npm >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "npm is not installed: apt-get install npm, or set TEST_AXE_JS" >&2
+    exit 1
+  fi
+  echo "installing npm..." >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >&2
+fi
+export TEST_AXE_JS="${TEST_AXE_JS:-$(scripts/axe.sh)}"
 
 # Tests that stop MinIO start their own from this binary.
 export TEST_MINIO_BIN="${TEST_MINIO_BIN:-$(scripts/minio.sh)}"

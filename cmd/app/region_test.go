@@ -17,7 +17,6 @@ import (
 	"time"
 
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/example/flystorage/internal/region"
@@ -179,9 +178,9 @@ func TestRegionReplicaRegion(t *testing.T) {
 	// The page in syd shows where it runs.
 	t.Run("Page", func(t *testing.T) {
 		p := openPage(t, syd.url+"/")
-		p.run(t, "waiting for the region", chromedp.WaitVisible(chromedp.CSS("#region")))
-		text := p.text(t, "#region")
-		for _, want := range []string{"in syd", "primary region is ord", "Reads: the replica", "Replica lag: "} {
+		p.until(t, "the region panel is drawn", textOf("region-here")+` === "syd"`)
+		text := p.text(t, "#panel-region") + p.text(t, "#panel-replication")
+		for _, want := range []string{"in syd", "primary region is ord", "the replica at DATABASE_READ_URL", "Lag"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("the page says %q, want %q in it", text, want)
 			}

@@ -206,3 +206,36 @@ func (b *instrumentedPresigner) PresignPut(ctx context.Context, key, contentType
 	b.m.observeBlob("presign_put", start, err)
 	return u, h, err
 }
+
+// each gathers the registry, as a scrape of /metrics would, and calls fn
+// with every sample of the counters and gauges, its family's name and a
+// lookup of its labels.
+func (m *Metrics) each(fn func(family string, label func(string) string, value float64)) error {
+	families, err := m.registry.Gather()
+	if err != nil {
+		return err
+	}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			var v float64
+			switch {
+			case s.GetCounter() != nil:
+				v = s.GetCounter().GetValue()
+			case s.GetGauge() != nil:
+				v = s.GetGauge().GetValue()
+			default:
+				continue
+			}
+			label := func(name string) string {
+				for _, l := range s.GetLabel() {
+					if l.GetName() == name {
+						return l.GetValue()
+					}
+				}
+				return ""
+			}
+			fn(f.GetName(), label, v)
+		}
+	}
+	return nil
+}

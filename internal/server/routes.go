@@ -13,6 +13,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /api/storage", s.handle(s.describeStorage))
+	s.mux.Handle("GET /api/status", s.handle(s.status)) // the page's dashboard
 
 	// The page signs in with the API token once and keeps a session cookie.
 	s.mux.Handle("GET /api/session", s.handle(s.session))

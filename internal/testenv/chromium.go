@@ -21,3 +21,15 @@ func Chromium(t testing.TB) string {
 	need(t, "CHROMIUM_BIN", "the path of a Chromium (apt-get install chromium)")
 	return ""
 }
+
+// AxeCore returns the path of axe-core's axe.min.js for the page's
+// accessibility test: TEST_AXE_JS, which `make test` sets from
+// scripts/axe.sh.
+func AxeCore(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("TEST_AXE_JS")
+	if p == "" {
+		need(t, "TEST_AXE_JS", "the path of axe-core's axe.min.js (scripts/axe.sh installs it)")
+	}
+	return p
+}
