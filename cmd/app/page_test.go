@@ -39,7 +39,7 @@ type storageJSON struct {
 	}
 }
 
-func storageOf(t *testing.T, a *app) storageJSON {
+func storageOf(t *testing.T, a *testApp) storageJSON {
 	t.Helper()
 	r := a.get(t, "/api/storage")
 	expect(t, "/api/storage", r, 200)
@@ -51,7 +51,7 @@ func storageOf(t *testing.T, a *app) storageJSON {
 }
 
 // statusOf is /api/status's pools.
-func poolsOf(t *testing.T, a *app) []map[string]any {
+func poolsOf(t *testing.T, a *testApp) []map[string]any {
 	t.Helper()
 	r := a.get(t, "/api/status")
 	expect(t, "/api/status", r, 200)
@@ -98,7 +98,7 @@ func (p *page) expectMatch(t *testing.T, id, re string) {
 
 // expectPools checks the database panel names every pool /api/status
 // reports, with its maximum.
-func (p *page) expectPools(t *testing.T, a *app) {
+func (p *page) expectPools(t *testing.T, a *testApp) {
 	t.Helper()
 	pools := poolsOf(t, a)
 	if len(pools) == 0 {
@@ -156,7 +156,7 @@ func (p *page) accessible(t *testing.T) {
 
 // traffic reads path on a a few times between each of the page's next
 // polls, so the screenshots' request chart has a line to show.
-func (p *page) traffic(t *testing.T, a *app, path string) {
+func (p *page) traffic(t *testing.T, a *testApp, path string) {
 	t.Helper()
 	polls, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`Number(document.body.dataset.polls)`))
 	if err != nil {
@@ -381,7 +381,7 @@ func TestPageDashboardPostgresReplica(t *testing.T) {
 	pair := testenv.Replication(t)
 	bucket := testenv.S3Bucket(t)
 	redis := testenv.StartRedis(t)
-	start := func(extra map[string]string) *app {
+	start := func(extra map[string]string) *testApp {
 		env := bucket.Env()
 		env["DATABASE_URL"] = pair.PrimaryURL()
 		env["REDIS_URL"] = redis.URL()
