@@ -9,11 +9,11 @@ import (
 )
 
 // This file holds how reads carrying a consistency token wait for the
-// replica. One goroutine per process (poll) asks the replica how far it
-// has replayed, at once and then every Poll, for as long as any read
-// waits, and wakes each read when the replica reaches its token or its
-// REPLICA_WAIT passes: a thousand reads waiting at once cost the replica
-// the queries of one.
+// replica (Router.wait). One goroutine per Router (poll) asks the replica
+// how far it has replayed, at once and then every Poll, for as long as any
+// read waits, and wakes each read when the replica reaches its token, its
+// REPLICA_WAIT passes or the replica fails: a thousand reads waiting at
+// once cost the replica the queries of one (issue 21, row 8).
 
 // waiter is one read waiting for the replica to reach token.
 type waiter struct {
@@ -64,10 +64,10 @@ func (rt *Router) leave(w *waiter) {
 	delete(rt.waiting.set, w)
 }
 
-// poll asks the replica how far it has replayed, one question at a time,
-// at most once every Poll, until no read waits. Each answer settles the
-// reads that waited for it; a read that joins while a question is on its
-// way waits for the next.
+// poll asks the replica how far it has replayed, one question at a time
+// and Poll apart, until no read waits; join starts it again. A read that
+// joins while a question is on its way is woken by the answer if it
+// reaches the read's token, and otherwise waits for the next question.
 func (rt *Router) poll() {
 	for {
 		asking := rt.askingFor()
@@ -109,16 +109,25 @@ func (rt *Router) askingFor() []*waiter {
 
 // settle gives the replica's answer (p, or err) to the reads it was asked
 // for, and returns how long to pause before asking again: Poll, or less
-// if a read's REPLICA_WAIT ends sooner. It reports false, stopping the
-// poller, when no read waits any more.
+// if a read's REPLICA_WAIT ends sooner. A position only grows, so p also
+// wakes the reads that joined since and whose token it reaches. It
+// reports false, stopping the poller, when no read waits any more.
 func (rt *Router) settle(asked []*waiter, p storage.Position, err error) (time.Duration, bool) {
 	ws := &rt.waiting
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	if err == nil {
+		for w := range ws.set {
+			if p >= w.token {
+				delete(ws.set, w)
+				w.done <- waitOutcome{caughtUp: true}
+			}
+		}
+	}
 	now := rt.o.Now()
 	for _, w := range asked {
 		if _, ok := ws.set[w]; !ok {
-			continue // gone: its client left, or its token was forged
+			continue // settled above, or gone: its client left, or its token was forged
 		}
 		first := !w.asked
 		w.asked = true
@@ -126,8 +135,6 @@ func (rt *Router) settle(asked []*waiter, p storage.Position, err error) (time.D
 		switch {
 		case err != nil:
 			o = waitOutcome{err: err}
-		case p >= w.token:
-			o = waitOutcome{caughtUp: true}
 		case first:
 			w.behind <- struct{}{}
 			continue

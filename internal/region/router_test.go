@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/testenv"
 )
 
 // app stands in for the server: it counts what it serves, and records
@@ -345,6 +347,51 @@ func TestTokenBeyondThePrimaryIsIgnored(t *testing.T) {
 	if n := value(m.waits.WithLabelValues(WaitTimeout)); n != 0 {
 		t.Errorf("waits{timeout} = %v, want 0", n)
 	}
+}
+
+// TestTokenWaitsShareOneQuestion: a read that starts waiting while the
+// poller's question is on its way is woken by the answer, which reaches
+// its token too: two reads, one question.
+func TestTokenWaitsShareOneQuestion(t *testing.T) {
+	r := &heldReplica{asked: make(chan struct{}, 1), answer: make(chan storage.Position)}
+	c := &clock{now: t0}
+	rt := NewRouter(Options{Config: syd, Primary: primary{pos: 200}, Replica: r, Now: c.Now, Sleep: c.Sleep})
+	h := rt.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("read")) }))
+	codes := make(chan int, 2)
+	read := func(token string) { codes <- do(h, "GET", "/api/notes/1", "", TokenHeader, token).Code }
+	go read("0/64") // 100
+	<-r.asked
+	go read("0/96") // 150
+	if !testenv.Eventually(10*time.Second, func() bool {
+		rt.waiting.mu.Lock()
+		defer rt.waiting.mu.Unlock()
+		return len(rt.waiting.set) == 2
+	}) {
+		t.Fatal("the second read never started waiting")
+	}
+	r.answer <- 150
+	for range 2 {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("a read got %d, want 200 from the replica", code)
+		}
+	}
+	if n := r.calls.Load(); n != 1 {
+		t.Errorf("two reads asked the replica %d times, want once", n)
+	}
+}
+
+// heldReplica says it was asked on asked, then answers what the test
+// sends on answer.
+type heldReplica struct {
+	asked  chan struct{}
+	answer chan storage.Position
+	calls  atomic.Int32
+}
+
+func (r *heldReplica) ReplayPosition(context.Context) (storage.Position, error) {
+	r.calls.Add(1)
+	r.asked <- struct{}{}
+	return <-r.answer, nil
 }
 
 func TestTokenWaitTimesOutIntoReplay(t *testing.T) {
