@@ -6,8 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/storage"
@@ -220,5 +225,93 @@ func TestSweepReadsThePrimary(t *testing.T) {
 	files, _, err := db.NamedKeys(ctx, []string{id})
 	if err != nil || files[id] != f.Key {
 		t.Errorf("NamedKeys through the wrapper = %v, %v; want the primary's row, naming %s", files, err, f.Key)
+	}
+}
+
+// TestReplicaWaitsShareOnePoll: reads in a replica region waiting for a
+// token the replica has not reached ask it how far it has replayed
+// through one poller, so that twenty of them cost the replica the queries
+// of one, about REPLICA_WAIT / 10ms. Replay is paused, so every read
+// waits all of REPLICA_WAIT and is replayed. The test runs in a synctest
+// bubble: its clock moves only while every goroutine waits on it, never
+// while a query is on its way to Postgres, so the count does not depend
+// on how fast this machine answers.
+func TestReplicaWaitsShareOnePoll(t *testing.T) {
+	pair := testenv.Replication(t)
+	ctx := context.Background()
+	primary, err := postgres.Open(ctx, pair.PrimaryURL(), postgres.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("opening the primary: %v", err)
+	}
+	t.Cleanup(func() { primary.Close() })
+	pair.WaitReplayed(t)
+	execSQL(t, pair.ReplicaURL(), "SELECT pg_wal_replay_pause()")
+	t.Cleanup(func() { execSQL(t, pair.ReplicaURL(), "SELECT pg_wal_replay_resume()") })
+	if err := primary.CreateNote(ctx, note("unseen")); err != nil {
+		t.Fatal(err)
+	}
+	token, err := primary.WritePosition(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const readers, wait, poll = 20, 500 * time.Millisecond, 10 * time.Millisecond
+	synctest.Test(t, func(t *testing.T) {
+		// The bubble's own pool: connections made in it belong to it.
+		replica, err := postgres.Open(ctx, pair.ReplicaURL(), postgres.Options{})
+		if err != nil {
+			t.Fatalf("opening the replica: %v", err)
+		}
+		defer replica.Close()
+		counted := &countingReplica{ReplayPositioner: replica}
+		rt := region.NewRouter(region.Options{Config: region.Config{Region: "syd", PrimaryRegion: "ord", Wait: wait},
+			Primary: primary, Replica: counted, Poll: poll})
+		h := rt.Wrap(httpHandler(func() {}))
+		var wg sync.WaitGroup
+		var replayed atomic.Int32
+		for range readers {
+			wg.Go(func() {
+				if w := get(h, "/api/notes/x", token.String()); w.Header().Get(region.ReplayHeader) != "" {
+					replayed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := replayed.Load(); n != readers {
+			t.Fatalf("%d of %d reads were replayed, want all: the replica is paused before %s", n, readers, token)
+		}
+		// One question when the wait starts and one every poll until
+		// REPLICA_WAIT passes, whoever waits.
+		if n, most := counted.calls.Load(), int64(wait/poll)+2; n > most {
+			t.Errorf("%d reads waiting at once asked the replica %d times, want at most %d (one poller's)", readers, n, most)
+		} else {
+			t.Logf("%d reads waiting %s at once asked the replica %d times", readers, wait, n)
+		}
+	})
+}
+
+// countingReplica counts the replica's answers about its replay position.
+type countingReplica struct {
+	storage.ReplayPositioner
+	calls atomic.Int64
+}
+
+func (c *countingReplica) ReplayPosition(ctx context.Context) (storage.Position, error) {
+	c.calls.Add(1)
+	return c.ReplayPositioner.ReplayPosition(ctx)
+}
+
+// execSQL runs one statement on url on a connection of its own.
+func execSQL(t *testing.T, url, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", url, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }

@@ -72,7 +72,8 @@ type Options struct {
 	// Now and Sleep are the clock; tests move it instead of sleeping.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Poll is how often a waiting read asks the replica; 10ms by default.
+	// Poll is how often the replica is asked how far it has replayed
+	// while reads wait for it, however many; 10ms by default.
 	Poll time.Duration
 }
 
@@ -86,6 +87,7 @@ type Router struct {
 	// asking shares one query among the reads that need it at once.
 	primarySeen atomic.Uint64
 	asking      singleflight.Group
+	waiting     waiters // the reads waiting for the replica (poll.go)
 }
 
 // NewRouter makes a Router; zero options get their defaults.
@@ -268,37 +270,32 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 // write made it, so no wait can reach it.
 var errBeyondPrimary = errors.New("the consistency token is beyond the primary's position")
 
-// wait asks the replica how far it has replayed until it reaches token
-// (true) or REPLICA_WAIT passes (false). When the replica's first answer
-// is behind the token, it checks the token against the primary's own
-// position once: a token beyond it (forged, or from another database) is
-// errBeyondPrimary at once, so that no client can make a read poll the
-// replica for REPLICA_WAIT at will.
+// wait waits until the replica reaches token (true) or REPLICA_WAIT passes
+// (false), asking through the poller. When the first answer asked for
+// this read is behind the token, it checks the token against the
+// primary's own position once: a token beyond it (forged, or from another
+// database) is errBeyondPrimary at once, so that no client can keep a
+// read waiting for REPLICA_WAIT at will.
 func (rt *Router) wait(ctx context.Context, token storage.Position) (bool, error) {
 	if uint64(token) <= rt.seen.Load() {
 		return true, nil // replay positions only grow
 	}
 	ctx, cancel := context.WithTimeout(ctx, rt.o.Config.Wait+5*time.Second) // a hung replica
 	defer cancel()
-	deadline := rt.o.Now().Add(rt.o.Config.Wait)
-	for first := true; ; first = false {
-		p, err := rt.o.Replica.ReplayPosition(ctx)
-		if err != nil {
-			return false, err
-		}
-		rt.observe(p)
-		if p >= token {
-			return true, nil
-		}
-		if first && rt.beyondPrimary(ctx, token) {
-			return false, errBeyondPrimary
-		}
-		left := deadline.Sub(rt.o.Now())
-		if left <= 0 {
-			return false, nil
-		}
-		if err := rt.o.Sleep(ctx, min(rt.o.Poll, left)); err != nil {
-			return false, err
+	w := &waiter{token: token, deadline: rt.o.Now().Add(rt.o.Config.Wait),
+		behind: make(chan struct{}, 1), done: make(chan waitOutcome, 1)}
+	rt.join(w)
+	defer rt.leave(w)
+	for {
+		select {
+		case o := <-w.done:
+			return o.caughtUp, o.err
+		case <-w.behind:
+			if rt.beyondPrimary(ctx, token) {
+				return false, errBeyondPrimary
+			}
+		case <-ctx.Done():
+			return false, ctx.Err()
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/testenv"
 )
 
 // app stands in for the server: it counts what it serves, and records
@@ -323,20 +325,73 @@ func TestTokenWaitCatchesUp(t *testing.T) {
 
 // TestTokenBeyondThePrimaryIsIgnored: a token past the primary's own
 // position (FFFFFFFF/FFFFFFFF from anyone) is read from the replica at
-// once, after one look at each, instead of polling for REPLICA_WAIT.
+// once, after one look at each, instead of polling for REPLICA_WAIT. The
+// poller's first pause lasts until the test ends, so a read that waited
+// for a second answer would show.
 func TestTokenBeyondThePrimaryIsIgnored(t *testing.T) {
-	r := &replica{at: 99, later: 100, catchUp: t0.Add(time.Hour)}
-	rt, a, c, m := newRouter(setup{cfg: syd, primary: primary{pos: 100}, replica: r})
+	c := &clock{now: t0}
+	r := &replica{clock: c, at: 99, later: 100, catchUp: t0.Add(time.Hour)}
+	paused := make(chan struct{})
+	defer close(paused)
+	m := NewMetrics()
+	rt := NewRouter(Options{Config: syd, Primary: primary{pos: 100}, Replica: r, Metrics: m, Now: c.Now,
+		Sleep: func(context.Context, time.Duration) error { <-paused; return nil }})
+	a := &app{rt: rt}
 	w := do(rt.Wrap(a), "GET", "/api/notes/1", "", TokenHeader, "FFFFFFFF/FFFFFFFF")
 	if w.Code != 200 || a.served != 1 || a.primaryReads[0] || w.Header().Get(ReplayHeader) != "" {
 		t.Fatalf("got %d, served %d, replay %q; want it read from the replica at once", w.Code, a.served, w.Header().Get(ReplayHeader))
 	}
-	if c.slept != 0 || r.calls != 1 {
-		t.Errorf("waited %s and asked the replica %d times, want no wait and one question", c.slept, r.calls)
+	if r.calls != 1 {
+		t.Errorf("asked the replica %d times, want one question", r.calls)
 	}
 	if n := value(m.waits.WithLabelValues(WaitTimeout)); n != 0 {
 		t.Errorf("waits{timeout} = %v, want 0", n)
 	}
+}
+
+// TestTokenWaitsShareOneQuestion: a read that starts waiting while the
+// poller's question is on its way is woken by the answer, which reaches
+// its token too: two reads, one question.
+func TestTokenWaitsShareOneQuestion(t *testing.T) {
+	r := &heldReplica{asked: make(chan struct{}, 1), answer: make(chan storage.Position)}
+	c := &clock{now: t0}
+	rt := NewRouter(Options{Config: syd, Primary: primary{pos: 200}, Replica: r, Now: c.Now, Sleep: c.Sleep})
+	h := rt.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("read")) }))
+	codes := make(chan int, 2)
+	read := func(token string) { codes <- do(h, "GET", "/api/notes/1", "", TokenHeader, token).Code }
+	go read("0/64") // 100
+	<-r.asked
+	go read("0/96") // 150
+	if !testenv.Eventually(10*time.Second, func() bool {
+		rt.waiting.mu.Lock()
+		defer rt.waiting.mu.Unlock()
+		return len(rt.waiting.set) == 2
+	}) {
+		t.Fatal("the second read never started waiting")
+	}
+	r.answer <- 150
+	for range 2 {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("a read got %d, want 200 from the replica", code)
+		}
+	}
+	if n := r.calls.Load(); n != 1 {
+		t.Errorf("two reads asked the replica %d times, want once", n)
+	}
+}
+
+// heldReplica says it was asked on asked, then answers what the test
+// sends on answer.
+type heldReplica struct {
+	asked  chan struct{}
+	answer chan storage.Position
+	calls  atomic.Int32
+}
+
+func (r *heldReplica) ReplayPosition(context.Context) (storage.Position, error) {
+	r.calls.Add(1)
+	r.asked <- struct{}{}
+	return <-r.answer, nil
 }
 
 func TestTokenWaitTimesOutIntoReplay(t *testing.T) {
