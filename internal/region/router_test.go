@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -461,4 +462,48 @@ func value(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestTokenJoinsAStalePrimaryQuestion: a read whose token is past the
+// replica joins a question to the primary that was asked before its write
+// committed. That answer is older than the token, but the token is not
+// beyond the primary: the read must still wait for the replica, and then
+// replay, never be served stale data from the replica.
+func TestTokenJoinsAStalePrimaryQuestion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &heldPrimary{release: make(chan struct{}), first: 100, then: 200}
+		r := &replica{clock: &clock{now: t0}, at: 50, later: 50, catchUp: t0.Add(time.Hour)}
+		rt := NewRouter(Options{Config: syd, Primary: p, Replica: r})
+		h := rt.Wrap(&app{})
+		codes := make(chan *httptest.ResponseRecorder, 2)
+		go func() { codes <- do(h, "GET", "/api/notes/1", "", TokenHeader, "0/5A") }() // 90: asks the primary
+		synctest.Wait()
+		go func() { codes <- do(h, "GET", "/api/notes/1", "", TokenHeader, "0/96") }() // 150: joins the question
+		// The poller's next question tells the second read it is behind;
+		// in the bubble this moves only the fake clock.
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		close(p.release)
+		for range 2 {
+			if w := <-codes; w.Header().Get(ReplayHeader) == "" {
+				t.Errorf("a read with a token past the replica was served from it (%d), want a replay to the primary", w.Code)
+			}
+		}
+	})
+}
+
+// heldPrimary answers its first question with first once release is
+// closed, and every later one with then at once.
+type heldPrimary struct {
+	release     chan struct{}
+	first, then storage.Position
+	calls       atomic.Int32
+}
+
+func (p *heldPrimary) WritePosition(context.Context) (storage.Position, error) {
+	if p.calls.Add(1) == 1 {
+		<-p.release
+		return p.first, nil
+	}
+	return p.then, nil
 }
