@@ -304,10 +304,28 @@ func (rt *Router) wait(ctx context.Context, token storage.Position) (bool, error
 // position. Reads that ask at once share one query; a token at or below a
 // position the primary already reported needs none. It reports false when
 // it cannot tell.
+//
+// A shared question may have been asked before the token's write
+// committed, so an answer below the token is checked once more with a
+// question asked after this read arrived: only that one proves the token
+// was never written.
 func (rt *Router) beyondPrimary(ctx context.Context, token storage.Position) bool {
-	if rt.o.Primary == nil || uint64(token) <= rt.primarySeen.Load() {
-		return false
+	for range 2 {
+		if rt.o.Primary == nil || uint64(token) <= rt.primarySeen.Load() {
+			return false
+		}
+		p, err := rt.primaryPosition(ctx)
+		if err != nil || token <= p {
+			return false
+		}
 	}
+	return true
+}
+
+// primaryPosition asks the primary for its write position, sharing the
+// question with every read that asks while it is on its way, and records
+// the answer in primarySeen.
+func (rt *Router) primaryPosition(ctx context.Context) (storage.Position, error) {
 	v, err, _ := rt.asking.Do("position", func() (any, error) {
 		// Not the first asker's context: its client may leave while others
 		// wait for the answer.
@@ -316,16 +334,15 @@ func (rt *Router) beyondPrimary(ctx context.Context, token storage.Position) boo
 		return rt.o.Primary.WritePosition(ctx)
 	})
 	if err != nil {
-		return false
+		return 0, err
 	}
 	p := v.(storage.Position)
 	for {
 		old := rt.primarySeen.Load()
 		if uint64(p) <= old || rt.primarySeen.CompareAndSwap(old, uint64(p)) {
-			break
+			return p, nil
 		}
 	}
-	return token > p
 }
 
 func (rt *Router) observe(p storage.Position) {
