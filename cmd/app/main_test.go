@@ -33,7 +33,7 @@ import (
 	"github.com/example/flystorage/internal/testenv"
 )
 
-// app is the whole binary, started through run on a free port.
+// testApp is the whole binary, started through run on a free port.
 type testApp struct {
 	url   string
 	logs  *logSink

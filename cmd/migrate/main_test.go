@@ -406,11 +406,11 @@ func TestMain(m *testing.M) {
 
 // TestConcurrentUp starts four `migrate up` processes at once against one
 // empty database, as overlapping deploys could: all succeed, and the lock
-// makes each migration apply exactly once. It runs with a direct URL alone
-// (a table lock), with Managed Postgres's pair of a pooled and a direct URL
-// (a session lock over the direct one), and with only a URL through
-// PgBouncer in transaction mode (a table lock through the pooler), where a
-// second up and a status must work too.
+// makes each migration apply exactly once. It runs with a direct URL alone,
+// with Managed Postgres's pair of a pooled and a direct URL (migrating over
+// the direct one), and with only a URL through PgBouncer in transaction
+// mode, where a second up and a status must work too; the lock is goose's
+// table lock in all three.
 func TestConcurrentUp(t *testing.T) {
 	t.Run("direct URL", func(t *testing.T) {
 		url := testenv.PostgresURL(t)

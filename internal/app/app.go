@@ -1,9 +1,11 @@
 // Package app is flystorage's composition root: it loads the whole
 // configuration, opens the stores, builds the service and the HTTP
-// server, runs the periodic jobs on an injected clock, and shuts down. It
-// is the one package that knows every concrete type; below it nothing
-// reaches up (docs/architecture.md, "Layers"). cmd/app parses its
-// arguments and calls Run.
+// server, runs the periodic jobs, and shuts down. What expires (links,
+// upload intents, the sweep's grace, a backup's age) follows the clock in
+// Options; the jobs' schedule runs on real tickers. It is the one package
+// that knows every concrete type; below it nothing reaches up
+// (docs/architecture.md, "Layers"). cmd/app parses its arguments and
+// calls Run.
 package app
 
 import (

@@ -18,9 +18,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// PgBouncer is a fresh database reached two ways: Pooled through the
-// PgBouncer at TEST_PGBOUNCER_URL, which runs in transaction pooling mode as
-// Managed Postgres's does, and Direct to the Postgres behind it.
+// PgBouncer is a fresh database reached two ways: Pooled through a
+// PgBouncer (the shared one at TEST_PGBOUNCER_URL, in transaction pooling
+// mode, or a test's own from StartPgBouncer, in either mode), and Direct
+// to the Postgres behind it.
 type PgBouncer struct {
 	Pooled, Direct string
 }
@@ -119,10 +120,6 @@ func StartPgBouncer(t testing.TB, poolMode string) PgBouncer {
 	if err != nil {
 		t.Fatalf("TEST_DATABASE_URL: %v", err)
 	}
-	port := u.Port()
-	if port == "" {
-		port = "5432"
-	}
 	// PgBouncer logs in to Postgres with TEST_DATABASE_URL's user and
 	// password; with a password it asks clients for it too.
 	user := u.User.Username()
@@ -130,10 +127,6 @@ func StartPgBouncer(t testing.TB, poolMode string) PgBouncer {
 		user = "postgres"
 	}
 	password, _ := u.User.Password()
-	auth := "trust"
-	if password != "" {
-		auth = "md5"
-	}
 	// Not t.TempDir(), whose parent only root may enter: as root,
 	// PgBouncer runs as postgres and reads its files here.
 	dir, err := os.MkdirTemp("", "flystorage-pgbouncer-")
@@ -145,6 +138,59 @@ func StartPgBouncer(t testing.TB, poolMode string) PgBouncer {
 		t.Fatal(err)
 	}
 	listen := freePort(t)
+	writePgBouncerConfig(t, dir, u, user, password, listen, poolMode)
+	cmd, exited, log := runPgBouncer(t, bin, dir)
+
+	name := createDatabase(t, admin)
+	pooled := url.URL{Scheme: "postgres", User: url.User(user), Host: fmt.Sprintf("127.0.0.1:%d", listen), Path: "/" + name, RawQuery: "sslmode=disable"}
+	if password != "" {
+		pooled.User = url.UserPassword(user, password)
+	}
+	b := PgBouncer{
+		Pooled: pooled.String(),
+		Direct: withDatabase(t, admin, name),
+	}
+	var connErr error
+	ready := Eventually(20*time.Second, func() bool {
+		select {
+		case <-exited:
+			return true // reported below
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var conn *pgx.Conn
+		if conn, connErr = pgx.Connect(ctx, b.Pooled); connErr == nil {
+			conn.Close(ctx)
+		}
+		return connErr == nil
+	})
+	select {
+	case <-exited:
+		t.Fatalf("pgbouncer exited: %s", log.String())
+	default:
+	}
+	if !ready {
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("pgbouncer in %s mode did not let a client through within 20s: %v\n%s", poolMode, connErr, log.String())
+	}
+	return b
+}
+
+// writePgBouncerConfig writes pgbouncer.ini and its userlist.txt into
+// dir: a PgBouncer in poolMode on 127.0.0.1:listen in front of server,
+// logging in as user with password (trust when there is none).
+func writePgBouncerConfig(t testing.TB, dir string, server *url.URL, user, password string, listen int, poolMode string) {
+	t.Helper()
+	auth := "trust"
+	if password != "" {
+		auth = "md5"
+	}
+	port := server.Port()
+	if port == "" {
+		port = "5432"
+	}
 	// In session mode each client connection holds a server connection
 	// for its life, so the pool needs room for the app's whole pool
 	// (DB_MAX_CONNS, 20): PgBouncer's own default of 20. In transaction
@@ -169,16 +215,22 @@ pool_mode = %s
 default_pool_size = %d
 max_client_conn = 1000
 ignore_startup_parameters = extra_float_digits
-`, u.Hostname(), port, listen, auth, filepath.Join(dir, "userlist.txt"), poolMode, poolSize),
+`, server.Hostname(), port, listen, auth, filepath.Join(dir, "userlist.txt"), poolMode, poolSize),
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+}
+
+// runPgBouncer starts bin on dir's pgbouncer.ini, stopped when the test
+// ends. exited closes when the process ends; log is what it printed.
+func runPgBouncer(t testing.TB, bin, dir string) (cmd *exec.Cmd, exited chan struct{}, log *bytes.Buffer) {
+	t.Helper()
+	cmd = exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
+	log = new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = log, log
 	if os.Geteuid() == 0 {
 		// PgBouncer refuses to run as root.
 		runAsPostgres(t, cmd, dir)
@@ -186,7 +238,7 @@ ignore_startup_parameters = extra_float_digits
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting pgbouncer: %v", err)
 	}
-	exited := make(chan struct{})
+	exited = make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -197,38 +249,7 @@ ignore_startup_parameters = extra_float_digits
 			<-exited
 		}
 	})
-
-	name := createDatabase(t, admin)
-	pooled := url.URL{Scheme: "postgres", User: url.User(user), Host: fmt.Sprintf("127.0.0.1:%d", listen), Path: "/" + name, RawQuery: "sslmode=disable"}
-	if password != "" {
-		pooled.User = url.UserPassword(user, password)
-	}
-	b := PgBouncer{
-		Pooled: pooled.String(),
-		Direct: withDatabase(t, admin, name),
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		conn, err := pgx.Connect(ctx, b.Pooled)
-		if err == nil {
-			conn.Close(ctx)
-			cancel()
-			return b
-		}
-		cancel()
-		select {
-		case <-exited:
-			t.Fatalf("pgbouncer exited: %s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exited
-			t.Fatalf("pgbouncer in %s mode did not let a client through within 20s: %v\n%s", poolMode, err, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return cmd, exited, log
 }
 
 // runAsPostgres makes cmd run as the postgres user, owning dir and the
