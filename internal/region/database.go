@@ -19,10 +19,10 @@ var (
 
 // Database sends reads to a replica and everything else to the primary.
 // Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload,
-// GetSession and the counts (storage.Counter); writes, ExpiredUploads and NamedKeys (the sweep deletes
-// what they find, and what they do not, so it reads the primary), Ping
-// and migrations stay on the primary, so a write can never reach the
-// replica.
+// GetSession and the counts (storage.Counter); writes, ExpiredUploads and
+// NamedKeys (the sweep deletes what they find, and what they do not, so
+// it reads the primary), Ping and migrations stay on the primary, so a
+// write can never reach the replica.
 //
 // A read the replica fails (it is down, or cancelled a query replaying the
 // log) is run again on the primary, and the replica is left alone for
