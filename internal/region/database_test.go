@@ -174,6 +174,12 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if _, _, err := db.ListFiles(ctx, storage.Page{Limit: 1}); err != nil {
 		t.Fatalf("ListFiles with the replica down: %v", err)
 	}
+	if n, err := db.CountNotes(ctx); err != nil || n != 1 {
+		t.Errorf("CountNotes with the replica down = %d, %v; want the primary's 1", n, err)
+	}
+	if n, err := db.CountFiles(ctx); err != nil || n != 0 {
+		t.Errorf("CountFiles with the replica down = %d, %v; want the primary's 0", n, err)
+	}
 	if n := strings.Count(logs.String(), "read replica"); n != 1 {
 		t.Errorf("logged %d warnings, want one per interval:\n%s", n, logs.String())
 	}
@@ -184,8 +190,8 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if db.FromReplica(ctx) {
 		t.Errorf("FromReplica = true while reads fall back to the primary")
 	}
-	if got := fallbacks(t, m); got != 4 {
-		t.Errorf("fallbacks = %v, want 4", got)
+	if got := fallbacks(t, m); got != 6 {
+		t.Errorf("fallbacks = %v, want 6", got)
 	}
 	if _, err := db.GetNote(ctx, storage.NewID()); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a missing note through the fallback: %v, want ErrNotFound", err)
@@ -313,5 +319,24 @@ func execSQL(t *testing.T, url, sql string) {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// TestCountsReadTheReplica: counts are reads, so they go to the replica
+// (here an empty database, a replica that has replayed nothing), and to
+// the primary when the context asks for it.
+func TestCountsReadTheReplica(t *testing.T) {
+	ctx := context.Background()
+	primary, _ := testenv.LocalStores(t)
+	replica, _ := testenv.LocalStores(t)
+	db := region.NewDatabase(primary, replica, region.DatabaseOptions{})
+	if err := db.CreateNote(ctx, note("on the primary")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.CountNotes(ctx); err != nil || n != 0 {
+		t.Errorf("CountNotes through the wrapper = %d, %v; want the (empty) replica's 0", n, err)
+	}
+	if n, err := db.CountNotes(region.WithPrimaryReads(ctx)); err != nil || n != 1 {
+		t.Errorf("CountNotes WithPrimaryReads = %d, %v; want the primary's 1", n, err)
 	}
 }

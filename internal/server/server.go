@@ -84,6 +84,7 @@ type Server struct {
 	limiter    cache.Limiter
 	routed     http.Handler // mux, behind the region rules when there are any
 	draining   atomic.Bool
+	totals     totals // what /api/status counted last
 	log        *slog.Logger
 	mux        *http.ServeMux
 }

@@ -67,6 +67,7 @@ var databaseTests = []struct {
 	{"IdempotencyKeys", testIdempotencyKeys},
 	{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
 	{"PurgeExpired", testPurgeExpired},
+	{"Count", testCount},
 	{"Ping", testDatabasePing},
 	{"Describer", func(t *testing.T, db storage.Database) { RunDescriber(t, db) }},
 }
