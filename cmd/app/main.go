@@ -3,14 +3,13 @@
 //
 //	app [serve]                                   serve HTTP (the default)
 //	app sweep                                     remove file objects that no row names
-//	app backup                                    back the SQLite database up to the bucket
-//	app restore [KEY|latest] [--force|--if-missing]   restore it from there
+//	app restore [--timestamp T --output PATH] [--force|--if-missing]   SQLite from its replica
+//	app verify                                    restore the replica into a temporary file and check it
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,15 +22,14 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/example/flystorage/internal/backup"
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
+	"github.com/example/flystorage/internal/replication"
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
@@ -66,8 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		command, args = args[0], args[1:]
 	}
-	if !slices.Contains([]string{"serve", "sweep", "backup", "restore"}, command) || (command != "restore" && len(args) > 0) {
-		return config.UsageError("usage: app [serve | sweep | backup | restore [KEY|latest] [--force|--if-missing]]")
+	if !slices.Contains([]string{"serve", "sweep", "restore", "verify"}, command) || (command != "restore" && len(args) > 0) {
+		return config.UsageError("usage: app [serve | sweep | verify | restore [--timestamp T --output PATH] [--force|--if-missing]]")
 	}
 	setup, err := backend.Load(getenv)
 	if err != nil {
@@ -83,13 +81,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if command == "restore" {
 		// Restore runs before the app: it must not open, and so create or
 		// migrate, the database it is about to replace.
-		return restore(ctx, setup, args, stdout, stderr)
+		return restore(ctx, setup, args, stdout, stderr, log)
+	}
+	if command == "verify" {
+		return verify(ctx, setup, stdout, log)
+	}
+	// SQLite's replica in the bucket (cmd/app/replication.go): the lease,
+	// a restore onto an empty volume, then Litestream; before the
+	// database opens, and closed after it.
+	var repl *replication.Replicator
+	if command == "serve" {
+		if repl, ctx, err = openReplication(ctx, setup, log); err != nil {
+			return err
+		}
+		defer closeReplication(repl, log)
 	}
 	st, err := backend.Open(ctx, setup, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if repl != nil {
+		if err := repl.Attach(st.Primary); err != nil {
+			return err
+		}
+	}
 	redis, err := cache.Open(ctx, setup.Cache, log)
 	if err != nil {
 		return err
@@ -112,126 +128,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintln(stdout, "skipped: another machine is sweeping")
 		}
 		return err
-	case "backup":
-		var key string
-		err := locked(ctx, redis, backupLock(cfg), jobLockTTL, log, func(ctx context.Context) (err error) {
-			key, err = backUp(ctx, setup, st, progressTo(stdout, stderr), log)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if key == "" {
-			fmt.Fprintln(stdout, "skipped: another machine is backing up")
-			return nil
-		}
-		fmt.Fprintln(stdout, key)
-		return nil
 	}
-	return serve(ctx, setup, st, redis, log)
-}
-
-// backUp snapshots the SQLite database into the bucket and prunes old
-// backups down to BACKUP_KEEP.
-func backUp(ctx context.Context, setup backend.Setup, st *backend.Storage, progress func(done, total int64), log *slog.Logger) (string, error) {
-	cfg := setup.Config
-	db, ok := st.DB.(backup.Snapshotter)
-	file, isFile := setup.DB.(interface{ File() string })
-	if !ok || !isFile || cfg.S3 == nil {
-		return "", config.UsageError(fmt.Sprintf("app backup backs up SQLite (DATABASE_PATH) to a bucket (BUCKET_NAME); the database is %s: use its provider's backups", setup.Driver.Name))
+	err = serve(ctx, setup, st, redis, repl, log)
+	if repl != nil {
+		err = errors.Join(err, repl.Err()) // a lost lease stops the server
 	}
-	key, err := backup.Create(ctx, db, file.File(), st.Blobs, cfg.BackupPrefix(), progress)
-	if err != nil {
-		return "", err
-	}
-	log.Info("backed up", "key", key)
-	if cfg.BackupKeep > 0 {
-		n, err := backup.Prune(ctx, st.Blobs, cfg.BackupPrefix(), cfg.BackupKeep)
-		if err != nil {
-			return key, fmt.Errorf("pruning old backups: %w", err)
-		}
-		if n > 0 {
-			log.Info("pruned old backups", "removed", n, "kept", cfg.BackupKeep)
-		}
-	}
-	return key, nil
-}
-
-// restore runs `app restore [KEY|latest] [--force|--if-missing]`.
-func restore(ctx context.Context, setup backend.Setup, args []string, stdout, stderr io.Writer) error {
-	cfg := setup.Config
-	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	var opts backup.RestoreOptions
-	flags.BoolVar(&opts.Force, "force", false, "replace the database at DATABASE_PATH")
-	flags.BoolVar(&opts.IfMissing, "if-missing", false, "do nothing if the database exists (for a machine's boot command)")
-	key := "latest"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		key, args = args[0], args[1:]
-	}
-	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || (opts.Force && opts.IfMissing) {
-		return config.UsageError("usage: app restore [KEY|latest] [--force | --if-missing]")
-	}
-	file, isFile := setup.DB.(interface{ File() string })
-	if !isFile || cfg.S3 == nil {
-		return config.UsageError("app restore restores SQLite (DATABASE_PATH) from a bucket (BUCKET_NAME)")
-	}
-	path := file.File()
-	blobs, err := backend.OpenBlobs(ctx, cfg, clock)
-	if err != nil {
-		return err
-	}
-	defer blobs.Close()
-	restored, err := backup.Restore(ctx, blobs, cfg.BackupPrefix(), key, path, opts, progressTo(stdout, stderr))
-	switch {
-	case errors.Is(err, backup.ErrNoBackups) && opts.IfMissing:
-		// A machine's first boot, before it has backed anything up.
-		fmt.Fprintf(stdout, "no backups under %s; starting with an empty database\n", cfg.BackupPrefix())
-	case err != nil:
-		return err
-	case restored == "":
-		fmt.Fprintf(stdout, "%s exists; nothing restored\n", path)
-	default:
-		fmt.Fprintf(stdout, "restored %s to %s\n", restored, path)
-		// Nothing cached from before the restore may be served after it.
-		redis, err := cache.Open(ctx, setup.Cache, slog.New(slog.NewTextHandler(stderr, nil)))
-		if err == nil {
-			err = redis.Flush(ctx)
-			redis.Close()
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "restored, but the Redis cache could not be flushed (%v): cached notes and files from before the restore may be served for up to CACHE_TTL\n", err)
-		}
-	}
-	return nil
-}
-
-// progressTo reports progress on stderr when stdout is a terminal, and
-// stays quiet in logs and scripts.
-func progressTo(stdout, stderr io.Writer) func(done, total int64) {
-	f, ok := stdout.(*os.File)
-	if !ok {
-		return nil
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return nil
-	}
-	var last time.Time
-	return func(done, total int64) {
-		if time.Since(last) < 200*time.Millisecond && done < total {
-			return
-		}
-		last = time.Now()
-		fmt.Fprintf(stderr, "\r%d of %d MiB", done>>20, total>>20)
-		if done >= total {
-			fmt.Fprintln(stderr)
-		}
-	}
+	return err
 }
 
 // serve answers HTTP on cfg.Port, and runs the periodic jobs, until ctx is
 // cancelled; then it lets in-flight requests finish.
-func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis *cache.Cache, log *slog.Logger) error {
+func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis *cache.Cache, repl *replication.Replicator, log *slog.Logger) error {
 	cfg := setup.Config
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)) // every interface: Fly's proxy uses IPv4, its private network IPv6
 	if err != nil {
@@ -264,6 +171,12 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis 
 	opts.Region = newRouter(setup, st, log)
 	if err := errors.Join(st.RegionMetrics.Register(metrics.Registerer()), redis.Register(metrics.Registerer())); err != nil {
 		return err
+	}
+	if repl != nil {
+		opts.Replication = repl
+		if err := repl.Register(metrics.Registerer()); err != nil {
+			return err
+		}
 	}
 	handler := server.New(opts)
 	srv := &http.Server{
@@ -402,8 +315,8 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // jobs runs the periodic work, each every its interval until ctx is
-// cancelled: the orphan sweep (SWEEP_INTERVAL) and SQLite backups
-// (BACKUP_INTERVAL). An interval of 0 turns a job off.
+// cancelled: the orphan sweep (SWEEP_INTERVAL). An interval of 0 turns a
+// job off.
 func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, svc *service.Service, redis *cache.Cache, log *slog.Logger) {
 	cfg := setup.Config
 	var wg sync.WaitGroup
@@ -443,10 +356,6 @@ func jobs(ctx context.Context, setup backend.Setup, st *backend.Storage, svc *se
 		}
 		return err
 	}), false)
-	every(cfg.BackupInterval, "backup", lockedJob(backupLock(cfg), func(ctx context.Context) error {
-		_, err := backUp(ctx, setup, st, nil, log)
-		return err
-	}), cfg.BackupInterval > 0 && backupDue(ctx, cfg, st, log))
 	wg.Wait()
 }
 
@@ -468,27 +377,10 @@ func locked(ctx context.Context, redis *cache.Cache, name string, ttl time.Durat
 	return job(lease.Context())
 }
 
-// sweepLock and backupLock name the jobs' locks after what they work on,
-// so only machines sharing it take turns.
-func sweepLock(cfg config.Config) string  { return "sweep:" + cfg.FileKeyPrefix() }
-func backupLock(cfg config.Config) string { return "backup:" + cfg.BackupPrefix() }
+// sweepLock names the sweep's lock after what it works on, so only
+// machines sharing it take turns.
+func sweepLock(cfg config.Config) string { return "sweep:" + cfg.FileKeyPrefix() }
 
 // jobLockTTL is how long a job's lock lives in Redis unless renewed; the
 // holder renews it as it works, so a job may run longer.
 const jobLockTTL = 2 * time.Minute
-
-// backupDue reports whether the newest backup is older than
-// BACKUP_INTERVAL. A machine that Fly stops when idle may never stay up for
-// a whole interval, so the server backs up at start when one is due.
-func backupDue(ctx context.Context, cfg config.Config, st *backend.Storage, log *slog.Logger) bool {
-	all, err := backup.List(ctx, st.Blobs, cfg.BackupPrefix())
-	if err != nil {
-		log.Warn("listing backups to see if one is due", "err", err)
-		return false
-	}
-	due := len(all) == 0 || now().Sub(all[0].Modified) > cfg.BackupInterval
-	if !due {
-		log.Info("no backup due at start", "newest", all[0].Key, "interval", cfg.BackupInterval)
-	}
-	return due
-}

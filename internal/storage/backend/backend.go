@@ -19,6 +19,7 @@ import (
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
+	"github.com/example/flystorage/internal/replication"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/localfs"
 	"github.com/example/flystorage/internal/storage/s3"
@@ -34,6 +35,9 @@ type Setup struct {
 	Region region.Config
 	// Cache is Redis (REDIS_URL): cache, sessions, rate limits and locks.
 	Cache cache.Config
+	// Replication is SQLite's continuous replica in the bucket
+	// (internal/replication); it applies with SQLite and a bucket only.
+	Replication replication.Config
 	// Clock is the time links are signed on; nil means time.Now. Tests
 	// move it instead of waiting for a link to expire.
 	Clock func() time.Time
@@ -71,6 +75,10 @@ func Load(getenv func(string) string) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
+	repl, err := replication.Load(getenv)
+	if err != nil {
+		return Setup{}, err
+	}
 	cfg.DatabaseLocal = driver.Local
 	if cfg.BackupInterval > 0 && !driver.Local {
 		return Setup{}, &config.Error{Var: "BACKUP_INTERVAL",
@@ -79,7 +87,7 @@ func Load(getenv func(string) string) (Setup, error) {
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(driver, src)
 	}
-	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg, Cache: redis}, nil
+	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg, Cache: redis, Replication: repl}, nil
 }
 
 // Choose finds the driver the environment selects and the value of its
@@ -251,7 +259,7 @@ func Vars() []config.Var {
 	for i, v := range out {
 		seen[v.Name] = i
 	}
-	lists := [][]config.Var{cache.Vars, region.Vars}
+	lists := [][]config.Var{cache.Vars, region.Vars, replication.Vars}
 	for _, d := range Drivers {
 		lists = append(lists, d.Vars)
 	}

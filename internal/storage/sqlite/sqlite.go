@@ -69,6 +69,9 @@ type Store struct {
 
 	// newest caches the first page of notes (newest.go).
 	newest newest
+
+	// commitWait, when set, runs after each group commits (SetCommitWait).
+	commitWait func(context.Context) error
 }
 
 // Open opens (creating if needed) the database at path, its directory

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/example/flystorage/internal/cache"
+	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/replication"
+	"github.com/example/flystorage/internal/storage/backend"
+	"github.com/example/flystorage/internal/storage/sqlite"
+)
+
+// replicationOptions returns what the replication needs, and whether it
+// applies: SQLite, a bucket, and SQLITE_REPLICATION not off.
+func replicationOptions(setup backend.Setup, log *slog.Logger) (replication.Options, bool) {
+	src, isSQLite := setup.DB.(sqlite.Source)
+	if !isSQLite || setup.Config.S3 == nil || !setup.Replication.Enabled {
+		return replication.Options{}, false
+	}
+	machine := setup.Config.MachineID
+	if machine == "" {
+		machine, _ = os.Hostname() // off Fly
+	}
+	return replication.Options{Config: setup.Replication, S3: *setup.Config.S3, Path: src.Path, Machine: machine, Logger: log}, true
+}
+
+// openReplication makes this machine the SQLite database's writer and
+// starts replicating it (docs/sqlite.md), before the database opens. It
+// returns nil when replication does not apply, and a context that ends
+// when the machine loses its lease, so the server stops writing at once.
+func openReplication(ctx context.Context, setup backend.Setup, log *slog.Logger) (*replication.Replicator, context.Context, error) {
+	o, ok := replicationOptions(setup, log)
+	if !ok {
+		return nil, ctx, nil
+	}
+	// One process per volume replicates: a second one (an `app` run by
+	// hand beside the server) would take the server's own lease back.
+	unlock, err := sqlite.LockExclusive(o.Path + "-replication")
+	if err != nil {
+		return nil, ctx, fmt.Errorf("replicating %s: %w", o.Path, err)
+	}
+	repl, err := replication.Open(ctx, o)
+	if err != nil {
+		unlock()
+		return nil, ctx, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer unlock()
+		<-repl.Lost()
+		cancel()
+	}()
+	return repl, ctx, nil
+}
+
+// closeReplication ships what is left to the bucket and releases the
+// lease, when the server has stopped and closed the database.
+func closeReplication(repl *replication.Replicator, log *slog.Logger) {
+	if repl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := repl.Close(ctx); err != nil {
+		log.Error("stopping replication", "err", err)
+	}
+}
+
+// restoreUsage is restore's usage line.
+const restoreUsage = "usage: app restore [--timestamp RFC3339 --output PATH] [--force | --if-missing]"
+
+// restore runs `app restore`: the SQLite database from its replica in the
+// bucket, as it is now or (with --timestamp) was then, into --output, or
+// onto DATABASE_PATH while no app has it open.
+func restore(ctx context.Context, setup backend.Setup, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	output := flags.String("output", "", "write the database to this new file; DATABASE_PATH is not touched")
+	stamp := flags.String("timestamp", "", "restore the database as it was at this time (RFC 3339); needs --output")
+	force := flags.Bool("force", false, "replace the database at DATABASE_PATH")
+	ifMissing := flags.Bool("if-missing", false, "do nothing if the database exists")
+	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || (*force && *ifMissing) {
+		return config.UsageError(restoreUsage)
+	}
+	var at time.Time
+	if *stamp != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339, *stamp); err != nil {
+			return config.UsageError(fmt.Sprintf("--timestamp %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", *stamp))
+		}
+		if *output == "" {
+			// The replica goes on from the newest state: the database it
+			// replicates cannot go back in time.
+			return config.UsageError("--timestamp needs --output: a past state goes to a new file, never onto the live database")
+		}
+	}
+	o, ok := replicationOptions(setup, log)
+	if !ok {
+		return config.UsageError("app restore restores SQLite (DATABASE_PATH) from its replica in a bucket (BUCKET_NAME, SQLITE_REPLICATION=on)")
+	}
+	client, err := replication.NewClient(ctx, o)
+	if err != nil {
+		return err
+	}
+	if *output != "" {
+		if _, err := os.Stat(*output); err == nil {
+			return fmt.Errorf("--output %s exists: name a new file", *output)
+		}
+		st, err := client.Restore(ctx, replication.RestoreOptions{Output: *output, Timestamp: at})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "restored %s at TXID %s (committed %s) to %s\n", client.URL(), st.TXID, st.At.UTC().Format(time.RFC3339), *output)
+		return nil
+	}
+
+	path := o.Path
+	_, statErr := os.Stat(path)
+	switch {
+	case statErr == nil && *ifMissing:
+		fmt.Fprintf(stdout, "%s exists; nothing restored\n", path)
+		return nil
+	case statErr == nil && !*force:
+		return fmt.Errorf("%s exists: pass --force to replace it, or --if-missing to keep it", path)
+	case statErr != nil && !errors.Is(statErr, os.ErrNotExist):
+		return statErr
+	}
+	// A running app would keep writing into the file this replaces.
+	unlock, err := sqlite.LockExclusive(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tmp := path + ".restoring"
+	os.Remove(tmp)
+	os.Remove(tmp + "-txid")
+	st, err := client.Restore(ctx, replication.RestoreOptions{Output: tmp})
+	if errors.Is(err, replication.ErrNoReplica) && *ifMissing {
+		fmt.Fprintf(stdout, "no replica at %s; starting with an empty database\n", client.URL())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := replication.ReplaceDatabase(path, tmp); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored %s at TXID %s (committed %s) to %s\n", client.URL(), st.TXID, st.At.UTC().Format(time.RFC3339), path)
+	// Nothing cached from before the restore may be served after it.
+	redis, err := cache.Open(ctx, setup.Cache, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err == nil {
+		err = redis.Flush(ctx)
+		redis.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "restored, but the Redis cache could not be flushed (%v): cached notes and files from before the restore may be served for up to CACHE_TTL\n", err)
+	}
+	return nil
+}
+
+// verify runs `app verify`: it restores the replica's newest state into
+// a temporary file and checks it, printing the state that passed.
+func verify(ctx context.Context, setup backend.Setup, stdout io.Writer, log *slog.Logger) error {
+	o, ok := replicationOptions(setup, log)
+	if !ok {
+		return config.UsageError("app verify checks SQLite's replica (DATABASE_PATH, BUCKET_NAME, SQLITE_REPLICATION=on)")
+	}
+	client, err := replication.NewClient(ctx, o)
+	if err != nil {
+		return err
+	}
+	dir := os.TempDir()
+	st, err := client.Verify(ctx, dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "verified %s: TXID %s, committed %s, passes PRAGMA integrity_check\n", client.URL(), st.TXID, st.At.UTC().Format(time.RFC3339))
+	return nil
+}

@@ -1,0 +1,458 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/example/flystorage/internal/storage"
+	"github.com/example/flystorage/internal/testenv"
+)
+
+// The replication suite: SQLite replicated to real MinIO by Litestream,
+// with the app in child processes that are killed, stopped, and started
+// again on empty volumes.
+
+// replicaEnv is a SQLite app's environment on the bucket, its database in
+// a directory of its own (the machine's volume).
+func replicaEnv(t *testing.T, bucket testenv.S3, machine string) map[string]string {
+	env := bucket.Env()
+	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "volume", "app.db")
+	env["FLY_MACHINE_ID"] = machine
+	env["SQLITE_LEASE_TTL"] = "3s"
+	return env
+}
+
+// storageStatus reads /api/storage's "replication".
+func storageStatus(t *testing.T, base string) storage.ReplicationStatus {
+	t.Helper()
+	res, err := crashClient.Get(base + "/api/storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Replication *storage.ReplicationStatus
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Replication == nil {
+		t.Fatalf("/api/storage has no \"replication\"")
+	}
+	return *out.Replication
+}
+
+// waitReplicated waits (at most 30s) until the bucket holds every
+// transaction on the volume, and returns the status then.
+func waitReplicated(t *testing.T, base string) storage.ReplicationStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := storageStatus(t, base)
+		if st.LocalTXID == st.ReplicatedTXID && st.LocalTXID != "0000000000000000" {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not catch up within 30s: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitInBucket waits (at most 30s) until the replica in the bucket holds
+// every note: it restores the replica with `app restore --output` into a
+// new file, again and again, and looks for them there.
+func waitInBucket(t *testing.T, env map[string]string, notes []ackedWrite) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	dir := t.TempDir()
+	for i := 0; ; i++ {
+		out := filepath.Join(dir, fmt.Sprintf("probe-%d.db", i))
+		err := run(context.Background(), []string{"restore", "--output", out}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		missing := len(notes)
+		if err == nil {
+			missing = countMissing(t, out, notes)
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bucket lacks %d of %d notes after 30s (last restore: %v)", missing, len(notes), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// countMissing returns how many of the notes the database file lacks.
+func countMissing(t *testing.T, path string, notes []ackedWrite) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	missing := 0
+	for _, n := range notes {
+		var title string
+		if err := db.QueryRow("SELECT title FROM notes WHERE id = ?", n.id).Scan(&title); err != nil || title != n.title {
+			missing++
+		}
+	}
+	return missing
+}
+
+// writeNotes writes n notes and returns them.
+func writeNotes(t *testing.T, base, prefix string, n int) []ackedWrite {
+	t.Helper()
+	var out []ackedWrite
+	for i := range n {
+		a, ok := writeNote(base, fmt.Sprintf("%s %d", prefix, i), "body of "+prefix)
+		if !ok {
+			t.Fatalf("writing note %s %d failed", prefix, i)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// sigterm stops the app as Fly does, and waits for it to exit 0.
+func (p *crashProc) sigterm(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			t.Fatalf("the app exited with %v after SIGTERM; logs:\n%s", err, p.logs)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the app did not exit within 60s of SIGTERM; logs:\n%s", p.logs)
+	}
+}
+
+// loseVolume deletes the machine's volume, as a new volume, or a machine
+// moved to another host, would find it.
+func loseVolume(t *testing.T, env map[string]string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Dir(env["DATABASE_PATH"])); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReplicationVolumeLossLocal: under SQLITE_DURABILITY=local, writes
+// the bucket holds survive kill -9 and the loss of the volume. The first
+// process runs with AWS_CA_BUNDLE set (which breaks Litestream's S3 client
+// unless the app hides it), the second without.
+func TestReplicationVolumeLossLocal(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	withBundle := map[string]string{"AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}
+	for k, v := range env {
+		withBundle[k] = v
+	}
+	if _, err := os.Stat(withBundle["AWS_CA_BUNDLE"]); err != nil {
+		t.Fatalf("AWS_CA_BUNDLE's file: %v", err)
+	}
+	p := startCrashProc(t, withBundle)
+	notes := writeNotes(t, p.base, "before", 20)
+	waitInBucket(t, env, notes)
+	st := waitReplicated(t, p.base)
+	if st.Role != "primary" || st.Holder != "machine-a" || st.Machine != "machine-a" || st.Durability != "local" ||
+		st.Replica != "s3://"+bucket.Bucket+"/litestream/app.db" || len(st.LocalTXID) != 16 || st.LagSeconds != 0 {
+		t.Errorf("/api/storage replication = %+v", st)
+	}
+	res, err := crashClient.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, m := range []string{"flystorage_sqlite_replication_lag_seconds 0", "flystorage_sqlite_replicated_txid ", "flystorage_sqlite_backup_verified_timestamp_seconds "} {
+		if !bytes.Contains(metrics, []byte(m)) {
+			t.Errorf("/metrics has no %q", m)
+		}
+	}
+	p.kill()
+	loseVolume(t, env)
+
+	q := startCrashProc(t, env)
+	if lost := checkAcked(t, q.base, notes); lost > 0 {
+		t.Errorf("%d of %d replicated notes lost with the volume", lost, len(notes))
+	}
+	logs := q.logs.String()
+	if !strings.Contains(logs, "restored the database from its replica") || !strings.Contains(logs, "txid="+st.ReplicatedTXID) || !strings.Contains(logs, "took=") {
+		t.Errorf("the restore's log names no TXID %s and duration:\n%s", st.ReplicatedTXID, logs)
+	}
+	if !strings.Contains(logs, "took back this machine's lease") {
+		t.Errorf("the same machine did not take its lease back at once:\n%s", logs)
+	}
+}
+
+// TestReplicationVolumeLossReplicated: under SQLITE_DURABILITY=replicated,
+// 16 writers, kill -9 right after the last 201, and the volume lost: every
+// acknowledged write is there.
+func TestReplicationVolumeLossReplicated(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	env["SQLITE_DURABILITY"] = "replicated"
+	p := startCrashProc(t, env)
+	load := startCrashLoad(p.base, "replicated")
+	load.waitAcked(crashAckedBeforeKill, crashLoadTime*3)
+	acked := load.finish()
+	p.kill()
+	if len(acked) < crashAckedBeforeKill/2 {
+		t.Fatalf("only %d writes acknowledged before the kill; logs:\n%s", len(acked), p.logs)
+	}
+	loseVolume(t, env)
+	q := startCrashProc(t, env)
+	if lost := checkAcked(t, q.base, acked); lost > 0 {
+		t.Errorf("%d of %d acknowledged writes lost with the volume under replicated durability", lost, len(acked))
+	}
+}
+
+// TestReplicationSIGTERM: under local durability, a write then SIGTERM at
+// once, and the volume lost: the clean stop shipped every write, and
+// released the lease.
+func TestReplicationSIGTERM(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	env["SQLITE_SYNC_INTERVAL"] = "1h" // nothing ships on its own in time
+	p := startCrashProc(t, env)
+	notes := writeNotes(t, p.base, "stopped", 10)
+	p.sigterm(t)
+	if !strings.Contains(p.logs.String(), "released the replica's lease") {
+		t.Errorf("no lease release at SIGTERM:\n%s", p.logs)
+	}
+	loseVolume(t, env)
+	env["FLY_MACHINE_ID"] = "machine-b" // another machine gets in at once
+	q := startCrashProc(t, env)
+	if lost := checkAcked(t, q.base, notes); lost > 0 {
+		t.Errorf("%d of %d notes written before SIGTERM lost", lost, len(notes))
+	}
+	if strings.Contains(q.logs.String(), "waiting for the replica's lease") {
+		t.Errorf("machine-b waited for a lease machine-a released:\n%s", q.logs)
+	}
+}
+
+// TestReplicationPointInTimeRestore restores to a time between two
+// batches of writes with `app restore --timestamp --output`, beside the
+// running app: the file holds exactly the first batch, and the live
+// database is untouched.
+func TestReplicationPointInTimeRestore(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	a := startApp(t, env)
+	first := writeNotes(t, a.url, "first", 5)
+	waitInBucket(t, env, first)
+	between := time.Now().UTC().Truncate(time.Millisecond)
+	second := writeNotes(t, a.url, "second", 5)
+	waitInBucket(t, env, second)
+
+	out := filepath.Join(t.TempDir(), "then.db")
+	getenv := func(k string) string { return env[k] }
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"restore", "--timestamp", between.Format(time.RFC3339Nano), "--output", out}, getenv, &stdout, &stderr); err != nil {
+		t.Fatalf("app restore --timestamp: %v\n%s", err, stderr.String())
+	}
+	db, err := sql.Open("sqlite", "file:"+out+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	titles := map[string]bool{}
+	rows, err := db.Query("SELECT title FROM notes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		titles[s] = true
+	}
+	rows.Close()
+	for _, n := range first {
+		if !titles[n.title] {
+			t.Errorf("the restore at %s lacks %q, written before", between, n.title)
+		}
+	}
+	for _, n := range second {
+		if titles[n.title] {
+			t.Errorf("the restore at %s holds %q, written after", between, n.title)
+		}
+	}
+	if len(titles) != len(first) {
+		t.Errorf("the restore holds %d notes, want %d", len(titles), len(first))
+	}
+	for _, n := range append(first, second...) {
+		if p := readBack(a.url, n); p != "" {
+			t.Errorf("the live database after the restore: %s: %s", n.title, p)
+		}
+	}
+
+	// The live database is held by the app: a restore onto it is refused,
+	// and so is a past time without --output.
+	if err := run(context.Background(), []string{"restore", "--force"}, getenv, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "open in a running app") {
+		t.Errorf("app restore --force beside the running app = %v, want a refusal", err)
+	}
+	if err := run(context.Background(), []string{"restore", "--timestamp", between.Format(time.RFC3339)}, getenv, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "--output") {
+		t.Errorf("app restore --timestamp without --output = %v, want a usage error", err)
+	}
+}
+
+// TestReplicationVerify: `app verify` passes on a good replica, and fails,
+// naming the problem, on a corrupted one and an emptied one.
+func TestReplicationVerify(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	a := startApp(t, env)
+	writeNotes(t, a.url, "verified", 5)
+	a.stop()
+	getenv := func(k string) string { return env[k] }
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"verify"}, getenv, &stdout, io.Discard); err != nil {
+		t.Fatalf("app verify on a good replica: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "verified s3://"+bucket.Bucket+"/litestream/app.db: TXID ") {
+		t.Errorf("app verify printed %q", stdout.String())
+	}
+
+	// Corrupt every LTX file: garbage in place of each.
+	client := bucket.Client()
+	ctx := context.Background()
+	list, err := client.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: &bucket.Bucket, Prefix: aws.String("litestream/app.db/00")})
+	if err != nil || len(list.Contents) == 0 {
+		t.Fatalf("listing the replica: %v, %d objects", err, len(list.Contents))
+	}
+	for _, o := range list.Contents {
+		if _, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket.Bucket, Key: o.Key, Body: strings.NewReader(strings.Repeat("garbage ", 64))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = run(ctx, []string{"verify"}, getenv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "failed verification") {
+		t.Errorf("app verify on a corrupted replica = %v, want a failure naming it", err)
+	}
+
+	for _, o := range list.Contents {
+		if _, err := client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket.Bucket, Key: o.Key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = run(ctx, []string{"verify"}, getenv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "holds no LTX files") {
+		t.Errorf("app verify on an emptied replica = %v, want a failure naming it", err)
+	}
+}
+
+// startWaitingProc starts the app in a child process without waiting for
+// it to listen: a machine waiting for the lease does not.
+func startWaitingProc(t *testing.T, env map[string]string) *crashProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{"FLYSTORAGE_RUN_APP=1", "PORT=0"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &crashProc{cmd: cmd, logs: newLogSink(), exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// listening waits (at most d) for the app to listen.
+func (p *crashProc) listening(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case addr := <-p.logs.listening:
+		_, port, _ := net.SplitHostPort(addr)
+		p.base = "http://127.0.0.1:" + port
+	case err := <-p.exited:
+		p.exited <- err
+		t.Fatalf("the app exited before listening: %v; logs:\n%s", err, p.logs)
+	case <-time.After(d):
+		t.Fatalf("the app did not listen within %s; logs:\n%s", d, p.logs)
+	}
+}
+
+// waitLog waits (at most d) for the app to log s.
+func (p *crashProc) waitLog(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.logs.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log within %s:\n%s", s, d, p.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReplicationLease runs two machines on one replica: exactly one
+// writes while the other waits for the lease; the writer restarted after
+// kill -9 with its own id writes again at once; and once the writer dies
+// for good, the other takes the lease when it expires and serves every
+// note from the replica.
+func TestReplicationLease(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	envA := replicaEnv(t, bucket, "machine-a")
+	envB := replicaEnv(t, bucket, "machine-b")
+	a := startCrashProc(t, envA)
+	notes := writeNotes(t, a.base, "from a", 5)
+	b := startWaitingProc(t, envB)
+	b.waitLog(t, "waiting for the replica's lease", 30*time.Second)
+	if _, err := os.Stat(envB["DATABASE_PATH"]); err == nil {
+		t.Errorf("machine-b made a database while machine-a holds the lease")
+	}
+
+	a.kill()
+	a = startCrashProc(t, envA) // listens: it took its lease back at once
+	if !strings.Contains(a.logs.String(), "took back this machine's lease") {
+		t.Errorf("machine-a restarted did not take its lease back:\n%s", a.logs)
+	}
+	notes = append(notes, writeNotes(t, a.base, "from a again", 5)...)
+	waitInBucket(t, envA, notes)
+	select {
+	case <-b.logs.listening:
+		t.Fatalf("machine-b listens while machine-a holds the lease:\n%s", b.logs)
+	default:
+	}
+
+	a.kill()
+	b.listening(t, 60*time.Second)
+	if lost := checkAcked(t, b.base, notes); lost > 0 {
+		t.Errorf("machine-b, the writer after machine-a died, lacks %d of %d notes", lost, len(notes))
+	}
+	expect(t, "a write on the new writer", response{status: mustPost(t, b.base)}, 201)
+	if st := storageStatus(t, b.base); st.Holder != "machine-b" {
+		t.Errorf("after the takeover, /api/storage says the holder is %q", st.Holder)
+	}
+}
+
+func mustPost(t *testing.T, base string) int {
+	res, err := crashClient.Post(base+"/api/notes", "application/json", strings.NewReader(`{"title":"b writes"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
