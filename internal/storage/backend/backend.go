@@ -79,11 +79,9 @@ func Load(getenv func(string) string) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
-	cfg.DatabaseLocal = driver.Local
-	if cfg.BackupInterval > 0 && !driver.Local {
-		return Setup{}, &config.Error{Var: "BACKUP_INTERVAL",
-			Msg: fmt.Sprintf("backs up SQLite only; the database is %s: use its provider's backups (Managed Postgres takes daily snapshots; docs/operations.md)", driver.Name)}
-	}
+	// With its replica in the bucket, SQLite is one database that every
+	// machine shares, and so are its files (internal/replication).
+	cfg.DatabaseLocal = driver.Local && !(cfg.S3 != nil && repl.Enabled)
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(driver, src)
 	}

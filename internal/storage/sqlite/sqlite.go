@@ -216,20 +216,6 @@ func dsn(path, extra string) string {
 		fmt.Sprintf("&_busy_timeout=%d&", busyTimeout.Milliseconds()) + extra
 }
 
-// Snapshot writes a consistent copy of the database to dst, which must not
-// exist, with VACUUM INTO. It runs on a connection of its own inside a
-// read transaction, so the writer keeps writing meanwhile; the copy holds
-// every transaction committed before it began.
-func (s *Store) Snapshot(ctx context.Context, dst string) error {
-	db, err := sql.Open("sqlite", dsn(s.path, "_query_only=0"))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.ExecContext(ctx, "VACUUM INTO ?", dst)
-	return translate(err)
-}
-
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
