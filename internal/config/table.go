@@ -174,7 +174,6 @@ var table = []entry{
 		set: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = parseDurationValue(v); return }},
 	{Var: Var{Name: "METRICS_PORT", Group: "Server", Doc: "Serve /metrics (and /debug/pprof) on this port only, off the public one (fly.toml's [metrics]). Unset: /metrics on PORT."},
 		set: func(c *Config, v string) (err error) { c.MetricsPort, err = parseIntValue(v, 1, 65535); return }},
-
 }
 
 func parseBoolValue(v string) (bool, error) {

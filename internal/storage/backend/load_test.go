@@ -596,8 +596,8 @@ func TestLoadOperations(t *testing.T) {
 
 func TestScopedPrefixes(t *testing.T) {
 	for _, tc := range []struct {
-		name           string
-		vars           map[string]string
+		name  string
+		vars  map[string]string
 		files string
 	}{
 		{"SQLite replicated on Fly: one database for all", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b"}, "files/"},
