@@ -24,11 +24,28 @@ func replicationOptions(setup backend.Setup, log *slog.Logger) (replication.Opti
 	if !isSQLite || setup.Config.S3 == nil || !setup.Replication.Enabled {
 		return replication.Options{}, false
 	}
+	return replicationOptionsFor(setup, src, log), true
+}
+
+// replicationOptionsFor fills in the options for the SQLite source.
+func replicationOptionsFor(setup backend.Setup, src sqlite.Source, log *slog.Logger) replication.Options {
 	machine := setup.Config.MachineID
 	if machine == "" {
 		machine, _ = os.Hostname() // off Fly
 	}
-	return replication.Options{Config: setup.Replication, S3: *setup.Config.S3, Path: src.Path, Machine: machine, Logger: log}, true
+	return replication.Options{Config: setup.Replication, S3: *setup.Config.S3, Path: src.Path, Machine: machine, Logger: log}
+}
+
+// replicates reports whether this server replicates the database: only
+// in the primary region, since a SQLite machine elsewhere replays every
+// request there (docs/regions.md).
+func replicates(setup backend.Setup, log *slog.Logger) (replication.Options, bool) {
+	o, ok := replicationOptions(setup, log)
+	if ok && setup.Region.Replica() {
+		log.Info("not replicating SQLite outside the primary region: every request is replayed there", "region", setup.Region.Region, "primary_region", setup.Region.PrimaryRegion)
+		return o, false
+	}
+	return o, ok
 }
 
 // openReplication makes this machine the SQLite database's writer and
@@ -36,7 +53,7 @@ func replicationOptions(setup backend.Setup, log *slog.Logger) (replication.Opti
 // returns nil when replication does not apply, and a context that ends
 // when the machine loses its lease, so the server stops writing at once.
 func openReplication(ctx context.Context, setup backend.Setup, log *slog.Logger) (*replication.Replicator, context.Context, error) {
-	o, ok := replicationOptions(setup, log)
+	o, ok := replicates(setup, log)
 	if !ok {
 		return nil, ctx, nil
 	}
