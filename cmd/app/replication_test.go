@@ -456,3 +456,74 @@ func mustPost(t *testing.T, base string) int {
 	res.Body.Close()
 	return res.StatusCode
 }
+
+// TestReplicationBucketDown: a replicated SQLite app whose bucket cannot be
+// reached does not start, and says which replica it could not reach; it
+// never opened a database it could not protect.
+func TestReplicationBucketDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	env := map[string]string{
+		"DATABASE_PATH":         filepath.Join(t.TempDir(), "app.db"),
+		"BUCKET_NAME":           "nowhere",
+		"AWS_ENDPOINT_URL_S3":   "http://" + closed,
+		"AWS_ACCESS_KEY_ID":     "key",
+		"AWS_SECRET_ACCESS_KEY": "secret-that-must-not-leak",
+	}
+	err = run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "taking the lease on s3://nowhere/litestream/app.db") || strings.Contains(err.Error(), "secret-that-must-not-leak") {
+		t.Errorf("start with the bucket down = %v, want an error naming the replica", err)
+	}
+	if _, err := os.Stat(env["DATABASE_PATH"]); err == nil {
+		t.Errorf("the app made a database it cannot replicate")
+	}
+}
+
+// TestReplicationLeaseLost: a writer whose lease another machine took
+// stops shipping to the replica at once, and exits with an error: the
+// replica holds nothing it wrote after the loss.
+func TestReplicationLeaseLost(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	p := startCrashProc(t, env)
+	notes := writeNotes(t, p.base, "before", 5)
+	waitInBucket(t, env, notes)
+	ctx := context.Background()
+	client := bucket.Client()
+	keys := func() map[string]bool {
+		out, err := client.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: &bucket.Bucket, Prefix: aws.String("litestream/app.db/00")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, o := range out.Contents {
+			m[*o.Key] = true
+		}
+		return m
+	}
+	lease := fmt.Sprintf(`{"generation":99,"expires_at":%q,"owner":"machine-b"}`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano))
+	if _, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket.Bucket, Key: aws.String("litestream/app.db/lock.json"), Body: strings.NewReader(lease)}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog(t, "stopped writing to the replica", 30*time.Second)
+	before := keys()
+	writeNote(p.base, "after the loss", "must not reach the replica") // may be refused: the server is stopping
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err == nil || !strings.Contains(p.logs.String(), "lost the replica's lease") {
+			t.Errorf("the writer that lost its lease exited with %v; logs:\n%s", err, p.logs)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the writer that lost its lease did not exit; logs:\n%s", p.logs)
+	}
+	for k := range keys() {
+		if !before[k] {
+			t.Errorf("the writer shipped %s after it lost the lease", k)
+		}
+	}
+}

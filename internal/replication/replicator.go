@@ -227,6 +227,10 @@ func (r *Replicator) Close(ctx context.Context) error {
 				r.log.Info("the replica holds every transaction", "replica", r.URL(), "txid", local)
 			}
 		}
+		if lost {
+			// Its last sync would only meet the fence, again and again.
+			r.db.ShutdownSyncTimeout = 0
+		}
 		if err := r.store.Close(ctx); err != nil && !lost {
 			errs = append(errs, fmt.Errorf("stopping Litestream: %w", err))
 		}

@@ -96,13 +96,15 @@ func figures(args []string) error {
 	uploadRounds := f.Int("upload-rounds", 3, "uploads through the app, each followed by the ceiling's")
 	maxRSS := f.Int64("max-rss", 48<<20, "the app's peak RSS bound during the upload")
 	sqliteDB := f.String("bare-sqlite", "", "a scratch SQLite file for the bare modernc ceiling")
+	lsLocal := f.String("litestream-app", "", "base URL of the app on SQLite replicated to MinIO (SQLITE_DURABILITY=local); its ceiling is -sqlite-app")
+	lsReplicated := f.String("litestream-replicated-app", "", "the same with SQLITE_DURABILITY=replicated")
 	d := f.Duration("d", 5*time.Second, "duration of each figure")
 	c := f.Int("c", 16, "concurrent clients")
 	only := f.String("only", "", "run only the figures whose path contains this")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	for _, u := range []string{*sqliteApp, *pgApp, *s3App} {
+	for _, u := range []string{*sqliteApp, *pgApp, *s3App, *lsLocal, *lsReplicated} {
 		if u == "" {
 			continue
 		}
@@ -160,6 +162,20 @@ func figures(args []string) error {
 		list := hit(200, func(*rand.Rand) (string, string, []byte) { return "GET", base + "/api/notes?limit=20", nil })
 		measure(&result{path: "sqlite GET /api/notes?limit=20", ceiling: "GET /healthz", unit: "req/s", target: 0.35, extraOK: true},
 			list, hit(200, healthz(base)))
+	}
+
+	// Replication's cost on writes: the same app, with and without its
+	// database replicated to the bucket (docs/sqlite.md).
+	createOn := func(base string) func(time.Duration) (float64, error) {
+		return hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
+	}
+	if base := *lsLocal; base != "" && *sqliteApp != "" {
+		measure(&result{path: "litestream local POST /api/notes", ceiling: "sqlite POST, no bucket", unit: "req/s", target: 0.9, extraOK: true},
+			createOn(base), createOn(*sqliteApp))
+	}
+	if base := *lsReplicated; base != "" && *sqliteApp != "" {
+		measure(&result{path: "litestream replicated POST", ceiling: "sqlite POST, no bucket", unit: "req/s", target: 0.3, extraOK: true},
+			createOn(base), createOn(*sqliteApp))
 	}
 
 	if base := *pgApp; base != "" {
