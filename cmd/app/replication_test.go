@@ -527,3 +527,34 @@ func TestReplicationLeaseLost(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicationVerifyJob: the writer verifies the replica every
+// BACKUP_VERIFY_INTERVAL, and /api/storage and /metrics show the commit
+// time of the newest state that passed.
+func TestReplicationVerifyJob(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	env["BACKUP_VERIFY_INTERVAL"] = "100ms"
+	a := startApp(t, env)
+	writeNotes(t, a.url, "checked", 3)
+	deadline := time.Now().Add(30 * time.Second)
+	var st storage.ReplicationStatus
+	for st = storageStatus(t, a.url); st.LastVerified == ""; st = storageStatus(t, a.url) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no verified backup within 30s; logs:\n%s", a.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	at, err := time.Parse(time.RFC3339, st.LastVerified)
+	if err != nil || time.Since(at) > time.Minute {
+		t.Errorf("last_verified %q: %v, want a recent RFC 3339 time", st.LastVerified, err)
+	}
+	if !strings.Contains(a.logs.String(), `msg="backup verified"`) {
+		t.Errorf("no \"backup verified\" in the log")
+	}
+	metrics := a.get(t, "/metrics")
+	if bytes.Contains(metrics.body, []byte("flystorage_sqlite_backup_verified_timestamp_seconds 0\n")) ||
+		!bytes.Contains(metrics.body, []byte("flystorage_sqlite_backup_verified_timestamp_seconds ")) {
+		t.Errorf("/metrics does not show the verified backup's time")
+	}
+}

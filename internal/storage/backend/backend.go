@@ -45,7 +45,7 @@ type Setup struct {
 
 // LogValue logs the whole configuration, every secret masked.
 func (s Setup) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("redis", s.Cache), slog.Any("", s.Config))
+	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("redis", s.Cache), slog.Any("replication", s.Replication), slog.Any("", s.Config))
 }
 
 // Load reads and checks the whole configuration through getenv. Its errors
