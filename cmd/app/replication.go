@@ -57,20 +57,12 @@ func openReplication(ctx context.Context, setup backend.Setup, log *slog.Logger)
 	if !ok {
 		return nil, ctx, nil
 	}
-	// One process per volume replicates: a second one (an `app` run by
-	// hand beside the server) would take the server's own lease back.
-	unlock, err := sqlite.LockExclusive(o.Path + "-replication")
-	if err != nil {
-		return nil, ctx, fmt.Errorf("replicating %s: %w", o.Path, err)
-	}
 	repl, err := replication.Open(ctx, o)
 	if err != nil {
-		unlock()
 		return nil, ctx, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
-		defer unlock()
 		<-repl.Lost()
 		cancel()
 	}()

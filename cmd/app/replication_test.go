@@ -558,3 +558,34 @@ func TestReplicationVerifyJob(t *testing.T) {
 		t.Errorf("/metrics does not show the verified backup's time")
 	}
 }
+
+// TestReplicationRestoreInPlace: `app restore --force` puts the replica's
+// newest state onto DATABASE_PATH while no server runs, and the next
+// server goes on replicating from it; --if-missing leaves a database be.
+func TestReplicationRestoreInPlace(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	env := replicaEnv(t, bucket, "machine-a")
+	a := startApp(t, env)
+	notes := writeNotes(t, a.url, "kept", 5)
+	a.stop()
+	getenv := func(k string) string { return env[k] }
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"restore", "--if-missing"}, getenv, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "nothing restored") {
+		t.Errorf("app restore --if-missing over a database: %v, %q", err, stdout.String())
+	}
+	if err := run(context.Background(), []string{"restore"}, getenv, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("app restore over a database without --force = %v, want a refusal", err)
+	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"restore", "--force"}, getenv, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "restored s3://") {
+		t.Fatalf("app restore --force: %v, %q", err, stdout.String())
+	}
+	b := startApp(t, env)
+	for _, n := range notes {
+		if p := readBack(b.url, n); p != "" {
+			t.Errorf("%s after the restore: %s", n.title, p)
+		}
+	}
+	more := writeNotes(t, b.url, "after the restore", 3)
+	waitInBucket(t, env, append(notes, more...))
+}

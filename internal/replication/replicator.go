@@ -20,7 +20,8 @@ import (
 // holds the replica's lease.
 type Replicator struct {
 	*Client
-	lease *leaseHolder
+	unlock func() error // the volume's replication lock
+	lease  *leaseHolder
 	db    *litestream.DB
 	store *litestream.Store
 	fence *fencedClient
@@ -50,13 +51,21 @@ func Open(ctx context.Context, o Options) (*Replicator, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Replicator{Client: c, closing: make(chan struct{})}
+	// One process per volume replicates: a second one (an `app` run by
+	// hand beside the server) would take the server's own lease back.
+	unlock, err := sqlite.LockExclusive(o.Path + "-replication")
+	if err != nil {
+		return nil, fmt.Errorf("replicating %s: %w", o.Path, err)
+	}
+	r := &Replicator{Client: c, unlock: unlock, closing: make(chan struct{})}
 	if r.lease, err = takeLease(ctx, c); err != nil {
+		unlock()
 		return nil, err
 	}
 	fail := func(err error) (*Replicator, error) {
 		r.lease.stop()
 		r.lease.release(context.WithoutCancel(ctx))
+		unlock()
 		return nil, err
 	}
 	if err := r.prepare(ctx); err != nil {
@@ -242,7 +251,7 @@ func (r *Replicator) Close(ctx context.Context) error {
 				r.log.Info("released the replica's lease", "replica", r.URL())
 			}
 		}
-		r.closeErr = errors.Join(errs...)
+		r.closeErr = errors.Join(append(errs, r.unlock())...)
 	})
 	return r.closeErr
 }
