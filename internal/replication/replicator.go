@@ -22,9 +22,9 @@ type Replicator struct {
 	*Client
 	unlock func() error // the volume's replication lock
 	lease  *leaseHolder
-	db    *litestream.DB
-	store *litestream.Store
-	fence *fencedClient
+	db     *litestream.DB
+	store  *litestream.Store
+	fence  *fencedClient
 
 	// verified is the newest state a verification passed.
 	verified atomic.Pointer[State]
