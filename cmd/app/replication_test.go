@@ -589,3 +589,33 @@ func TestReplicationRestoreInPlace(t *testing.T) {
 	more := writeNotes(t, b.url, "after the restore", 3)
 	waitInBucket(t, env, append(notes, more...))
 }
+
+// TestReplicationStaleVolume: a machine that wrote once, then stood down
+// while another machine wrote, finds its volume behind the bucket when it
+// writes again: it sets the old file aside and restores the replica, so
+// it never ships transactions on top of the other machine's.
+func TestReplicationStaleVolume(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	envA := replicaEnv(t, bucket, "machine-a")
+	envB := replicaEnv(t, bucket, "machine-b")
+	a := startCrashProc(t, envA)
+	notes := writeNotes(t, a.base, "from a", 3)
+	a.sigterm(t)
+	b := startCrashProc(t, envB)
+	notes = append(notes, writeNotes(t, b.base, "from b", 3)...)
+	b.sigterm(t)
+
+	a = startCrashProc(t, envA)
+	if !strings.Contains(a.logs.String(), "restoring the replica over the volume's database") {
+		t.Errorf("machine-a did not restore over its stale volume:\n%s", a.logs)
+	}
+	if lost := checkAcked(t, a.base, notes); lost > 0 {
+		t.Errorf("machine-a back as the writer lacks %d of %d notes", lost, len(notes))
+	}
+	more := writeNotes(t, a.base, "from a again", 3)
+	waitInBucket(t, envA, append(notes, more...))
+	matches, _ := filepath.Glob(envA["DATABASE_PATH"] + ".behind-*")
+	if len(matches) == 0 {
+		t.Errorf("the stale database was not kept aside")
+	}
+}

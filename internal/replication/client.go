@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -101,6 +102,9 @@ func (c *Client) URL() string { return c.opts.url() }
 type State struct {
 	TXID ltx.TXID
 	At   time.Time
+
+	// file is the LTX file that ends at TXID, for checksum.
+	file *ltx.FileInfo
 }
 
 // Newest returns the newest transaction the replica holds, at any level;
@@ -114,7 +118,8 @@ func (c *Client) Newest(ctx context.Context) (State, error) {
 		}
 		for itr.Next() {
 			if info := itr.Item(); info.MaxTXID > s.TXID {
-				s = State{TXID: info.MaxTXID, At: info.CreatedAt}
+				copied := *info
+				s = State{TXID: info.MaxTXID, At: info.CreatedAt, file: &copied}
 			}
 		}
 		if err := itr.Close(); err != nil {
@@ -122,6 +127,27 @@ func (c *Client) Newest(ctx context.Context) (State, error) {
 		}
 	}
 	return s, nil
+}
+
+// fileChecksum returns the checksum of the LTX file that ends at the
+// state's transaction: the same file, uploaded from the volume that wrote
+// it, has the same one.
+func (c *Client) fileChecksum(ctx context.Context, s State) (ltx.Checksum, error) {
+	rc, err := c.ls.OpenLTXFile(ctx, s.file.Level, s.file.MinTXID, s.file.MaxTXID, 0, 0)
+	if err != nil {
+		return 0, fmt.Errorf("reading the replica's newest file: %w", err)
+	}
+	defer rc.Close()
+	return ltxChecksum(rc)
+}
+
+// ltxChecksum reads a whole LTX file and returns its checksum.
+func ltxChecksum(r io.Reader) (ltx.Checksum, error) {
+	dec := ltx.NewDecoder(r)
+	if err := dec.Verify(); err != nil {
+		return 0, err
+	}
+	return dec.Trailer().FileChecksum, nil
 }
 
 // ErrNoReplica is returned by Restore when the bucket holds no replica
@@ -185,22 +211,39 @@ func ignoreMissing(err error) error {
 	return err
 }
 
+// localState is where the database on the volume stands.
+type localState struct {
+	TXID ltx.TXID
+	// FileChecksum is the checksum of Litestream's newest LTX file on the
+	// volume; 0 after a restore, before Litestream wrote one.
+	FileChecksum ltx.Checksum
+}
+
 // position returns the newest transaction the database at path holds, as
 // far as its Litestream state beside it says: its newest LTX file while
 // it was being replicated, or the TXID a restore wrote. ok is false when
 // neither exists: the file was never replicated from or to here.
-func position(path string) (txid ltx.TXID, ok bool, err error) {
+func position(path string) (st localState, ok bool, err error) {
 	db := litestream.NewDB(path)
 	defer db.Close(context.Background())
-	pos, err := db.Pos()
+	minTXID, maxTXID, err := db.MaxLTX()
 	if err != nil {
-		return 0, false, fmt.Errorf("reading Litestream's position beside %s: %w", path, err)
+		return st, false, fmt.Errorf("reading Litestream's files beside %s: %w", path, err)
 	}
-	if pos.TXID != 0 {
-		return pos.TXID, true, nil
+	if maxTXID != 0 {
+		f, err := os.Open(db.LTXPath(0, minTXID, maxTXID))
+		if err != nil {
+			return st, false, err
+		}
+		defer f.Close()
+		sum, err := ltxChecksum(f)
+		if err != nil {
+			return st, false, fmt.Errorf("reading Litestream's newest file beside %s: %w", path, err)
+		}
+		return localState{TXID: maxTXID, FileChecksum: sum}, true, nil
 	}
-	txid, err = litestream.ReadTXIDFile(path)
-	return txid, txid != 0, err
+	txid, err := litestream.ReadTXIDFile(path)
+	return localState{TXID: txid}, txid != 0, err
 }
 
 // ReplaceDatabase puts the database restored to tmp in path's place. The

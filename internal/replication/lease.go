@@ -29,6 +29,10 @@ type leaseHolder struct {
 		Error(string, ...any)
 	}
 
+	// tookBack is true when the lease was this machine's already (a
+	// restart): nobody else wrote the replica since.
+	tookBack bool
+
 	mu      sync.Mutex
 	current *litestream.Lease
 	lostErr error
@@ -62,7 +66,7 @@ func takeLease(ctx context.Context, c *Client) (*leaseHolder, error) {
 			// fails if another machine wrote it meanwhile.
 			if lease, err = takeBack(ctx, l, c.bucket); err == nil {
 				c.log.Info("took back this machine's lease on the replica", "replica", c.URL(), "owner", l.Owner, "generation", lease.Generation)
-				h.current = lease
+				h.current, h.tookBack = lease, true
 				go h.renewLoop()
 				return h, nil
 			}

@@ -120,18 +120,21 @@ func (r *Replicator) prepare(ctx context.Context) error {
 			return err
 		}
 		switch {
-		case newest.TXID == 0 || (known && local >= newest.TXID):
-			// Nothing newer in the bucket: Litestream ships what the
-			// volume holds beyond it.
-			return nil
+		case newest.TXID == 0:
 		case !known:
 			return fmt.Errorf("%s was never replicated, and the replica %s already holds a database (TXID %s): "+
 				"move the file away to restore the replica, or set SQLITE_REPLICA_PREFIX to start a new replica from the file", path, r.URL(), newest.TXID)
 		}
-		// The volume is behind the bucket: another machine wrote since.
+		keep, why, err := r.current(ctx, local, newest)
+		if err != nil {
+			return err
+		}
+		if keep {
+			return nil // Litestream ships what the volume holds beyond the bucket
+		}
 		aside := path + ".behind-" + time.Now().UTC().Format("20060102T150405Z")
-		r.log.Warn("the database is behind its replica; restoring the replica, keeping the old file aside",
-			"path", path, "local_txid", local, "replica_txid", newest.TXID, "kept", aside)
+		r.log.Warn("restoring the replica over the volume's database, keeping the old file aside: "+why,
+			"path", path, "local_txid", local.TXID, "replica_txid", newest.TXID, "kept", aside)
 		for _, suffix := range []string{"", "-wal"} {
 			if err := os.Rename(path+suffix, aside+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
@@ -152,6 +155,39 @@ func (r *Replicator) prepare(ctx context.Context) error {
 	r.log.Info("restored the database from its replica", "path", path, "replica", r.URL(),
 		"txid", restored.TXID, "committed", restored.At, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// current reports whether the volume's database, at local, may go on
+// being replicated, and if not, why. It may when the bucket holds nothing,
+// or holds the same database at the same transaction, or (when this
+// machine took back its own lease, so nobody wrote since) less than the
+// volume: transactions the machine committed but had not shipped. Any
+// other machine's writer may have written a different transaction under
+// the same TXID, so after another writer the volume's newest LTX file must
+// be the bucket's (Litestream writes level-0 files without the database's
+// checksum, so the file's own checksum stands in; a file the bucket has
+// compacted since differs, and costs a restore).
+func (r *Replicator) current(ctx context.Context, local localState, newest State) (bool, string, error) {
+	switch {
+	case newest.TXID == 0:
+		return true, "", nil
+	case local.TXID > newest.TXID && r.lease.tookBack:
+		return true, "", nil
+	case local.TXID > newest.TXID:
+		return false, "another machine held the lease since this one wrote transactions the bucket lacks", nil
+	case local.TXID < newest.TXID:
+		return false, "the bucket holds newer transactions (another machine wrote since)", nil
+	case local.FileChecksum == 0:
+		return true, "", nil // restored from the bucket, and not written since
+	}
+	sum, err := r.fileChecksum(ctx, newest)
+	if err != nil {
+		return false, "", err
+	}
+	if sum != local.FileChecksum {
+		return false, "the bucket holds a different database at the same TXID (another machine wrote since)", nil
+	}
+	return true, "", nil
 }
 
 // Attach hands the open database to the replication: under
