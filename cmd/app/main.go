@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var repl *replication.Replicator
 	if command == "serve" {
 		if repl, ctx, err = openReplication(ctx, setup, log); err != nil {
-			return err
+			return stoppedWaiting(ctx, err)
 		}
 		defer closeReplication(repl, log)
 	}

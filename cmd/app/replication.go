@@ -69,6 +69,16 @@ func openReplication(ctx context.Context, setup backend.Setup, log *slog.Logger)
 	return repl, ctx, nil
 }
 
+// stoppedWaiting returns err, or nil when the server was told to stop
+// (SIGTERM) while it waited for the lease: a standby stopping is a clean
+// stop.
+func stoppedWaiting(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 // closeReplication ships what is left to the bucket and releases the
 // lease, when the server has stopped and closed the database.
 func closeReplication(repl *replication.Replicator, log *slog.Logger) {

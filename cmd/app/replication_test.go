@@ -437,6 +437,11 @@ func TestReplicationLease(t *testing.T) {
 	default:
 	}
 
+	// A standby told to stop while it waits stops cleanly.
+	c := startWaitingProc(t, replicaEnv(t, bucket, "machine-c"))
+	c.waitLog(t, "waiting for the replica's lease", 30*time.Second)
+	c.sigterm(t)
+
 	a.kill()
 	b.listening(t, 60*time.Second)
 	if lost := checkAcked(t, b.base, notes); lost > 0 {
