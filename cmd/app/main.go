@@ -46,9 +46,9 @@ func main() {
 	os.Exit(config.ExitCode(err))
 }
 
-// now is the app's clock: upload intents, signed and presigned links, the
-// sweep and backups expire on it. Tests move it instead of sleeping; the
-// app reads it through clock, so a move reaches a running server.
+// now is the app's clock: upload intents, signed and presigned links and
+// the sweep expire on it. Tests move it instead of sleeping; the app
+// reads it through clock, so a move reaches a running server.
 var now = time.Now
 
 func clock() time.Time { return now() }
