@@ -77,7 +77,7 @@ func checkRestored(ctx context.Context, path string) error {
 }
 
 // verifyEvery verifies the replica every BACKUP_VERIFY_INTERVAL until
-// Close, and once soon after the start.
+// Close.
 func (r *Replicator) verifyEvery() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
