@@ -29,7 +29,6 @@ import (
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
-	"github.com/example/flystorage/internal/replication"
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
@@ -89,9 +88,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// SQLite's replica in the bucket (cmd/app/replication.go): the lease,
 	// a restore onto an empty volume, then Litestream; before the
 	// database opens, and closed after it.
-	var repl *replication.Replicator
+	var repl replicaNode
 	if command == "serve" {
-		if repl, ctx, err = openReplication(ctx, setup, log); err != nil {
+		if repl, ctx, err = openReplication(ctx, &setup, log); err != nil {
 			return stoppedWaiting(ctx, err)
 		}
 		defer closeReplication(repl, log)
@@ -138,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // serve answers HTTP on cfg.Port, and runs the periodic jobs, until ctx is
 // cancelled; then it lets in-flight requests finish.
-func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis *cache.Cache, repl *replication.Replicator, log *slog.Logger) error {
+func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis *cache.Cache, repl replicaNode, log *slog.Logger) error {
 	cfg := setup.Config
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)) // every interface: Fly's proxy uses IPv4, its private network IPv6
 	if err != nil {
@@ -168,7 +167,7 @@ func serve(ctx context.Context, setup backend.Setup, st *backend.Storage, redis 
 	case cfg.S3.Public:
 		opts.PublicURL = cfg.S3.PublicURL
 	}
-	opts.Region = newRouter(setup, st, log)
+	opts.Region = newRouter(setup, st, repl, log)
 	if err := errors.Join(st.RegionMetrics.Register(metrics.Registerer()), redis.Register(metrics.Registerer())); err != nil {
 		return err
 	}
@@ -276,7 +275,7 @@ func shutdown(ctx context.Context, timeout time.Duration, handler *server.Server
 
 // newRouter applies the multi-region rules (docs/regions.md). Off Fly, or
 // in the primary region, it changes nothing.
-func newRouter(setup backend.Setup, st *backend.Storage, log *slog.Logger) *region.Router {
+func newRouter(setup backend.Setup, st *backend.Storage, repl replicaNode, log *slog.Logger) *region.Router {
 	o := region.Options{
 		Config: setup.Region,
 		// A database file or files on this machine's volume have no replica
@@ -292,6 +291,10 @@ func newRouter(setup backend.Setup, st *backend.Storage, log *slog.Logger) *regi
 	}
 	if r, ok := st.Replica.(region.ReplicaPositioner); ok && st.Replica != nil {
 		o.Replica = r
+	}
+	// A SQLite follower reads its copy and replays writes to the writer.
+	if repl != nil && repl.Following() {
+		o.Holder, o.Local = repl.Holder, false
 	}
 	rt := region.NewRouter(o)
 	rt.LogStart()

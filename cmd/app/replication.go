@@ -10,9 +10,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/replication"
+	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/backend"
 	"github.com/example/flystorage/internal/storage/sqlite"
 )
@@ -36,37 +39,83 @@ func replicationOptionsFor(setup backend.Setup, src sqlite.Source, log *slog.Log
 	return replication.Options{Config: setup.Replication, S3: *setup.Config.S3, Path: src.Path, Machine: machine, Logger: log}
 }
 
-// replicates reports whether this server replicates the database: only
-// in the primary region, since a SQLite machine elsewhere replays every
-// request there (docs/regions.md).
-func replicates(setup backend.Setup, log *slog.Logger) (replication.Options, bool) {
-	o, ok := replicationOptions(setup, log)
-	if ok && setup.Region.Replica() {
-		log.Info("not replicating SQLite outside the primary region: every request is replayed there", "region", setup.Region.Region, "primary_region", setup.Region.PrimaryRegion)
-		return o, false
-	}
-	return o, ok
+// replicaNode is this machine's part in SQLite's replication: the
+// writer (*replication.Replicator) or a follower (*replication.Follower).
+type replicaNode interface {
+	Attach(storage.Database) error
+	Register(prometheus.Registerer) error
+	ReplicationStatus() storage.ReplicationStatus
+	// Holder is the writer's machine id; Following is true on a follower.
+	Holder() string
+	Following() bool
+	// Lost is closed when the machine must stop serving in its role: the
+	// writer lost its lease, or a follower took it. Err says which.
+	Lost() <-chan struct{}
+	Err() error
+	Close(context.Context) error
 }
 
-// openReplication makes this machine the SQLite database's writer and
-// starts replicating it (docs/sqlite.md), before the database opens. It
-// returns nil when replication does not apply, and a context that ends
-// when the machine loses its lease, so the server stops writing at once.
-func openReplication(ctx context.Context, setup backend.Setup, log *slog.Logger) (*replication.Replicator, context.Context, error) {
-	o, ok := replicates(setup, log)
+// openReplication makes this machine the SQLite database's writer, or,
+// while another machine holds the replica's lease, a follower that reads
+// a copy kept current from the bucket (docs/sqlite.md); before the
+// database opens. Only a machine in the primary region writes. For a
+// follower it changes setup: the database opens read-only, and the sweep
+// (which deletes what no row names) does not run. It returns nil when
+// replication does not apply, and a context that ends when the machine
+// must stop serving in its role.
+func openReplication(ctx context.Context, setup *backend.Setup, log *slog.Logger) (replicaNode, context.Context, error) {
+	o, ok := replicationOptions(*setup, log)
 	if !ok {
 		return nil, ctx, nil
 	}
-	repl, err := replication.Open(ctx, o)
-	if err != nil {
-		return nil, ctx, err
+	var node replicaNode
+	if !setup.Region.Replica() {
+		o.Follow = true
+		repl, err := replication.Open(ctx, o)
+		var held *replication.HeldError
+		switch {
+		case err == nil:
+			node = repl
+		case !errors.As(err, &held):
+			return nil, ctx, err
+		default:
+			if node, err = follow(ctx, setup, o, held.Holder, true); err != nil {
+				return nil, ctx, err
+			}
+		}
+	} else {
+		c, err := replication.NewClient(ctx, o)
+		if err != nil {
+			return nil, ctx, err
+		}
+		holder, live, err := c.LeaseHolder(ctx)
+		if err != nil {
+			return nil, ctx, fmt.Errorf("reading the lease on %s: %w", c.URL(), err)
+		}
+		if !live {
+			holder = ""
+		}
+		if node, err = follow(ctx, setup, o, holder, false); err != nil {
+			return nil, ctx, err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
-		<-repl.Lost()
+		<-node.Lost()
 		cancel()
 	}()
-	return repl, ctx, nil
+	return node, ctx, nil
+}
+
+// follow starts following the replica and points setup at the copy.
+func follow(ctx context.Context, setup *backend.Setup, o replication.Options, holder string, canTakeOver bool) (replicaNode, error) {
+	f, err := replication.Follow(ctx, o, holder, canTakeOver)
+	if err != nil {
+		return nil, err
+	}
+	setup.DB = sqlite.Source{Path: o.Path, Follower: true}
+	setup.Config.SweepInterval = 0
+	return f, nil
 }
 
 // stoppedWaiting returns err, or nil when the server was told to stop
@@ -81,7 +130,7 @@ func stoppedWaiting(ctx context.Context, err error) error {
 
 // closeReplication ships what is left to the bucket and releases the
 // lease, when the server has stopped and closed the database.
-func closeReplication(repl *replication.Replicator, log *slog.Logger) {
+func closeReplication(repl replicaNode, log *slog.Logger) {
 	if repl == nil {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -408,20 +409,32 @@ func (p *crashProc) waitLog(t *testing.T, s string, d time.Duration) {
 }
 
 // TestReplicationLease runs two machines on one replica: exactly one
-// writes while the other waits for the lease; the writer restarted after
-// kill -9 with its own id writes again at once; and once the writer dies
-// for good, the other takes the lease when it expires and serves every
-// note from the replica.
+// writes, the other follows; the writer restarted after kill -9 with its
+// own id writes again at once; writes to the follower are replayed to the
+// writer (fly-replay: instance=, through the test's replay proxy); the
+// follower serves reads with the writer frozen (kill -STOP); and once the
+// writer dies for good, the follower takes the lease when it expires,
+// restarts as the writer (as Fly restarts a machine whose process exits
+// with an error), and serves every note.
 func TestReplicationLease(t *testing.T) {
 	bucket := testenv.S3Bucket(t)
 	envA := replicaEnv(t, bucket, "machine-a")
 	envB := replicaEnv(t, bucket, "machine-b")
+	// Long enough for the follower to serve reads while the writer is
+	// frozen, before it takes over.
+	envA["SQLITE_LEASE_TTL"], envB["SQLITE_LEASE_TTL"] = "10s", "10s"
 	a := startCrashProc(t, envA)
 	notes := writeNotes(t, a.base, "from a", 5)
-	b := startWaitingProc(t, envB)
-	b.waitLog(t, "waiting for the replica's lease", 30*time.Second)
-	if _, err := os.Stat(envB["DATABASE_PATH"]); err == nil {
-		t.Errorf("machine-b made a database while machine-a holds the lease")
+	waitInBucket(t, envA, notes)
+	b := startCrashProc(t, envB)
+	if st := storageStatus(t, b.base); st.Role != "follower" || st.Holder != "machine-a" || st.Machine != "machine-b" {
+		t.Errorf("machine-b's /api/storage replication = %+v, want a follower of machine-a", st)
+	}
+	if !strings.Contains(b.logs.String(), "following the replica") {
+		t.Errorf("machine-b does not say it follows:\n%s", b.logs)
+	}
+	if lost := checkAcked(t, b.base, notes); lost > 0 {
+		t.Errorf("the follower lacks %d of %d replicated notes", lost, len(notes))
 	}
 
 	a.kill()
@@ -429,28 +442,84 @@ func TestReplicationLease(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "took back this machine's lease") {
 		t.Errorf("machine-a restarted did not take its lease back:\n%s", a.logs)
 	}
-	notes = append(notes, writeNotes(t, a.base, "from a again", 5)...)
-	waitInBucket(t, envA, notes)
-	select {
-	case <-b.logs.listening:
-		t.Fatalf("machine-b listens while machine-a holds the lease:\n%s", b.logs)
-	default:
-	}
 
-	// A standby told to stop while it waits stops cleanly.
-	c := startWaitingProc(t, replicaEnv(t, bucket, "machine-c"))
-	c.waitLog(t, "waiting for the replica's lease", 30*time.Second)
+	// Writes reach the follower first and land on the writer, once each.
+	proxy := testenv.NewReplayProxy(t, map[string]string{"ord": b.base, "machine-a": a.base})
+	for i := range 5 {
+		req, _ := http.NewRequest("POST", proxy.URL+"/api/notes", strings.NewReader(fmt.Sprintf(`{"title":"via b %d"}`, i)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(testenv.EntryRegionHeader, "ord")
+		res, err := crashClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct{ ID string }
+		json.NewDecoder(res.Body).Decode(&out)
+		res.Body.Close()
+		if res.StatusCode != 201 {
+			t.Fatalf("a write through the follower: %d", res.StatusCode)
+		}
+		notes = append(notes, ackedWrite{id: out.ID, kind: "note", title: fmt.Sprintf("via b %d", i)})
+	}
+	for _, h := range proxy.Hops() {
+		if h.Region == "ord" && (h.Status != 409 || h.ReplayTo != "machine-a") || h.Region == "machine-a" && h.Status != 201 {
+			t.Errorf("hop %+v: want the follower to replay to machine-a, which writes", h)
+		}
+	}
+	if n := len(proxy.Hops()); n != 10 {
+		t.Errorf("%d hops for 5 writes, want 10 (each once on b, once on a)", n)
+	}
+	waitInBucket(t, envA, notes)
+
+	// The follower serves reads with the writer frozen.
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(8 * time.Second) // within the lease's TTL
+	for checkAckedQuiet(b.base, notes) > 0 {
+		if time.Now().After(deadline) {
+			t.Logf("the follower's file lacks %d notes", countMissing(t, envB["DATABASE_PATH"], notes))
+			t.Fatalf("the follower did not catch up with the frozen writer's notes in 8s: %+v; logs:\n%s", storageStatus(t, b.base), b.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.cmd.Process.Signal(syscall.SIGCONT)
+
+	// A follower stopped stops cleanly.
+	c := startCrashProc(t, replicaEnv(t, bucket, "machine-c"))
 	c.sigterm(t)
 
+	// The writer dies: the follower takes over once its lease expires.
 	a.kill()
-	b.listening(t, 60*time.Second)
+	select {
+	case err := <-b.exited:
+		b.exited <- err
+		if err == nil || !strings.Contains(b.logs.String(), "took the replica's lease") {
+			t.Fatalf("machine-b exited with %v; logs:\n%s", err, b.logs)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("machine-b did not take over within 60s of machine-a's death; logs:\n%s", b.logs)
+	}
+	b = startCrashProc(t, envB)
 	if lost := checkAcked(t, b.base, notes); lost > 0 {
 		t.Errorf("machine-b, the writer after machine-a died, lacks %d of %d notes", lost, len(notes))
 	}
 	expect(t, "a write on the new writer", response{status: mustPost(t, b.base)}, 201)
-	if st := storageStatus(t, b.base); st.Holder != "machine-b" {
-		t.Errorf("after the takeover, /api/storage says the holder is %q", st.Holder)
+	if st := storageStatus(t, b.base); st.Role != "primary" || st.Holder != "machine-b" {
+		t.Errorf("after the takeover, /api/storage says %+v", st)
 	}
+}
+
+// checkAckedQuiet returns how many of the writes base lacks, without
+// failing the test.
+func checkAckedQuiet(base string, acked []ackedWrite) int {
+	n := 0
+	for _, a := range acked {
+		if readBack(base, a) != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func mustPost(t *testing.T, base string) int {

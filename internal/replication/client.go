@@ -37,7 +37,10 @@ type Options struct {
 	// Machine is this machine's id, the lease's owner: FLY_MACHINE_ID on
 	// Fly, the hostname elsewhere.
 	Machine string
-	Logger  *slog.Logger
+	// Follow makes Open return a *HeldError, instead of waiting, when
+	// another machine holds the lease.
+	Follow bool
+	Logger *slog.Logger
 }
 
 // Client reaches the replica in the bucket: it restores and verifies it,
@@ -93,6 +96,16 @@ func initClient(ctx context.Context, c *lss3.ReplicaClient) error {
 }
 
 func (o Options) url() string { return "s3://" + o.S3.Bucket + "/" + o.Config.Prefix }
+
+// LeaseHolder returns the machine id the replica's lease names, and
+// whether it is still in force; "" when there is no lease.
+func (c *Client) LeaseHolder(ctx context.Context) (string, bool, error) {
+	lease, _, err := readLease(ctx, c.bucket, c.opts.S3.Bucket, c.opts.Config.Prefix)
+	if err != nil || lease == nil {
+		return "", false, err
+	}
+	return lease.Owner, !lease.IsExpired(), nil
+}
 
 // URL is where the replica lives: s3://bucket/prefix.
 func (c *Client) URL() string { return c.opts.url() }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/benbjohnson/litestream"
 	lss3 "github.com/benbjohnson/litestream/s3"
 	"github.com/superfly/ltx"
@@ -73,6 +74,8 @@ func takeLease(ctx context.Context, c *Client) (*leaseHolder, error) {
 			if !errors.Is(err, litestream.ErrLeaseNotHeld) {
 				return nil, fmt.Errorf("taking back the lease on %s: %w", c.URL(), err)
 			}
+		case errors.As(err, &held) && c.opts.Follow:
+			return nil, &HeldError{Holder: held.Owner, ExpiresAt: held.ExpiresAt}
 		case errors.As(err, &held):
 			wait := max(time.Until(held.ExpiresAt), 0) + 100*time.Millisecond
 			c.log.Info("waiting for the replica's lease: another machine writes it", "replica", c.URL(), "holder", held.Owner, "until", held.ExpiresAt)
@@ -90,24 +93,37 @@ func takeLease(ctx context.Context, c *Client) (*leaseHolder, error) {
 // takeBack renews the lease object as it stands in the bucket, which
 // names this machine as its owner.
 func takeBack(ctx context.Context, l *lss3.Leaser, bucket *s3.Bucket) (*litestream.Lease, error) {
-	key := lss3.DefaultLeasePath
-	if l.Path != "" {
-		key = l.Path + "/" + key
-	}
-	out, err := bucket.Client().GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(l.Bucket), Key: aws.String(key)})
+	lease, etag, err := readLease(ctx, bucket, l.Bucket, l.Path)
 	if err != nil {
 		return nil, err
+	}
+	if lease == nil || lease.Owner != l.Owner || etag == "" {
+		return nil, litestream.ErrLeaseNotHeld
+	}
+	lease.ETag = etag
+	return l.RenewLease(ctx, lease)
+}
+
+// readLease reads the lease object under prefix: nil when there is none.
+func readLease(ctx context.Context, bucket *s3.Bucket, name, prefix string) (*litestream.Lease, string, error) {
+	key := lss3.DefaultLeasePath
+	if prefix != "" {
+		key = prefix + "/" + key
+	}
+	out, err := bucket.Client().GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(name), Key: aws.String(key)})
+	var missing *types.NoSuchKey
+	if errors.As(err, &missing) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
 	}
 	defer out.Body.Close()
 	var lease litestream.Lease
 	if err := json.NewDecoder(io.LimitReader(out.Body, 1<<16)).Decode(&lease); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
+		return nil, "", fmt.Errorf("reading %s: %w", key, err)
 	}
-	if lease.Owner != l.Owner || out.ETag == nil {
-		return nil, litestream.ErrLeaseNotHeld
-	}
-	lease.ETag = *out.ETag
-	return l.RenewLease(ctx, &lease)
+	return &lease, aws.ToString(out.ETag), nil
 }
 
 // renewLoop renews the lease every third of its TTL until stop. Should a

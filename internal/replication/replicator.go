@@ -214,6 +214,12 @@ func (r *Replicator) SyncAndWait(ctx context.Context) error {
 	return r.db.SyncAndWait(ctx)
 }
 
+// Holder returns this machine's id: it is the writer.
+func (r *Replicator) Holder() string { return r.opts.Machine }
+
+// Following reports false: this machine writes.
+func (r *Replicator) Following() bool { return false }
+
 // Lost is closed when this machine loses the lease: it must stop writing
 // at once, since another machine may be the writer now.
 func (r *Replicator) Lost() <-chan struct{} { return r.lease.lostCh }

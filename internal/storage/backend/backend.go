@@ -79,11 +79,10 @@ func Load(getenv func(string) string) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
-	// With its replica in the bucket, SQLite is one database that the
-	// machines in the primary region share, and so are its files
-	// (internal/replication). A machine in another region replays every
-	// request there, and keeps to a file prefix of its own.
-	cfg.DatabaseLocal = driver.Local && !(cfg.S3 != nil && repl.Enabled && !reg.Replica())
+	// With its replica in the bucket, SQLite is one database that every
+	// machine shares, writer and followers, and so are its files
+	// (internal/replication).
+	cfg.DatabaseLocal = driver.Local && !(cfg.S3 != nil && repl.Enabled)
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = defaultBlobDir(driver, src)
 	}

@@ -39,6 +39,9 @@ var Driver = storage.Driver{
 type Source struct {
 	// Path is the database file.
 	Path string
+	// Follower opens it read-only, as a copy another machine's writes
+	// reach through the bucket (OpenFollower).
+	Follower bool
 }
 
 // Open opens the file and applies pending migrations, always: Fly's
@@ -47,6 +50,9 @@ func (s Source) Open(ctx context.Context, o storage.OpenOptions) (storage.Databa
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if s.Follower {
+		return OpenFollower(ctx, s.Path)
 	}
 	db, err := open(ctx, s.Path, log)
 	if err != nil {

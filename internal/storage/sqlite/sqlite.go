@@ -72,6 +72,10 @@ type Store struct {
 
 	// commitWait, when set, runs after each group commits (SetCommitWait).
 	commitWait func(context.Context) error
+
+	// follower: opened by OpenFollower, without a writer; the file
+	// changes under it, so nothing is cached.
+	follower bool
 }
 
 // Open opens (creating if needed) the database at path, its directory
@@ -211,10 +215,13 @@ func OpenDB(path string) (*sql.DB, error) {
 // synchronous=NORMAL (durable across app crashes, and safe with WAL), foreign
 // keys on, and a busy timeout instead of an immediate SQLITE_BUSY.
 func dsn(path, extra string) string {
-	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+	return "file:" + fileURL(path) +
 		"?_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1" +
 		fmt.Sprintf("&_busy_timeout=%d&", busyTimeout.Milliseconds()) + extra
 }
+
+// fileURL is path as a file: URL's path.
+func fileURL(path string) string { return (&url.URL{Path: path}).EscapedPath() }
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
@@ -229,6 +236,9 @@ func (s *Store) Close() error {
 	}
 	close(s.closed)
 	<-s.stopped
+	if s.follower {
+		return s.closeFollower()
+	}
 	lockErr := s.lock.Close()
 	if errors.Is(lockErr, os.ErrClosed) {
 		lockErr = nil // closed before
@@ -248,6 +258,9 @@ func (s *Store) PoolStats() []storage.PoolStats {
 	}
 	idle := int64(len(s.notes.free))
 	notes := storage.PoolStats{Name: "sqlite_note_readers", Max: int64(len(s.notes.all)), InUse: int64(len(s.notes.all)) - idle, Idle: idle}
+	if s.follower {
+		return []storage.PoolStats{stats("sqlite_readers", s.readers), notes}
+	}
 	return []storage.PoolStats{stats("sqlite_writer", s.writer), stats("sqlite_readers", s.readers), notes}
 }
 
@@ -318,7 +331,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 		return nil, "", translate(err)
 	}
 	var gen uint64
-	if p.Cursor == "" {
+	if p.Cursor == "" && !s.follower {
 		var notes []storage.Note
 		var next string
 		var ok bool
@@ -341,7 +354,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 		return nil, "", translate(err)
 	}
 	notes, next := storage.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
-	if p.Cursor == "" {
+	if p.Cursor == "" && !s.follower {
 		s.newest.put(p.Limit, gen, notes, next)
 	}
 	return notes, next, nil

@@ -69,6 +69,9 @@ func (s *Store) submit(ctx context.Context, j *writeJob) error {
 	if err := ctx.Err(); err != nil {
 		return translate(err)
 	}
+	if s.follower {
+		return fmt.Errorf("%w: %w", storage.ErrReadOnly, errFollower)
+	}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
