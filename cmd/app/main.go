@@ -292,9 +292,10 @@ func newRouter(setup backend.Setup, st *backend.Storage, repl replicaNode, log *
 	if r, ok := st.Replica.(region.ReplicaPositioner); ok && st.Replica != nil {
 		o.Replica = r
 	}
-	// A SQLite follower reads its copy and replays writes to the writer.
-	if repl != nil && repl.Following() {
-		o.Holder, o.Local = repl.Holder, false
+	// A SQLite follower reads its copy and replays writes to the writer;
+	// the writer's tokens are Litestream TXIDs (cmd/app/replication.go).
+	if repl != nil {
+		sqliteRouting(&o, repl)
 	}
 	rt := region.NewRouter(o)
 	rt.LogStart()

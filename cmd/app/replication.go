@@ -14,6 +14,7 @@ import (
 
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/region"
 	"github.com/example/flystorage/internal/replication"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/backend"
@@ -116,6 +117,20 @@ func follow(ctx context.Context, setup *backend.Setup, o replication.Options, ho
 	setup.DB = sqlite.Source{Path: o.Path, Follower: true}
 	setup.Config.SweepInterval = 0
 	return f, nil
+}
+
+// sqliteRouting sets the region rules for a replicated SQLite machine: a
+// follower serves reads from its copy, waiting for a read's consistency
+// token, and replays writes to the writer, whose writes carry their
+// TXID as the token.
+func sqliteRouting(o *region.Options, repl replicaNode) {
+	if f, ok := repl.(*replication.Follower); ok {
+		o.Holder, o.Local, o.Replica = f.Holder, false, f
+		return
+	}
+	if w, ok := repl.(*replication.Replicator); ok && o.Config.Region != "" && o.Config.PrimaryRegion != "" {
+		o.Primary = w
+	}
 }
 
 // stoppedWaiting returns err, or nil when the server was told to stop

@@ -693,3 +693,85 @@ func TestReplicationStaleVolume(t *testing.T) {
 		t.Errorf("the stale database was not kept aside")
 	}
 }
+
+// TestReplicationReadYourWrites: 200 write-then-read pairs enter at a
+// follower. Each write lands on the writer and carries its TXID as the
+// consistency token; each read with that token is served by the follower
+// only once its copy holds the write, and replayed to the writer
+// otherwise: it is never stale.
+func TestReplicationReadYourWrites(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	envA := replicaEnv(t, bucket, "machine-a")
+	envB := replicaEnv(t, bucket, "machine-b")
+	for _, env := range []map[string]string{envA, envB} {
+		env["FLY_REGION"], env["PRIMARY_REGION"], env["REPLICA_WAIT"] = "ord", "ord", "50ms"
+	}
+	a := startCrashProc(t, envA)
+	b := startCrashProc(t, envB)
+	if st := storageStatus(t, b.base); st.Role != "follower" {
+		t.Fatalf("machine-b is %q, want a follower", st.Role)
+	}
+	proxy := testenv.NewReplayProxy(t, map[string]string{"ord": b.base, "machine-a": a.base})
+	send := func(method, path, body, token string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(method, proxy.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(testenv.EntryRegionHeader, "ord")
+		if token != "" {
+			req.Header.Set("Consistency-Token", token)
+		}
+		res, err := crashClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res, out
+	}
+	stale := 0
+	for i := range 200 {
+		title := fmt.Sprintf("pair %d", i)
+		res, body := send("POST", "/api/notes", fmt.Sprintf(`{"title":%q}`, title), "")
+		var note struct{ ID, Title string }
+		json.Unmarshal(body, &note)
+		token := res.Header.Get("Consistency-Token")
+		if res.StatusCode != 201 || token == "" {
+			t.Fatalf("write %d: %d, token %q: %s", i, res.StatusCode, token, body)
+		}
+		res, body = send("GET", "/api/notes/"+note.ID, "", token)
+		json.Unmarshal(body, &note)
+		if res.StatusCode != 200 || note.Title != title {
+			stale++
+			if stale <= 5 {
+				t.Errorf("read %d after its write: %d %s", i, res.StatusCode, body)
+			}
+		}
+	}
+	servedHere := func() int {
+		n := 0
+		for _, h := range proxy.Hops() {
+			if h.Method == "GET" && h.Region == "ord" && h.Status == 200 {
+				n++
+			}
+		}
+		return n
+	}
+	t.Logf("200 write-then-read pairs: %d stale, %d reads served by the follower, the rest replayed to the writer", stale, servedHere())
+
+	// Once the follower's copy holds the last write, a read with its
+	// token is served there.
+	res, body := send("POST", "/api/notes", `{"title":"last"}`, "")
+	var last struct{ ID, Title string }
+	json.Unmarshal(body, &last)
+	token := res.Header.Get("Consistency-Token")
+	deadline := time.Now().Add(30 * time.Second)
+	for before := servedHere(); servedHere() == before; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower never served a read with the token %s: %+v", token, storageStatus(t, b.base))
+		}
+		res, body = send("GET", "/api/notes/"+last.ID, "", token)
+		if res.StatusCode != 200 || !strings.Contains(string(body), `"last"`) {
+			t.Fatalf("read with the token: %d %s", res.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

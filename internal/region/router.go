@@ -257,6 +257,24 @@ func (rt *Router) Wrap(next http.Handler) http.Handler {
 func (rt *Router) follow(w http.ResponseWriter, r *http.Request, next http.Handler, write, replayed bool) {
 	holder := rt.o.Holder()
 	switch {
+	case !write && rt.o.Replica != nil && tokenFrom(r) != 0:
+		// A read after the client's own write: served here once the copy
+		// holds the write, else by the writer.
+		caughtUp, err := rt.wait(r.Context(), tokenFrom(r))
+		switch {
+		case err == nil && caughtUp:
+			rt.o.Metrics.wait(WaitCaughtUp)
+			next.ServeHTTP(w, r)
+		case replayed || holder == "" || !replayable(r):
+			rt.o.Metrics.wait(WaitTimeout)
+			writeError(w, http.StatusServiceUnavailable, "unavailable",
+				"this machine's copy of the database has not reached your last write yet, and the writer cannot be asked; try again shortly")
+		default:
+			rt.o.Metrics.wait(WaitTimeout)
+			rt.o.Metrics.replay(ReasonBehind)
+			w.Header().Set(ReplayHeader, "instance="+holder)
+			writeError(w, ReplayStatus, "replay", "this machine's copy has not reached your last write; the read is replayed to the writer "+holder)
+		}
 	case !write:
 		next.ServeHTTP(w, r)
 	case holder == "" && rt.o.Config.PrimaryRegion != "" && !replayed && replayable(r):

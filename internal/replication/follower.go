@@ -108,6 +108,16 @@ func (f *Follower) restore(ctx context.Context) error {
 	}
 	start := time.Now()
 	st, err := f.Restore(ctx, RestoreOptions{Output: path})
+	for errors.Is(err, ErrNoReplica) {
+		// The writer has just started and shipped nothing yet.
+		f.log.Info("waiting for the writer's first transaction in the replica", "replica", f.URL())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(f.opts.Config.SyncInterval):
+		}
+		st, err = f.Restore(ctx, RestoreOptions{Output: path})
+	}
 	if err != nil {
 		return err
 	}
@@ -229,4 +239,11 @@ func (f *Follower) Close(context.Context) error {
 	f.cancel()
 	f.jobs.Wait()
 	return nil
+}
+
+// ReplayPosition returns the transaction the follower's copy holds, for
+// a read carrying a consistency token to wait on.
+func (f *Follower) ReplayPosition(context.Context) (storage.Position, error) {
+	local, _, _ := f.positions()
+	return storage.Position(local), nil
 }

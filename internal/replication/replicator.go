@@ -297,3 +297,15 @@ func (r *Replicator) Close(ctx context.Context) error {
 	})
 	return r.closeErr
 }
+
+// WritePosition returns the newest transaction on the volume as a
+// consistency token, once Litestream has read every write committed
+// before the call from the write-ahead log (a local step, no bucket): a
+// follower whose copy reaches it holds the write.
+func (r *Replicator) WritePosition(ctx context.Context) (storage.Position, error) {
+	if err := r.db.Sync(ctx); err != nil {
+		return 0, err
+	}
+	pos, err := r.db.Pos()
+	return storage.Position(pos.TXID), err
+}
