@@ -775,3 +775,40 @@ func TestReplicationReadYourWrites(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestReplicationFailoverReplicated: under SQLITE_DURABILITY=replicated,
+// 16 writers on the writer, kill -9 right after the last 201: the
+// follower takes the lease when it expires, restarts as the writer, takes
+// writes, and has every acknowledged write.
+func TestReplicationFailoverReplicated(t *testing.T) {
+	bucket := testenv.S3Bucket(t)
+	envA := replicaEnv(t, bucket, "machine-a")
+	envB := replicaEnv(t, bucket, "machine-b")
+	envA["SQLITE_DURABILITY"], envB["SQLITE_DURABILITY"] = "replicated", "replicated"
+	a := startCrashProc(t, envA)
+	b := startCrashProc(t, envB)
+	if st := storageStatus(t, b.base); st.Role != "follower" {
+		t.Fatalf("machine-b is %q, want a follower", st.Role)
+	}
+	load := startCrashLoad(a.base, "failover")
+	load.waitAcked(crashAckedBeforeKill, crashLoadTime*3)
+	acked := load.finish()
+	a.kill()
+	if len(acked) < crashAckedBeforeKill/2 {
+		t.Fatalf("only %d writes acknowledged before the kill", len(acked))
+	}
+	select {
+	case err := <-b.exited:
+		b.exited <- err
+		if err == nil {
+			t.Fatalf("machine-b exited cleanly; want the takeover's restart; logs:\n%s", b.logs)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("machine-b did not take over within 60s; logs:\n%s", b.logs)
+	}
+	b = startCrashProc(t, envB)
+	if lost := checkAcked(t, b.base, acked); lost > 0 {
+		t.Errorf("%d of %d acknowledged writes lost in the failover under replicated durability", lost, len(acked))
+	}
+	expect(t, "a write on the new writer", response{status: mustPost(t, b.base)}, 201)
+}
