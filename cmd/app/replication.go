@@ -134,8 +134,8 @@ func sqliteRouting(o *region.Options, repl replicaNode) {
 }
 
 // stoppedWaiting returns err, or nil when the server was told to stop
-// (SIGTERM) while it waited for the lease: a standby stopping is a clean
-// stop.
+// (SIGTERM) while it started replicating (a follower waiting for the
+// writer's first transaction, say): that is a clean stop.
 func stoppedWaiting(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return nil
