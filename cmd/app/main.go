@@ -130,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	err = serve(ctx, setup, st, redis, repl, log)
 	if repl != nil {
-		err = errors.Join(err, repl.Err()) // a lost lease stops the server
+		err = errors.Join(err, repl.Err()) // the lease lost, or taken over: restart
 	}
 	return err
 }
