@@ -2,7 +2,7 @@
 // configuration, opens the stores, builds the service and the HTTP
 // server, runs the periodic jobs, and shuts down. What expires (links,
 // upload intents, the sweep's grace, a backup's age) follows the clock in
-// Options; the jobs' schedule runs on real tickers. It is the one package
+// Options, and the jobs run on its tickers. It is the one package
 // that knows every concrete type; below it nothing reaches up
 // (docs/architecture.md, "Layers"). cmd/app parses its arguments and
 // calls Run.
@@ -29,6 +29,17 @@ type Options struct {
 	// it instead of sleeping; the app reads it at every use, so a move
 	// reaches a running server.
 	Clock func() time.Time
+	// NewTicker schedules the periodic jobs: it returns a channel that
+	// receives a time every d, and a func that stops it. nil means
+	// time.NewTicker. Tests tick it as they move Clock, so a job runs
+	// without a real wait.
+	NewTicker func(d time.Duration) (<-chan time.Time, func())
+}
+
+// realTicker is NewTicker on the real clock.
+func realTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // Commands are what Run runs: serve (the default), sweep, backup and
@@ -47,6 +58,10 @@ func Run(ctx context.Context, command string, args []string, o Options) error {
 	setup.Clock = o.Clock
 	if setup.Clock == nil {
 		setup.Clock = time.Now
+	}
+	setup.NewTicker = o.NewTicker
+	if setup.NewTicker == nil {
+		setup.NewTicker = realTicker
 	}
 	log := newLogger(setup.Config, o.Stderr)
 	log.Info("starting", "command", command, "config", setup)
