@@ -76,7 +76,7 @@ func newRouter(setup Setup, st *Storage, log *slog.Logger) *region.Router {
 	if p, ok := st.Primary.(storage.WritePositioner); ok && setup.Region.Region != "" && setup.Region.PrimaryRegion != "" {
 		o.Primary = p
 	}
-	if r, ok := st.Replica.(storage.ReplayPositioner); ok && st.Replica != nil {
+	if r, ok := st.Replica.(storage.ReplayPositioner); ok { // false when there is no replica
 		o.Replica = r
 	}
 	rt := region.NewRouter(o)
