@@ -27,28 +27,18 @@ func Dir(engine string) (fs.FS, error) {
 	return fs.Sub(files, engine)
 }
 
-// Lock says how migrations on Postgres keep out of each other's way, so
-// that several `migrate up` runs at once apply each migration once.
-type Lock int
-
-const (
-	// SessionLock holds a session advisory lock: the lightest, but it lives
-	// on one server connection, so it needs a direct connection. Behind
-	// PgBouncer in transaction mode it may be taken on one server
-	// connection and released on another, and a DIRECT_DATABASE_URL that
-	// goes through one by mistake cannot be told apart, so the Postgres
-	// backend takes TableLock always; SQLite, which ignores the lock,
-	// passes this.
-	SessionLock Lock = iota
-	// TableLock holds a row in goose_lock, renewed by a heartbeat, which
-	// works through any pooler: for when the only URL may be a pooled one.
-	TableLock
-)
-
 // NewProvider returns a goose provider for db, which must be a Postgres or
-// SQLite database matching dialect. On Postgres it takes lock while it
-// migrates; SQLite serialises writers itself.
-func NewProvider(dialect goose.Dialect, db *sql.DB, lock Lock) (*goose.Provider, error) {
+// SQLite database matching dialect. On Postgres it holds goose's table
+// lock while it migrates, a row in goose_lock renewed by a heartbeat, so
+// that several `migrate up` runs at once apply each migration once. It
+// works through any pooler: a session advisory lock, the lighter kind,
+// lives on one server connection, and with a DIRECT_DATABASE_URL that goes
+// through PgBouncer in transaction mode by mistake it was taken on one
+// connection and never released on another (docs/postgres.md). A waiting
+// run retries every second for up to five minutes: a deploy waiting on
+// another's migrations goes on as soon as it can. SQLite serialises
+// writers itself and takes no lock.
+func NewProvider(dialect goose.Dialect, db *sql.DB) (*goose.Provider, error) {
 	var (
 		dir  string
 		opts []goose.ProviderOption
@@ -56,11 +46,11 @@ func NewProvider(dialect goose.Dialect, db *sql.DB, lock Lock) (*goose.Provider,
 	switch dialect {
 	case goose.DialectPostgres:
 		dir = "postgres"
-		opt, err := lockOption(lock)
+		locker, err := lock.NewPostgresTableLocker(lock.WithTableLockTimeout(time.Second, 300))
 		if err != nil {
 			return nil, fmt.Errorf("creating the migration lock: %w", err)
 		}
-		opts = append(opts, opt)
+		opts = append(opts, goose.WithLocker(locker))
 	case goose.DialectSQLite3:
 		dir = "sqlite"
 	default:
@@ -71,16 +61,4 @@ func NewProvider(dialect goose.Dialect, db *sql.DB, lock Lock) (*goose.Provider,
 		return nil, err
 	}
 	return goose.NewProvider(dialect, db, sub, opts...)
-}
-
-// lockOption makes the lock. Both retry every second for up to five
-// minutes: a deploy waiting on another's migrations should go on as soon as
-// it can.
-func lockOption(l Lock) (goose.ProviderOption, error) {
-	if l == TableLock {
-		locker, err := lock.NewPostgresTableLocker(lock.WithTableLockTimeout(time.Second, 300))
-		return goose.WithLocker(locker), err
-	}
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-	return goose.WithSessionLocker(locker), err
 }

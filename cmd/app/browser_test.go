@@ -296,3 +296,66 @@ func TestPageShowsErrors(t *testing.T) {
 		t.Errorf("the page shows %q, want the API's message", msg)
 	}
 }
+
+// landFirst makes every PUT the page sends to another origin (the bucket)
+// land once before the page's own: the page's PUT then finds an object
+// there, as a PUT the browser retried after its first try landed does.
+// window.firstPut holds the first try's status.
+const landFirst = `(() => {
+  const open = XMLHttpRequest.prototype.open;
+  const setHeader = XMLHttpRequest.prototype.setRequestHeader;
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url) {
+    this.sent = { method, url, headers: {} };
+    return open.apply(this, arguments);
+  };
+  XMLHttpRequest.prototype.setRequestHeader = function (k, v) {
+    this.sent.headers[k] = v;
+    return setHeader.apply(this, arguments);
+  };
+  XMLHttpRequest.prototype.send = function (body) {
+    const { method, url, headers } = this.sent;
+    if (method !== "PUT" || new URL(url, location.href).origin === location.origin) return send.call(this, body);
+    const then = (status) => { window.firstPut = status; send.call(this, body); };
+    fetch(url, { method, headers, body }).then((r) => then(r.status), (err) => then(String(err)));
+  };
+})()`
+
+// TestPageDirectUploadAlreadyLanded: a direct upload whose PUT finds its
+// object already there (412: the URL is signed with If-None-Match: *)
+// goes on to complete it instead of showing an error.
+func TestPageDirectUploadAlreadyLanded(t *testing.T) {
+	env := testenv.S3Bucket(t).Env()
+	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
+	env["MAX_UPLOAD_BYTES"] = fmt.Sprint(64 << 20)
+	a := startApp(t, env)
+	p := openPage(t, a.url+"/")
+	data := make([]byte, 12<<20) // past the page's 8 MiB direct threshold
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "landed.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.run(t, "uploading",
+		chromedp.Evaluate[chromedp.Void](landFirst),
+		chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{path}),
+		chromedp.Click(chromedp.CSS("#file-upload")),
+	)
+	p.until(t, "the upload ends", `document.querySelector('button[aria-label="Download landed.bin"]') || !document.getElementById("error").hidden`)
+	if shown, _ := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`!document.getElementById("error").hidden`)); shown {
+		t.Fatalf("the page shows an error: %q", p.text(t, "#error"))
+	}
+	first, err := chromedp.Run(p.ctx, chromedp.Evaluate[any](`window.firstPut`))
+	if err != nil || first != float64(200) {
+		t.Fatalf("the first PUT answered %v (%v), want 200", first, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.problems) != 1 || !strings.Contains(p.problems[0], "request failed: 412") {
+		t.Errorf("the browser saw %q, want only the second PUT's 412", p.problems)
+	}
+	files := a.get(t, "/api/files").json(t)["files"].([]any)
+	if len(files) != 1 || files[0].(map[string]any)["size"] != float64(len(data)) {
+		t.Errorf("the API lists %v, want the one file of %d bytes", files, len(data))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -168,5 +169,26 @@ func TestSQLiteMachinesShareABucket(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "checked 1 objects") {
 		t.Errorf("machine a's sweep: %q, want it to look at its one object only", stdout.String())
+	}
+}
+
+// TestSweepInterval: the server sweeps every SWEEP_INTERVAL on the clock
+// in app.Options, so moving the test's clock an hour runs it with no real
+// wait, and not moving it runs nothing.
+func TestSweepInterval(t *testing.T) {
+	env := map[string]string{"DATABASE_PATH": filepath.Join(t.TempDir(), "app.db"), "SWEEP_INTERVAL": "1h"}
+	a := startApp(t, env)
+	sweeps := func() int { return strings.Count(a.logs.String(), `msg="orphan sweep"`) }
+	if !testenv.Eventually(30*time.Second, func() bool { return testClock.scheduled(time.Hour) }) {
+		t.Fatalf("no job scheduled every hour; logs:\n%s", a.logs)
+	}
+	if n := sweeps(); n != 0 {
+		t.Fatalf("%d sweeps before an interval passed, want none", n)
+	}
+	for hour := 1; hour <= 2; hour++ {
+		moveClock(t, time.Duration(hour)*time.Hour+time.Minute)
+		if !testenv.Eventually(30*time.Second, func() bool { return sweeps() >= hour }) {
+			t.Fatalf("%d sweeps after %dh, want %d; logs:\n%s", sweeps(), hour, hour, a.logs)
+		}
 	}
 }

@@ -88,14 +88,6 @@ func tamper(t *testing.T, rawURL, param string) string {
 	return u.String()
 }
 
-// moveClock moves the clock of the apps the test runs (runApp) by d until
-// the test ends.
-func moveClock(t *testing.T, d time.Duration) {
-	old := testNow
-	testNow = func() time.Time { return time.Now().Add(d) }
-	t.Cleanup(func() { testNow = old })
-}
-
 // testLink fetches a download link, a tampered copy and, once it has
 // expired, the link again.
 func testLink(t *testing.T, a *testApp, sigParam string) {

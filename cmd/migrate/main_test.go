@@ -29,21 +29,21 @@ import (
 const secret = "s3cr3tpw"
 
 // migrate runs the command with args against the environment vars and
-// returns what it printed on stdout and stderr.
-func migrate(t *testing.T, vars map[string]string, args ...string) (stdout, stderr string, err error) {
+// returns what it printed.
+func migrate(t *testing.T, vars map[string]string, args ...string) (stdout string, err error) {
 	t.Helper()
-	var out, errOut bytes.Buffer
+	var out bytes.Buffer
 	getenv := func(name string) string { return vars[name] }
-	err = run(t.Context(), args, getenv, &out, &errOut)
-	return out.String(), errOut.String(), err
+	err = run(t.Context(), args, getenv, &out)
+	return out.String(), err
 }
 
 // mustMigrate is migrate for commands that must succeed.
 func mustMigrate(t *testing.T, vars map[string]string, args ...string) string {
 	t.Helper()
-	stdout, stderr, err := migrate(t, vars, args...)
+	stdout, err := migrate(t, vars, args...)
 	if err != nil {
-		t.Fatalf("migrate %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout, stderr)
+		t.Fatalf("migrate %v: %v\nstdout:\n%s", args, err, stdout)
 	}
 	return stdout
 }
@@ -336,7 +336,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "app.db")
-			_, _, err := migrate(t, map[string]string{"DATABASE_PATH": path}, args...)
+			_, err := migrate(t, map[string]string{"DATABASE_PATH": path}, args...)
 			if err == nil {
 				t.Fatalf("migrate %v succeeded, want a usage error", args)
 			}
@@ -352,7 +352,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestUnsupportedDatabaseURL(t *testing.T) {
-	_, _, err := migrate(t, map[string]string{"DATABASE_URL": "redis://app:" + secret + "@127.0.0.1/0"}, "up")
+	_, err := migrate(t, map[string]string{"DATABASE_URL": "redis://app:" + secret + "@127.0.0.1/0"}, "up")
 	if err == nil {
 		t.Fatal("migrate up succeeded with a redis:// DATABASE_URL")
 	}
@@ -377,14 +377,14 @@ func TestUnreachablePostgres(t *testing.T) {
 	for where, url := range urls {
 		for _, command := range []string{"up", "down", "status", "version"} {
 			t.Run(where+" "+command, func(t *testing.T) {
-				stdout, stderr, err := migrate(t, map[string]string{"DATABASE_URL": url}, command)
+				stdout, err := migrate(t, map[string]string{"DATABASE_URL": url}, command)
 				if err == nil {
 					t.Fatalf("migrate %s succeeded against a closed port", command)
 				}
 				if got := config.ExitCode(err); got != 1 {
 					t.Errorf("ExitCode(%v) = %d, want 1", err, got)
 				}
-				for what, s := range map[string]string{"error": err.Error(), "stdout": stdout, "stderr": stderr} {
+				for what, s := range map[string]string{"error": err.Error(), "stdout": stdout} {
 					if strings.Contains(s, secret) {
 						t.Errorf("%s contains the password: %s", what, s)
 					}

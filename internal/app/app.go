@@ -1,8 +1,8 @@
 // Package app is flystorage's composition root: it loads the whole
 // configuration, opens the stores, builds the service and the HTTP
 // server, runs the periodic jobs, and shuts down. What expires (links,
-// upload intents, the sweep's grace) follows the clock in
-// Options; the jobs' schedule runs on real tickers. It is the one package
+// upload intents, the sweep's grace) follows the clock in Options, and
+// the jobs run on its tickers. It is the one package
 // that knows every concrete type; below it nothing reaches up
 // (docs/architecture.md, "Layers"). cmd/app parses its arguments and
 // calls Run.
@@ -30,6 +30,17 @@ type Options struct {
 	// it instead of sleeping; the app reads it at every use, so a move
 	// reaches a running server.
 	Clock func() time.Time
+	// NewTicker schedules the periodic jobs: it returns a channel that
+	// receives a time every d, and a func that stops it. nil means
+	// time.NewTicker. Tests tick it as they move Clock, so a job runs
+	// without a real wait.
+	NewTicker func(d time.Duration) (<-chan time.Time, func())
+}
+
+// realTicker is NewTicker on the real clock.
+func realTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // Commands are what Run runs: serve (the default), sweep, restore and
@@ -48,6 +59,10 @@ func Run(ctx context.Context, command string, args []string, o Options) error {
 	setup.Clock = o.Clock
 	if setup.Clock == nil {
 		setup.Clock = time.Now
+	}
+	setup.NewTicker = o.NewTicker
+	if setup.NewTicker == nil {
+		setup.NewTicker = realTicker
 	}
 	log := newLogger(setup.Config, o.Stderr)
 	log.Info("starting", "command", command, "config", setup)

@@ -31,10 +31,11 @@ func sweepOnce(ctx context.Context, setup Setup, st *Storage, redis *cache.Cache
 	return err
 }
 
-// jobs runs the periodic work, each every its interval until ctx is
-// cancelled: the orphan sweep (SWEEP_INTERVAL). An interval of 0 turns a
-// job off. SQLite's replication and the verification of its backups run
-// in Litestream's goroutines and the Replicator's (replication.go).
+// jobs runs the periodic work, each every its interval on setup's
+// tickers until ctx is cancelled: the orphan sweep (SWEEP_INTERVAL). An
+// interval of 0 turns a job off. SQLite's replication and the
+// verification of its backups run in Litestream's goroutines and the
+// Replicator's (replication.go).
 func jobs(ctx context.Context, setup Setup, st *Storage, svc *service.Service, redis *cache.Cache, log *slog.Logger) {
 	cfg := setup.Config
 	var wg sync.WaitGroup
@@ -43,18 +44,19 @@ func jobs(ctx context.Context, setup Setup, st *Storage, svc *service.Service, r
 			return
 		}
 		wg.Go(func() {
+			// The schedule starts with the server, before a job due now.
+			tick, stop := setup.NewTicker(interval)
+			defer stop()
 			if dueNow {
 				if err := job(); err != nil && ctx.Err() == nil {
 					log.Error(name+" failed", "err", err)
 				}
 			}
-			tick := time.NewTicker(interval)
-			defer tick.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
-				case <-tick.C:
+				case <-tick:
 					if err := job(); err != nil && ctx.Err() == nil {
 						log.Error(name+" failed", "err", err)
 					}

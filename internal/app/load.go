@@ -29,6 +29,8 @@ type Setup struct {
 	// Clock is the time links are signed on; nil means time.Now. Tests
 	// move it instead of waiting for a link to expire.
 	Clock func() time.Time
+	// NewTicker schedules the periodic jobs (Options.NewTicker).
+	NewTicker func(d time.Duration) (<-chan time.Time, func())
 }
 
 // LogValue logs the whole configuration, every secret masked.

@@ -14,6 +14,7 @@ import (
 	"github.com/example/flystorage/internal/app"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage/s3"
+	"github.com/example/flystorage/internal/testenv"
 )
 
 // secret is a password distinctive enough that finding it in any output
@@ -50,28 +51,6 @@ func load(t *testing.T, vars map[string]string) config.Config {
 func loadErr(vars map[string]string) error {
 	_, err := app.Load(env(vars))
 	return err
-}
-
-// wantError checks that err is a *config.Error naming variable, that it exits
-// with status 2, and that its message holds no password.
-func wantError(t *testing.T, err error, variable string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one naming %s", variable)
-	}
-	var cerr *config.Error
-	if !errors.As(err, &cerr) {
-		t.Fatalf("got %T (%v), want *config.Error", err, err)
-	}
-	if !strings.Contains(cerr.Var, variable) || !strings.Contains(err.Error(), variable) {
-		t.Errorf("error %q (Var %q) does not name %s", err, cerr.Var, variable)
-	}
-	if got := config.ExitCode(err); got != 2 {
-		t.Errorf("ExitCode(%v) = %d, want 2", err, got)
-	}
-	if strings.Contains(err.Error(), secret) {
-		t.Errorf("error %q contains the password %q", err, secret)
-	}
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -144,8 +123,8 @@ func TestLoadBothDatabases(t *testing.T) {
 		"DATABASE_URL":  "postgres://app:" + secret + "@db.internal/app",
 		"DATABASE_PATH": "/data/app.db",
 	})
-	wantError(t, err, "DATABASE_URL")
-	wantError(t, err, "DATABASE_PATH")
+	testenv.WantConfigError(t, err, "DATABASE_URL", secret)
+	testenv.WantConfigError(t, err, "DATABASE_PATH", secret)
 }
 
 func TestLoadS3(t *testing.T) {
@@ -332,7 +311,7 @@ func TestLoadS3Errors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := loadErr(tt.vars)
-			wantError(t, err, tt.wantVar)
+			testenv.WantConfigError(t, err, tt.wantVar, secret)
 			if strings.Contains(err.Error(), awsSecret) {
 				t.Errorf("error %q contains the AWS secret key", err)
 			}
@@ -387,7 +366,7 @@ func TestLoadPort(t *testing.T) {
 	for _, value := range []string{"abc", "-1", "70000", "65536", "80.5"} {
 		t.Run("bad "+value, func(t *testing.T) {
 			err := loadErr(map[string]string{"PORT": value})
-			wantError(t, err, "PORT")
+			testenv.WantConfigError(t, err, "PORT", secret)
 		})
 	}
 }
@@ -411,7 +390,7 @@ func TestLoadMaxUploadBytes(t *testing.T) {
 	for _, value := range []string{"0", "-5", "lots", "1.5"} {
 		t.Run("bad "+value, func(t *testing.T) {
 			err := loadErr(map[string]string{"MAX_UPLOAD_BYTES": value})
-			wantError(t, err, "MAX_UPLOAD_BYTES")
+			testenv.WantConfigError(t, err, "MAX_UPLOAD_BYTES", secret)
 		})
 	}
 }
@@ -441,7 +420,7 @@ func TestLoadMigrateOnStart(t *testing.T) {
 	for _, value := range []string{"yes", "maybe", "2"} {
 		t.Run("bad "+value, func(t *testing.T) {
 			err := loadErr(map[string]string{"MIGRATE_ON_START": value})
-			wantError(t, err, "MIGRATE_ON_START")
+			testenv.WantConfigError(t, err, "MIGRATE_ON_START", secret)
 		})
 	}
 }
@@ -560,7 +539,7 @@ func TestLoadSweepInterval(t *testing.T) {
 		t.Errorf("SWEEP_INTERVAL=0 gave %v, want 0 (off)", got)
 	}
 	err := loadErr(map[string]string{"SWEEP_INTERVAL": "hourly"})
-	wantError(t, err, "SWEEP_INTERVAL")
+	testenv.WantConfigError(t, err, "SWEEP_INTERVAL", secret)
 }
 
 // TestPublicURLFollowsTheBrowsersEndpoint: with S3_PUBLIC_ENDPOINT (the
@@ -594,11 +573,11 @@ func TestLoadTigrisOptions(t *testing.T) {
 		"S3_PUBLIC_ENDPOINT": "localhost:9000", "BUCKET_PREFIX": "../up/", "PRESIGN_TTL": "30d", "URL_SIGNING_KEY": "short",
 	} {
 		err := loadErr(map[string]string{"BUCKET_NAME": "pics", name: value})
-		wantError(t, err, name)
+		testenv.WantConfigError(t, err, name, secret)
 	}
 	for _, p := range []string{"files", "/files/", "a//b/", ".hidden/", "sp ace/"} {
 		err := loadErr(map[string]string{"BUCKET_PREFIX": p})
-		wantError(t, err, "BUCKET_PREFIX")
+		testenv.WantConfigError(t, err, "BUCKET_PREFIX", secret)
 	}
 }
 
@@ -613,7 +592,7 @@ func TestLoadOperations(t *testing.T) {
 	}
 	for name, value := range map[string]string{"LOG_FORMAT": "xml", "LOG_LEVEL": "loud", "METRICS_PORT": "0", "SHUTDOWN_TIMEOUT": "soon", "API_TOKEN": "short"} {
 		err := loadErr(map[string]string{name: value})
-		wantError(t, err, name)
+		testenv.WantConfigError(t, err, name, secret)
 	}
 	var logged bytes.Buffer
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("starting", "config", local)

@@ -76,7 +76,7 @@ func newRouter(setup Setup, st *Storage, repl replicaNode, log *slog.Logger) *re
 	if p, ok := st.Primary.(storage.WritePositioner); ok && setup.Region.Region != "" && setup.Region.PrimaryRegion != "" {
 		o.Primary = p
 	}
-	if r, ok := st.Replica.(storage.ReplayPositioner); ok && st.Replica != nil {
+	if r, ok := st.Replica.(storage.ReplayPositioner); ok { // false when there is no replica
 		o.Replica = r
 	}
 	// A SQLite follower reads its copy and replays writes to the writer;

@@ -82,6 +82,7 @@ func TestReplicaReadsYourWrites(t *testing.T) {
 	if _, _, err := db.ListNotes(ctx, storage.Page{Limit: 5}); err != nil {
 		t.Fatal(err)
 	}
+	storagetest.RunReplicaReader(t, region.WithPrimaryReads(ctx), db)
 	// The replica's own statistics count every read. Its backends publish
 	// them when they exit, or after up to 10s idle: close them.
 	replica.Close()

@@ -507,3 +507,59 @@ func (p *heldPrimary) WritePosition(context.Context) (storage.Position, error) {
 	}
 	return p.then, nil
 }
+
+// TestReplaysPredictsWrap holds Replays to what Wrap does: it reports true
+// exactly for the requests Wrap answers with a replay before the app sees
+// them, so a rate limit counts a request only where it is served.
+func TestReplaysPredictsWrap(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		cfg           Config
+		local         bool
+		method, path  string
+		contentLength int64 // -1 unknown; 0 means the body's length
+		header        []string
+		want          bool
+	}{
+		{"write in a replica region", syd, false, "POST", "/api/notes", 0, nil, true},
+		{"delete in a replica region", syd, false, "DELETE", "/api/notes/1", 0, nil, true},
+		{"read in a replica region", syd, false, "GET", "/api/notes", 0, nil, false},
+		{"upload served in place", syd, false, "POST", "/api/files", 0, nil, false},
+		{"write of unknown length", syd, false, "POST", "/api/notes", -1, nil, false},
+		{"write too large to replay", syd, false, "PUT", "/api/notes/1", MaxReplayBody + 1, nil, false},
+		{"write already replayed", syd, false, "POST", "/api/notes", 0, []string{ReplaySrcHeader, "instance=x;region=ord"}, false},
+		{"health check", syd, false, "GET", "/healthz", 0, nil, false},
+		{"local data: a read", syd, true, "GET", "/api/notes", 0, nil, true},
+		{"local data: a write", syd, true, "POST", "/api/notes", 0, nil, true},
+		{"local data: a health check", syd, true, "GET", "/readyz", 0, nil, false},
+		{"local data: too large", syd, true, "POST", "/api/files", MaxReplayBody + 1, nil, false},
+		{"local data: already replayed", syd, true, "GET", "/api/notes", 0, []string{ReplaySrcHeader, "instance=x;region=ord"}, false},
+		{"write in the primary region", ord, false, "POST", "/api/notes", 0, nil, false},
+		{"local data in the primary region", ord, true, "GET", "/api/notes", 0, nil, false},
+		{"off Fly", Config{}, true, "POST", "/api/notes", 0, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, a, _, _ := newRouter(setup{cfg: tc.cfg, local: tc.local})
+			req := func() *http.Request {
+				r := httptest.NewRequest(tc.method, tc.path, strings.NewReader(`{"title":"t"}`))
+				if tc.contentLength != 0 {
+					r.ContentLength = tc.contentLength
+				}
+				for i := 0; i+1 < len(tc.header); i += 2 {
+					r.Header.Set(tc.header[i], tc.header[i+1])
+				}
+				return r
+			}
+			got := rt.Replays(req())
+			w := httptest.NewRecorder()
+			rt.Wrap(a).ServeHTTP(w, req())
+			replayed := w.Header().Get(ReplayHeader) != ""
+			if got != tc.want || replayed != tc.want {
+				t.Errorf("Replays = %v and Wrap replayed: %v (%d, app served %d); want both %v", got, replayed, w.Code, a.served, tc.want)
+			}
+			if replayed && a.served != 0 {
+				t.Errorf("Wrap replayed after the app served it")
+			}
+		})
+	}
+}

@@ -23,8 +23,9 @@ import (
 // does any range of an empty file (ServeContent's choice).
 //
 // The object is opened only once ServeContent has chosen the status and
-// the bytes to send (contentWriter.WriteHeader), so a 304 or a 416 never
-// reaches the store, and a missing object still gets a 404 of its own.
+// the bytes to send (contentWriter.WriteHeader), so a 304, a 416 or a
+// HEAD never reaches the store, and a missing object still gets a 404 of
+// its own.
 func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, f storage.File) error {
 	h := w.Header()
 	h.Set("ETag", `"`+f.SHA256+`"`)
@@ -68,15 +69,9 @@ func (cw *contentWriter) WriteHeader(code int) {
 	}
 	switch code {
 	case http.StatusOK, http.StatusPartialContent:
-		length, _ := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
-		if err := cw.body.open(length); err != nil {
-			h.Del("Content-Length")
-			h.Del("Content-Range")
-			cw.err = err
-			if errors.Is(err, storage.ErrNotFound) {
-				cw.s.log.Error("file row without its object", "id", f.ID, "key", f.Key)
-				cw.err = errorf(http.StatusNotFound, "not_found", "the content of file %q is missing from the store", f.ID)
-			}
+		// A HEAD sends no bytes, and the row has every header it answers:
+		// it never opens the object.
+		if cw.r.Method != http.MethodHead && !cw.open() {
 			return
 		}
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
@@ -88,6 +83,27 @@ func (cw *contentWriter) WriteHeader(code int) {
 		return
 	}
 	cw.ResponseWriter.WriteHeader(code)
+}
+
+// open opens the object for the bytes ServeContent is about to send. When
+// it cannot, it keeps the error to answer with, drops the headers that
+// described the bytes, and returns false.
+func (cw *contentWriter) open() bool {
+	h := cw.Header()
+	f := cw.body.f
+	length, _ := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+	err := cw.body.open(length)
+	if err == nil {
+		return true
+	}
+	h.Del("Content-Length")
+	h.Del("Content-Range")
+	cw.err = err
+	if errors.Is(err, storage.ErrNotFound) {
+		cw.s.log.Error("file row without its object", "id", f.ID, "key", f.Key)
+		cw.err = errorf(http.StatusNotFound, "not_found", "the content of file %q is missing from the store", f.ID)
+	}
+	return false
 }
 
 // Write sends the content, or drops ServeContent's own text of an error

@@ -10,10 +10,12 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/service"
+	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/testenv"
 )
 
@@ -123,4 +125,67 @@ func get(t *testing.T, url string, headers ...string) answer {
 		a.body = e.Error.Code
 	}
 	return a
+}
+
+// countingBlobs counts the objects a server opens.
+type countingBlobs struct {
+	storage.Blobs
+	gets atomic.Int64
+}
+
+func (b *countingBlobs) Get(ctx context.Context, key string, rng *storage.ByteRange) (io.ReadCloser, storage.BlobInfo, error) {
+	b.gets.Add(1)
+	return b.Blobs.Get(ctx, key, rng)
+}
+
+// TestHeadOfContentReadsNoObject: HEAD of a file's content answers GET's
+// headers (size, ETag, Content-Range for a range) from the file's row,
+// and never opens the object.
+func TestHeadOfContentReadsNoObject(t *testing.T) {
+	db, local := testenv.LocalStores(t)
+	blobs := &countingBlobs{Blobs: local}
+	svc := service.New(service.Options{DB: db, Blobs: blobs, MaxUpload: 1 << 20, KeyPrefix: "files/"})
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, MaxUploadBytes: 1 << 20}))
+	defer srv.Close()
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	part, _ := mw.CreateFormFile("file", "digits.txt")
+	part.Write([]byte("0123456789"))
+	mw.Close()
+	res, err := http.Post(srv.URL+"/api/files", mw.FormDataContentType(), &form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct{ ID, SHA256 string }
+	json.NewDecoder(res.Body).Decode(&file)
+	res.Body.Close()
+	url := srv.URL + "/api/files/" + file.ID + "/content"
+	before := blobs.gets.Load()
+
+	for _, tc := range []struct {
+		rng, length, contentRange string
+		status                    int
+	}{{"", "10", "", 200}, {"bytes=2-4", "3", "bytes 2-4/10", 206}} {
+		req, _ := http.NewRequest(http.MethodHead, url, nil)
+		if tc.rng != "" {
+			req.Header.Set("Range", tc.rng)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		h := res.Header
+		if res.StatusCode != tc.status || h.Get("Content-Length") != tc.length || h.Get("Content-Range") != tc.contentRange ||
+			h.Get("ETag") != `"`+file.SHA256+`"` || !strings.Contains(h.Get("Content-Disposition"), "digits.txt") {
+			t.Errorf("HEAD Range %q: %d, headers %v; want %d, Content-Length %s, Content-Range %q, the ETag and the name",
+				tc.rng, res.StatusCode, h, tc.status, tc.length, tc.contentRange)
+		}
+	}
+	if n := blobs.gets.Load() - before; n != 0 {
+		t.Errorf("two HEADs opened the object %d times, want 0", n)
+	}
+	if res := get(t, url); res.status != 200 || blobs.gets.Load()-before != 1 {
+		t.Errorf("GET after the HEADs: %d, %d opens; want 200 and 1", res.status, blobs.gets.Load()-before)
+	}
 }

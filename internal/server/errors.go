@@ -79,24 +79,15 @@ func fromStore(err error, what string) error {
 				// Say what the store refused (S3's code, e.g. AccessDenied or
 				// NoSuchBucket), never the credentials.
 				msg = what + " refused the app's credentials or bucket; check BUCKET_NAME, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-				if code := refusedCode(err); code != "" {
-					msg += " (" + code + ")"
+				var refused *storage.RefusedError
+				if errors.As(err, &refused) {
+					msg += " (" + refused.Code + ")"
 				}
 			}
 			return &apiError{status: k.status, code: k.code, msg: msg, cause: err}
 		}
 	}
 	return err
-}
-
-// refusedCode finds the store's own error code, such as AccessDenied, in an
-// error matching storage.ErrRefused.
-func refusedCode(err error) string {
-	var coded interface{ ErrorCode() string }
-	if errors.As(err, &coded) {
-		return coded.ErrorCode()
-	}
-	return ""
 }
 
 // handle adapts a handler that returns an error, writing the error as

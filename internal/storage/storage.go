@@ -52,6 +52,21 @@ var (
 	ErrReadOnly = errors.New("read-only replica")
 )
 
+// RefusedError is an ErrRefused that carries the store's own name for the
+// refusal, such as S3's AccessDenied or NoSuchBucket: the HTTP layer shows
+// Code to the client, so they know what to check, and logs Err.
+type RefusedError struct {
+	Code string
+	Err  error
+}
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("%v (%s): %v", ErrRefused, e.Code, e.Err) }
+
+// Is makes a RefusedError match ErrRefused.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // Position is a point in the primary database's write-ahead log: for
 // Postgres an LSN, the byte offset pg_current_wal_lsn() reports. A replica
 // that has replayed up to a Position holds every write committed before it.

@@ -83,6 +83,7 @@ func MySQLAdmin(u *url.URL) (*sql.DB, error) {
 type MariaDB struct {
 	dir  string
 	port int
+	cred *syscall.Credential // whom the server runs as (mysqlUser)
 }
 
 // MariaDBOptions shape a MariaDB.
@@ -102,45 +103,41 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 	if err1 != nil || err2 != nil {
 		t.Fatalf("mariadb-install-db and mariadbd are not installed (apt-get install mariadb-server): %v, %v", err1, err2)
 	}
-	cred := mysqlUser(t)
-	dir := tempDir(t, "flystorage-mariadb-")
-	m := &MariaDB{dir: dir, port: freePort(t)}
-	write := func(name string, data []byte) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	own := func(path string) {
-		t.Helper()
-		if cred != nil {
-			if err := os.Chown(path, int(cred.Uid), int(cred.Gid)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	os.Chmod(dir, 0o755)
-	own(dir)
-	run := func(path string, args ...string) *exec.Cmd {
-		cmd := exec.Command(path, args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		return cmd
-	}
-	data := filepath.Join(dir, "data")
-	if out, err := run(install, "--no-defaults", "--datadir="+data, "--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput(); err != nil {
+	m := &MariaDB{dir: tempDir(t, "flystorage-mariadb-"), port: freePort(t), cred: mysqlUser(t)}
+	os.Chmod(m.dir, 0o755)
+	m.own(t, m.dir)
+	data := filepath.Join(m.dir, "data")
+	if out, err := m.command(install, "--no-defaults", "--datadir="+data, "--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
-	write("init.sql", []byte("CREATE DATABASE IF NOT EXISTS flystorage CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"))
-	args := mariadbArgs(dir, m.port)
+	m.write(t, "init.sql", []byte("CREATE DATABASE IF NOT EXISTS flystorage CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"))
+	args := mariadbArgs(m.dir, m.port)
 	if opts.TLS {
-		certPEM, keyPEM := localhostCert(t)
-		write("server.crt", certPEM)
-		write("server.key", keyPEM)
-		own(filepath.Join(dir, "server.key"))
-		os.Chmod(filepath.Join(dir, "server.key"), 0o600)
-		args = append(args, "--ssl-cert="+m.CertFile(), "--ssl-key="+filepath.Join(dir, "server.key"), "--require-secure-transport=ON")
+		args = append(args, m.serveTLS(t)...)
 	}
-	server := run(mariadbd, args...)
+	m.start(t, m.command(mariadbd, args...))
+	return m
+}
+
+// serveTLS writes a self-signed certificate and its key, which only the
+// server may read, and returns mariadbd's flags that serve them and refuse
+// connections without TLS.
+func (m *MariaDB) serveTLS(t testing.TB) []string {
+	t.Helper()
+	certPEM, keyPEM := localhostCert(t)
+	m.write(t, "server.crt", certPEM)
+	m.write(t, "server.key", keyPEM)
+	key := filepath.Join(m.dir, "server.key")
+	m.own(t, key)
+	os.Chmod(key, 0o600)
+	return []string{"--ssl-cert=" + m.CertFile(), "--ssl-key=" + key, "--require-secure-transport=ON"}
+}
+
+// start starts server, killed when the test ends, and waits until it
+// accepts connections on its port. It fails the test with the server's
+// log if the server exits first or is not listening within 60s.
+func (m *MariaDB) start(t testing.TB, server *exec.Cmd) {
+	t.Helper()
 	if err := server.Start(); err != nil {
 		t.Fatalf("starting mariadbd: %v", err)
 	}
@@ -150,8 +147,6 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 		server.Process.Kill()
 		<-exited
 	})
-	// Ready when it accepts connections on its port, or failed when it
-	// exits first.
 	var died bool
 	var exitErr error
 	listening := Eventually(60*time.Second, func() bool {
@@ -169,13 +164,37 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 		return err == nil
 	})
 	if died || !listening {
-		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		log, _ := os.ReadFile(filepath.Join(m.dir, "error.log"))
 		if died {
 			t.Fatalf("mariadbd exited: %v\n%s", exitErr, log)
 		}
 		t.Fatalf("mariadbd did not accept connections within 60s\n%s", log)
 	}
-	return m
+}
+
+// command runs path as the server's user.
+func (m *MariaDB) command(path string, args ...string) *exec.Cmd {
+	cmd := exec.Command(path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: m.cred}
+	return cmd
+}
+
+// write writes a file in the server's directory.
+func (m *MariaDB) write(t testing.TB, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(m.dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// own gives path to the server's user, when it runs as another.
+func (m *MariaDB) own(t testing.TB, path string) {
+	t.Helper()
+	if m.cred != nil {
+		if err := os.Chown(path, int(m.cred.Uid), int(m.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // tempDir makes a directory that other users may enter (t.TempDir's may

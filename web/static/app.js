@@ -707,7 +707,14 @@ async function upload(file) {
     // upload cancelled here is never completed, and the sweep removes it.
     const intent = await api("POST", "/api/files/uploads",
       { name: file.name, content_type: file.type || "application/octet-stream", size: file.size });
-    await send(intent.method, intent.url, intent.headers, file);
+    try {
+      await send(intent.method, intent.url, intent.headers, file);
+    } catch (err) {
+      // The URL writes only where no object is (If-None-Match: *), so 412
+      // means an earlier try of this PUT, which the browser retried,
+      // already landed. Complete checks the object it left.
+      if (!(err instanceof APIError && err.status === 412)) throw err;
+    }
     await api("POST", `/api/files/uploads/${intent.id}/complete`);
   } else {
     const form = new FormData();

@@ -6,6 +6,7 @@ import (
 
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/storage/backend"
+	"github.com/example/flystorage/internal/testenv"
 )
 
 // TestChoose holds the registry to its rules: one database variable
@@ -45,7 +46,7 @@ func TestChoose(t *testing.T) {
 				}
 				return
 			}
-			wantError(t, err, tc.want)
+			testenv.WantConfigError(t, err, tc.want, secret)
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("error %q shows the password", err)
 			}
@@ -88,7 +89,7 @@ func TestSchemeAlone(t *testing.T) {
 			t.Errorf("Choose(%s=%s) = %s, %v; want the %s driver", tc.name, tc.value, d.Name, err, tc.driver)
 		}
 		_, _, err = backend.Select(env(map[string]string{tc.name: tc.value}))
-		wantError(t, err, tc.name)
+		testenv.WantConfigError(t, err, tc.name, secret)
 		if strings.Contains(err.Error(), "unsupported scheme") {
 			t.Errorf("%s=%s: %v, want the driver's own error naming what is missing", tc.name, tc.value, err)
 		}

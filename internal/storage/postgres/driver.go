@@ -243,7 +243,7 @@ func (s *source) Migrations(ctx context.Context) (storage.Migrations, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := migrations.NewProvider(goose.DialectPostgres, db, migrations.TableLock)
+	p, err := migrations.NewProvider(goose.DialectPostgres, db)
 	if err != nil {
 		db.Close()
 		return nil, err

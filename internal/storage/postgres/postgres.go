@@ -178,7 +178,7 @@ func (s *Store) checkSchema(ctx context.Context, opts Options, log *slog.Logger)
 		db = stdlib.OpenDBFromPool(s.pool)
 	}
 	defer db.Close()
-	p, err := migrations.NewProvider(goose.DialectPostgres, db, migrations.TableLock)
+	p, err := migrations.NewProvider(goose.DialectPostgres, db)
 	if err != nil {
 		return err
 	}

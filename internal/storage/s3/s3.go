@@ -390,10 +390,10 @@ func translate(err error) error {
 		case "NoSuchKey", "NotFound":
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "NoSuchBucket", "AllAccessDisabled":
-			return fmt.Errorf("%w (%s): %w", storage.ErrRefused, apiErr.ErrorCode(), err)
+			return &storage.RefusedError{Code: apiErr.ErrorCode(), Err: err}
 		case "Forbidden":
 			// A HEAD has no body, so S3 gives only the status: 403.
-			return fmt.Errorf("%w (AccessDenied): %w", storage.ErrRefused, err)
+			return &storage.RefusedError{Code: "AccessDenied", Err: err}
 		case "SlowDown", "ServiceUnavailable", "RequestTimeout":
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}

@@ -230,3 +230,27 @@ func TestPartBodyAfterClose(t *testing.T) {
 		t.Errorf("WriteTo after close = %d, %v; want 0 and an error", n, err)
 	}
 }
+
+// TestRefusalsCarryS3sCode: a refusal is a storage.RefusedError with S3's
+// own code, which the HTTP layer shows the client, whether S3 answered
+// with a body (a PUT) or only a status (a HEAD's 403).
+func TestRefusalsCarryS3sCode(t *testing.T) {
+	env := testenv.S3Bucket(t)
+	ctx := context.Background()
+	missing := env.Blobs(t, func(o *s3.Options) { o.Bucket = "flystorage-missing-" + testenv.RandomHex(6) })
+	wrongKey := env.Blobs(t, func(o *s3.Options) { o.SecretAccessKey = "wrong" })
+	for _, tc := range []struct {
+		what string
+		err  error
+		code string
+	}{
+		{"Put to a missing bucket", missing.Put(ctx, "k", strings.NewReader("x"), 1, "text/plain"), "NoSuchBucket"},
+		{"Put with a wrong secret key", wrongKey.Put(ctx, "k", strings.NewReader("x"), 1, "text/plain"), "SignatureDoesNotMatch"},
+		{"Stat with a wrong secret key", func() error { _, err := wrongKey.Stat(ctx, "k"); return err }(), "AccessDenied"},
+	} {
+		var refused *storage.RefusedError
+		if !errors.As(tc.err, &refused) || refused.Code != tc.code || !errors.Is(tc.err, storage.ErrRefused) {
+			t.Errorf("%s = %v; want a storage.RefusedError with code %s, matching ErrRefused", tc.what, tc.err, tc.code)
+		}
+	}
+}

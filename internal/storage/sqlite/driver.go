@@ -70,7 +70,7 @@ func (s Source) Migrations(ctx context.Context) (storage.Migrations, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := migrations.NewProvider(goose.DialectSQLite3, db, migrations.SessionLock)
+	p, err := migrations.NewProvider(goose.DialectSQLite3, db)
 	if err != nil {
 		db.Close()
 		return nil, err

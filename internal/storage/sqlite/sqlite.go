@@ -115,7 +115,7 @@ func open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	s := &Store{writer: writer, readers: readers, path: path, lock: lock,
 		jobs: make(chan *writeJob), closed: make(chan struct{}), stopped: make(chan struct{})}
 
-	p, err := migrations.NewProvider(goose.DialectSQLite3, writer, migrations.SessionLock)
+	p, err := migrations.NewProvider(goose.DialectSQLite3, writer)
 	if err == nil {
 		err = migrations.Up(ctx, p, log)
 	}

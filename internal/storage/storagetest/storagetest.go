@@ -7,7 +7,8 @@
 // drivertest.RunConformanceTests is, so a failing backend names the
 // behaviour it broke: TestConformance/ExpiredUploads, not line 251 of one
 // long function. To check a new behaviour, write a test function in
-// database.go or blobs.go and add a row to its table.
+// database.go or blobs.go (capabilities.go for an optional capability) and
+// add a row to its table.
 package storagetest
 
 import (
@@ -70,6 +71,10 @@ var databaseTests = []struct {
 	{"Count", testCount},
 	{"Ping", testDatabasePing},
 	{"Describer", func(t *testing.T, db storage.Database) { RunDescriber(t, db) }},
+	{"WritePositioner", testWritePosition},
+	{"ReplayPositioner", testReplayPosition},
+	{"ReplayLagger", testReplayLag},
+	{"PoolReporter", testPoolStats},
 }
 
 // blobTests are the behaviours every storage.Blobs shows. Stores may be
@@ -88,6 +93,8 @@ var blobTests = []struct {
 	{"ListEmptyPrefix", testBlobListEmptyPrefix},
 	{"Ping", testBlobPing},
 	{"Describer", func(t *testing.T, b storage.Blobs) { RunDescriber(t, b) }},
+	{"Presigner", testPresigner},
+	{"MultipartAborter", testMultipartAborter},
 }
 
 func newNote(title, body string) storage.Note {
