@@ -140,6 +140,10 @@ func (s *RedisSessions) unavailable(ctx context.Context, doing string, err error
 	return fmt.Errorf("%w: %s in redis: %w", storage.ErrUnavailable, doing, err)
 }
 
+// maxRevoked is how many sessions deleted while Redis did not answer a
+// machine remembers, to refuse them itself and delete them in Redis later.
+const maxRevoked = 10_000
+
 // revokedSet is the keys of sessions deleted while Redis did not answer.
 type revokedSet struct {
 	mu   sync.Mutex
