@@ -37,7 +37,8 @@ func TestPeekNeverFills(t *testing.T) {
 func TestRedisSessionsDeletedWhileDown(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	c := open(t, srv.URL(), testPrefix(t, srv.URL()), map[string]string{"REDIS_TIMEOUT": "200ms"})
-	s := c.Sessions(nil)
+	db, _ := testenv.LocalStores(t)
+	s := c.Sessions(db)
 	secret, err := s.Create(t.Context(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
