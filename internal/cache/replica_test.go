@@ -6,28 +6,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/testenv"
 )
 
-// TestPeekNeverFills: Peek returns what the cache holds and never caches
-// what it loads (a replica's possibly older read), so a later Read loads
-// again and caches its own.
-func TestPeekNeverFills(t *testing.T) {
+// TestReadNeverFillsAReplicasAnswer: Read returns what a replica answered
+// (storage.ServedByReplica) but never caches it, so a later read loads
+// again and caches its own, which the next read finds.
+func TestReadNeverFillsAReplicasAnswer(t *testing.T) {
 	url := testenv.RedisURL(t)
 	c := open(t, url, testPrefix(t, url), nil)
 	ctx := t.Context()
 	loads := 0
-	load := func(v string) func(context.Context) (string, error) {
-		return func(context.Context) (string, error) { loads++; return v, nil }
+	load := func(v string, replica bool) func(context.Context) (string, error) {
+		return func(ctx context.Context) (string, error) {
+			loads++
+			if replica {
+				storage.ServedByReplica(ctx)
+			}
+			return v, nil
+		}
 	}
-	if v, err := Peek(ctx, c, Note, "p1", load("old")); err != nil || v != "old" {
-		t.Fatalf("Peek on a miss = %q, %v", v, err)
+	if v, err := Read(ctx, c, Note, "p1", load("old", true)); err != nil || v != "old" {
+		t.Fatalf("Read answered by a replica = %q, %v", v, err)
 	}
-	if v, err := Read(ctx, c, Note, "p1", load("new")); err != nil || v != "new" {
-		t.Errorf("Read after a Peek = %q, %v; want new, loaded, since Peek filled nothing", v, err)
+	if v, err := Read(ctx, c, Note, "p1", load("new", false)); err != nil || v != "new" {
+		t.Errorf("Read after a replica's = %q, %v; want new, loaded, since the replica's filled nothing", v, err)
 	}
-	if v, err := Peek(ctx, c, Note, "p1", load("old")); err != nil || v != "new" || loads != 2 {
-		t.Errorf("Peek after a Read = %q, %v after %d loads; want new from the cache, 2 loads", v, err, loads)
+	if v, err := Read(ctx, c, Note, "p1", load("old", true)); err != nil || v != "new" || loads != 2 {
+		t.Errorf("Read after the primary's = %q, %v after %d loads; want new from the cache, 2 loads", v, err, loads)
 	}
 }
 

@@ -10,10 +10,7 @@ import (
 	"github.com/example/flystorage/internal/storage"
 )
 
-var (
-	_ storage.Database      = (*Database)(nil)
-	_ storage.ReplicaReader = (*Database)(nil)
-)
+var _ storage.Database = (*Database)(nil)
 
 // Database sends reads to a replica and everything else to the primary.
 // Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload and
@@ -25,7 +22,9 @@ var (
 // A read the replica fails (it is down, or cancelled a query replaying the
 // log) is run again on the primary, and the replica is left alone for
 // RetryAfter; each such fallback is counted, and logged once per
-// RetryAfter. A context marked WithPrimaryReads reads the primary.
+// RetryAfter. A context marked WithPrimaryReads reads the primary. A read
+// the replica answered is marked for storage.WatchReplicaReads, so that a
+// cache never keeps it for the primary's readers.
 type Database struct {
 	storage.Database // the primary
 	replica          storage.Database
@@ -74,16 +73,11 @@ func (d *Database) reader(ctx context.Context) storage.Database {
 	return d.replica
 }
 
-// FromReplica implements storage.ReplicaReader: a read with ctx goes to
-// the replica unless ctx asks for the primary or the replica is resting
-// after a failure.
-func (d *Database) FromReplica(ctx context.Context) bool {
-	if PrimaryReads(ctx) {
-		return false
+// answered marks a read the replica answered, for storage.WatchReplicaReads.
+func (d *Database) answered(ctx context.Context, db storage.Database) {
+	if db == d.replica {
+		storage.ServedByReplica(ctx)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return !d.o.Now().Before(d.downUntil)
 }
 
 // retry reports whether a read the replica answered with err should run
@@ -113,6 +107,7 @@ func (d *Database) GetNote(ctx context.Context, id string) (storage.Note, error)
 	if d.retry(ctx, db, err) {
 		return d.Database.GetNote(ctx, id)
 	}
+	d.answered(ctx, db)
 	return n, err
 }
 
@@ -122,6 +117,7 @@ func (d *Database) ListNotes(ctx context.Context, p storage.Page) ([]storage.Not
 	if d.retry(ctx, db, err) {
 		return d.Database.ListNotes(ctx, p)
 	}
+	d.answered(ctx, db)
 	return ns, next, err
 }
 
@@ -131,6 +127,7 @@ func (d *Database) GetFile(ctx context.Context, id string) (storage.File, error)
 	if d.retry(ctx, db, err) {
 		return d.Database.GetFile(ctx, id)
 	}
+	d.answered(ctx, db)
 	return f, err
 }
 
@@ -140,6 +137,7 @@ func (d *Database) ListFiles(ctx context.Context, p storage.Page) ([]storage.Fil
 	if d.retry(ctx, db, err) {
 		return d.Database.ListFiles(ctx, p)
 	}
+	d.answered(ctx, db)
 	return fs, next, err
 }
 
@@ -149,6 +147,7 @@ func (d *Database) GetUpload(ctx context.Context, id string) (storage.Upload, er
 	if d.retry(ctx, db, err) {
 		return d.Database.GetUpload(ctx, id)
 	}
+	d.answered(ctx, db)
 	return u, err
 }
 
@@ -158,6 +157,7 @@ func (d *Database) GetSession(ctx context.Context, id string, now time.Time) (st
 	if d.retry(ctx, db, err) {
 		return d.Database.GetSession(ctx, id, now)
 	}
+	d.answered(ctx, db)
 	return s, err
 }
 

@@ -125,15 +125,6 @@ func (s *Service) Claim(ctx context.Context, key, fingerprint string) (id string
 	return got.ResourceID, got.ResourceID != k.ResourceID, nil
 }
 
-// fromReplica reports whether a read with ctx goes to a lagging replica
-// (storage.ReplicaReader): its answer is not cached, so that the shared
-// cache only ever holds what the primary returned, and a writer in the
-// primary region never reads an older version from it.
-func (s *Service) fromReplica(ctx context.Context) bool {
-	rr, ok := s.db.(storage.ReplicaReader)
-	return ok && rr.FromReplica(ctx)
-}
-
 // Deleted ids. An idempotent retry whose note or file is missing must tell
 // "the first request never created it" (create it now) from "it was
 // deleted since" (create nothing). Deleting a note or file records a
