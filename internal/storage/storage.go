@@ -244,6 +244,10 @@ type Database interface {
 	// different one: the key was reused for another request). Two
 	// concurrent claims of one key both return the same record.
 	ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey) (IdempotencyKey, error)
+	// GetIdempotencyKey returns the record of key, or an error matching
+	// ErrNotFound if none stands (never claimed, or purged). It records
+	// nothing.
+	GetIdempotencyKey(ctx context.Context, key string) (IdempotencyKey, error)
 
 	// PurgeExpired removes sessions that expired at or before now and
 	// idempotency keys created before keysBefore, and returns how many rows

@@ -66,6 +66,7 @@ var databaseTests = []struct {
 	{"DeleteSession", testDeleteSession},
 	{"IdempotencyKeys", testIdempotencyKeys},
 	{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
+	{"GetIdempotencyKey", testGetIdempotencyKey},
 	{"PurgeExpired", testPurgeExpired},
 	{"Ping", testDatabasePing},
 	{"Describer", func(t *testing.T, db storage.Database) { RunDescriber(t, db) }},
