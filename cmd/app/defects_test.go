@@ -469,8 +469,8 @@ func TestSQLiteFullDiskGroups(t *testing.T) {
 	})
 	const writers, each = 8, 40
 	type outcome struct {
-		title  string
-		status int
+		title string
+		r     response
 	}
 	results := make(chan outcome, writers*each)
 	var wg sync.WaitGroup
@@ -483,7 +483,7 @@ func TestSQLiteFullDiskGroups(t *testing.T) {
 					t.Errorf("%s: %v", title, err)
 					return
 				}
-				results <- outcome{title, r.status}
+				results <- outcome{title, r}
 				if r.status != 201 && r.status != 507 {
 					t.Errorf("%s: %d %s, want 201 or 507", title, r.status, r.body)
 				}
@@ -495,10 +495,16 @@ func TestSQLiteFullDiskGroups(t *testing.T) {
 	acked := map[string]bool{}
 	full := 0
 	for o := range results {
-		if o.status == 201 {
+		if o.r.status == 201 {
 			acked[o.title] = true
-		} else {
-			full++
+			continue
+		}
+		full++
+		if o.r.status == 507 {
+			e, _ := o.r.json(t)["error"].(map[string]any)
+			if msg, _ := e["message"].(string); e["code"] != "insufficient_storage" || !strings.Contains(msg, "is full") {
+				t.Errorf("%s: 507 %s, want the code insufficient_storage and a message that the disk is full", o.title, o.r.body)
+			}
 		}
 	}
 	if full == 0 {
