@@ -15,7 +15,8 @@ var _ storage.Database = (*Database)(nil)
 // Database sends reads to a replica and everything else to the primary.
 // Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload and
 // GetSession; writes, ExpiredUploads and NamedKeys (the sweep deletes
-// what they find, and what they do not, so it reads the primary), Ping
+// what they find, and what they do not, so it reads the primary),
+// GetIdempotencyKey (a retry asks it beside the writes it makes), Ping
 // and migrations stay on the primary, so a write can never reach the
 // replica.
 //
