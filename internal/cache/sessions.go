@@ -142,8 +142,8 @@ func (s *RedisSessions) Get(ctx context.Context, secret string) (bool, error) {
 // before and after a restart. This machine also refuses it at once and
 // deletes it in Redis once Redis answers again, retrying every second
 // (like a failed invalidation). If the database fails too, Delete returns
-// an error matching storage.ErrUnavailable: only this machine's memory
-// holds the deletion then, and the session may come back.
+// its error: only this machine's memory holds the deletion then, and the
+// session may come back.
 func (s *RedisSessions) Delete(ctx context.Context, secret string) error {
 	id := sessionID(secret)
 	if id == "" {
