@@ -15,7 +15,7 @@
 #   BENCH_CONCURRENCY=16   concurrent clients
 #   BENCH_UPLOAD_BYTES     upload size (1 GiB)
 #   BENCH_NOTES=1000000 BENCH_OBJECTS=100000   the scale checks; 0 skips one
-#   BENCH_PATHS="sqlite pg s3"   which apps' figures to run
+#   BENCH_PATHS="sqlite pg s3 litestream"   which apps' figures to run
 #   BENCH_PROFILE=DIR      also save CPU and allocation profiles of the
 #                          SQLite app under its POST load into DIR
 set -euo pipefail
@@ -98,6 +98,12 @@ bare_pg_http="$(cat "$work/bare-pg-http.url")"
 start s3 DATABASE_PATH="$work/s3/app.db" BUCKET_NAME="$bucket" AWS_ENDPOINT_URL_S3="$TEST_S3_ENDPOINT" \
   AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_REGION=us-east-1 \
   MAX_UPLOAD_BYTES=$((upload_bytes + 1))
+# SQLite replicated to the bucket by Litestream, each under a replica of its
+# own, once per durability.
+s3env=(BUCKET_NAME="$bucket" AWS_ENDPOINT_URL_S3="$TEST_S3_ENDPOINT" AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"
+  AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_REGION=us-east-1 BACKUP_VERIFY_INTERVAL=0)
+start ls DATABASE_PATH="$work/ls/app.db" "${s3env[@]}" SQLITE_REPLICA_PREFIX=bench/local SQLITE_DURABILITY=local
+start lsr DATABASE_PATH="$work/lsr/app.db" "${s3env[@]}" SQLITE_REPLICA_PREFIX=bench/replicated SQLITE_DURABILITY=replicated
 
 if [ -n "${BENCH_PROFILE:-}" ]; then
   mkdir -p "$BENCH_PROFILE"
@@ -114,10 +120,11 @@ fi
 
 echo "$(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3); $duration per figure, $clients clients; $(date -u +%FT%TZ)"
 status=0
-paths=" ${BENCH_PATHS:-sqlite pg s3} "
+paths=" ${BENCH_PATHS:-sqlite pg s3 litestream} "
 args=()
 [[ "$paths" == *" sqlite "* ]] && args+=(-sqlite-app "$sqlite_url" -bare-sqlite "$work/bare.db")
 [[ "$paths" == *" pg "* ]] && args+=(-pg-app "$pg_url" -pg "$db_url" -pg-bare-http "$bare_pg_http")
+[[ "$paths" == *" litestream "* ]] && args+=(-sqlite-app "$sqlite_url" -litestream-app "$ls_url" -litestream-replicated-app "$lsr_url")
 [[ "$paths" == *" s3 "* ]] && args+=(-s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes" -upload-dir "$work")
 "$work/bench" figures -d "$duration" -c "$clients" "${args[@]}" || status=1
 "$work/bench" scale -dir "$work/scale" -notes "${BENCH_NOTES:-1000000}" -objects "${BENCH_OBJECTS:-100000}" || status=1

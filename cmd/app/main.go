@@ -3,8 +3,8 @@
 //
 //	app [serve]                                   serve HTTP (the default)
 //	app sweep                                     remove file objects that no row names
-//	app backup                                    back the SQLite database up to the bucket
-//	app restore [KEY|latest] [--force|--if-missing]   restore it from there
+//	app restore [--timestamp T --output PATH] [--force|--if-missing]   SQLite from its replica
+//	app verify                                    restore the replica into a temporary file and check it
 //
 // It parses its arguments and hands them to the composition root,
 // internal/app, which does the rest.
@@ -33,7 +33,7 @@ func main() {
 }
 
 // usage is the one line a bad command line gets.
-const usage = "usage: app [serve | sweep | backup | restore [KEY|latest] [--force|--if-missing]]"
+const usage = "usage: app [serve | sweep | verify | restore [--timestamp T --output PATH] [--force|--if-missing]]"
 
 // run checks the command args name and runs it, serving until ctx is
 // cancelled. Tests start the whole app through it, with their own

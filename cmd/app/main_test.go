@@ -708,6 +708,9 @@ func TestStoreDown(t *testing.T) {
 		"AWS_ENDPOINT_URL_S3":   "http://" + closed,
 		"AWS_ACCESS_KEY_ID":     "key",
 		"AWS_SECRET_ACCESS_KEY": "secret-that-must-not-leak",
+		// Files only: a replicated database does not start without its
+		// bucket (TestReplicationBucketDown).
+		"SQLITE_REPLICATION": "off",
 	})
 	r := a.upload(t, "a.txt", "text/plain", []byte("hello"))
 	expectError(t, "upload with the store down", r, 503, "unavailable")
@@ -759,6 +762,7 @@ func TestStoreStalls(t *testing.T) {
 		}
 	})
 	a := startApp(t, map[string]string{
+		"SQLITE_REPLICATION":    "off", // files only, as in TestStoreDown
 		"DATABASE_PATH":         filepath.Join(t.TempDir(), "app.db"),
 		"BUCKET_NAME":           "stalled",
 		"AWS_ENDPOINT_URL_S3":   "http://" + ln.Addr().String(),

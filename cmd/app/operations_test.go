@@ -10,12 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/testenv"
 )
 
@@ -134,84 +132,17 @@ func TestWritesNeedTokenOnFly(t *testing.T) {
 	expect(t, "read on Fly without API_TOKEN", a.get(t, "/api/notes"), 200)
 }
 
-// TestBackupAndRestoreCommands runs `app backup` beside a running app, then
-// `app restore latest` into an empty volume, and serves the restored notes.
-func TestBackupAndRestoreCommands(t *testing.T) {
-	bucket := testenv.S3Bucket(t)
-	env := bucket.Env()
-	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
-	a := startApp(t, env)
-	r := a.sendJSON(t, "POST", "/api/notes", `{"title":"survives"}`)
-	expect(t, "create note", r, 201)
-
-	var out bytes.Buffer
-	if err := runApp(context.Background(), []string{"backup"}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
-		t.Fatalf("app backup: %v", err)
-	}
-	key := strings.TrimSpace(out.String())
-	if !strings.HasPrefix(key, "backups/app-") || !strings.HasSuffix(key, ".db.gz") {
-		t.Errorf("app backup printed %q, want the backup's key", key)
-	}
-
-	fresh := map[string]string{}
-	for k, v := range env {
-		fresh[k] = v
-	}
-	fresh["DATABASE_PATH"] = filepath.Join(t.TempDir(), "new-volume", "app.db")
-	getenv := func(k string) string { return fresh[k] }
-	out.Reset()
-	if err := runApp(context.Background(), []string{"restore", "latest", "--if-missing"}, getenv, &out, io.Discard); err != nil {
-		t.Fatalf("app restore: %v", err)
-	}
-	if out.String() != "restored "+key+" to "+fresh["DATABASE_PATH"]+"\n" {
-		t.Errorf("app restore printed %q", out.String())
-	}
-	out.Reset()
-	if err := runApp(context.Background(), []string{"restore", "--if-missing"}, getenv, &out, io.Discard); err != nil || !strings.Contains(out.String(), "nothing restored") {
-		t.Errorf("second app restore --if-missing: %v, %q; want a no-op", err, out.String())
-	}
-	if err := runApp(context.Background(), []string{"restore"}, getenv, &out, io.Discard); err == nil || config.ExitCode(err) != 1 {
-		t.Errorf("app restore over an existing database without --force = %v, want a refusal", err)
-	}
-	if err := runApp(context.Background(), []string{"restore", "--force", "--if-missing"}, getenv, &out, io.Discard); config.ExitCode(err) != 2 {
-		t.Errorf("app restore --force --if-missing = %v, want a usage error", err)
-	}
-	b := startApp(t, fresh)
-	expect(t, "restored note", b.get(t, "/api/notes/"+r.id()), 200)
-}
-
-// TestBackupInterval lets the server back up every 300ms and keep two.
-func TestBackupInterval(t *testing.T) {
-	bucket := testenv.S3Bucket(t)
-	env := bucket.Env()
-	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
-	env["BACKUP_INTERVAL"] = "300ms"
-	env["BACKUP_KEEP"] = "2"
-	a := startApp(t, env)
-	if !testenv.Eventually(30*time.Second, func() bool { return strings.Count(a.logs.String(), "msg=\"backed up\"") >= 4 }) {
-		t.Fatalf("fewer than 4 backups in 30s; logs:\n%s", a.logs)
-	}
-	s3c := bucket.Client()
-	out, err := s3c.ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: &bucket.Bucket, Prefix: aws.String("backups/")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A backup may be between its upload and its pruning: 2 or 3.
-	if n := len(out.Contents); n < 2 || n > 3 {
-		t.Errorf("%d backups in the bucket after 4 or more, want BACKUP_KEEP (2), or 3 mid-prune", n)
-	}
-}
-
-// TestSQLiteMachinesShareABucket runs two SQLite machines on one bucket, as
-// one machine per region with Tigris would: each keeps its files and
-// backups under its own machine id, and neither's sweep looks at the
-// other's; a new machine with no backups yet boots empty.
+// TestSQLiteMachinesShareABucket runs two SQLite machines, each with a
+// database of its own (no replication), on one bucket: each keeps its
+// files under its own machine id, and neither's sweep looks at the
+// other's.
 func TestSQLiteMachinesShareABucket(t *testing.T) {
 	bucket := testenv.S3Bucket(t)
 	machine := func(id string) (map[string]string, *testApp) {
 		env := bucket.Env()
 		env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
 		env["FLY_MACHINE_ID"] = id
+		env["SQLITE_REPLICATION"] = "off"
 		env["FLY_APP_NAME"] = "flystorage-test"
 		env["API_TOKEN"] = apiToken
 		return env, startApp(t, env)
@@ -237,38 +168,5 @@ func TestSQLiteMachinesShareABucket(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "checked 1 objects") {
 		t.Errorf("machine a's sweep: %q, want it to look at its one object only", stdout.String())
-	}
-
-	fresh := bucket.Env()
-	fresh["DATABASE_PATH"] = filepath.Join(t.TempDir(), "new", "app.db")
-	fresh["FLY_MACHINE_ID"] = "machine-c"
-	stdout.Reset()
-	if err := runApp(context.Background(), []string{"restore", "latest", "--if-missing"}, func(k string) string { return fresh[k] }, &stdout, io.Discard); err != nil {
-		t.Errorf("first boot of a machine with no backups: %v", err)
-	}
-	if !strings.Contains(stdout.String(), "starting with an empty database") {
-		t.Errorf("restore --if-missing with no backups printed %q", stdout.String())
-	}
-}
-
-// TestBackupDueAtStart: a machine that starts with no recent backup backs up
-// at once, since Fly may stop it again before an interval passes.
-func TestBackupDueAtStart(t *testing.T) {
-	bucket := testenv.S3Bucket(t)
-	env := bucket.Env()
-	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
-	env["BACKUP_INTERVAL"] = "24h"
-	a := startApp(t, env)
-	if !testenv.Eventually(30*time.Second, func() bool { return strings.Contains(a.logs.String(), `msg="backed up"`) }) {
-		t.Fatalf("no backup at start with none in the bucket; logs:\n%s", a.logs)
-	}
-	// A second machine start finds it recent and does not back up again: it
-	// says so, and by then it would have begun one.
-	b := startApp(t, env)
-	if !testenv.Eventually(30*time.Second, func() bool { return strings.Contains(b.logs.String(), `msg="no backup due at start"`) }) {
-		t.Fatalf("the second start never decided on a backup; logs:\n%s", b.logs)
-	}
-	if strings.Contains(b.logs.String(), `msg="backed up"`) {
-		t.Errorf("a start with a recent backup backed up again")
 	}
 }

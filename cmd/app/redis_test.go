@@ -24,11 +24,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/example/flystorage/internal/app"
-	"github.com/example/flystorage/internal/backup"
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/service"
 	"github.com/example/flystorage/internal/storage"
-	"github.com/example/flystorage/internal/storage/backend"
 	"github.com/example/flystorage/internal/testenv"
 )
 
@@ -510,55 +508,6 @@ func TestRedisLockOneSweepAtATime(t *testing.T) {
 	}
 	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the orphan is still there after B's sweep: %v", err)
-	}
-}
-
-// TestRedisLockOneBackupAtATime runs `app backup` while another machine
-// holds the backup's lock: it skips and writes nothing to the bucket;
-// once the lock is released it backs up.
-func TestRedisLockOneBackupAtATime(t *testing.T) {
-	redisSrv := testenv.StartRedis(t)
-	env := testenv.S3Bucket(t).Env()
-	env["DATABASE_PATH"] = filepath.Join(t.TempDir(), "app.db")
-	env["REDIS_URL"] = redisSrv.URL()
-	env["REDIS_TIMEOUT"] = "2s"
-	getenv := func(k string) string { return env[k] }
-	setup, err := app.Load(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	machineA, err := cache.Open(context.Background(), setup.Cache, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer machineA.Close()
-	lease, err := machineA.Lock(context.Background(), app.BackupLock(setup.Config), time.Minute)
-	if err != nil {
-		t.Fatalf("machine A taking the backup's lock: %v", err)
-	}
-	backUp := func() string {
-		var stdout bytes.Buffer
-		if err := runApp(context.Background(), []string{"backup"}, getenv, &stdout, io.Discard); err != nil {
-			t.Fatalf("app backup: %v", err)
-		}
-		return stdout.String()
-	}
-	if got := backUp(); got != "skipped: another machine is backing up\n" {
-		t.Errorf("app backup while A holds the lock printed %q", got)
-	}
-	blobs, err := backend.OpenBlobs(context.Background(), setup.Config, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blobs.Close()
-	if all, err := backup.List(context.Background(), blobs, setup.Config.BackupPrefix()); err != nil || len(all) != 0 {
-		t.Errorf("backups in the bucket after the skipped backup: %v, %v; want none", all, err)
-	}
-	if err := lease.Release(context.Background()); err != nil {
-		t.Fatalf("releasing A's lease: %v", err)
-	}
-	if got := backUp(); !strings.HasPrefix(got, setup.Config.BackupPrefix()) {
-		t.Errorf("app backup after A let go printed %q, want the backup's key", got)
 	}
 }
 

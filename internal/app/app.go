@@ -1,7 +1,7 @@
 // Package app is flystorage's composition root: it loads the whole
 // configuration, opens the stores, builds the service and the HTTP
 // server, runs the periodic jobs, and shuts down. What expires (links,
-// upload intents, the sweep's grace, a backup's age) follows the clock in
+// upload intents, the sweep's grace) follows the clock in
 // Options; the jobs' schedule runs on real tickers. It is the one package
 // that knows every concrete type; below it nothing reaches up
 // (docs/architecture.md, "Layers"). cmd/app parses its arguments and
@@ -10,6 +10,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -24,16 +25,16 @@ type Options struct {
 	Getenv func(string) string
 	// Stdout gets a command's result; Stderr the log and progress.
 	Stdout, Stderr io.Writer
-	// Clock is the app's time: upload intents, signed and presigned links,
-	// the sweep and backups expire on it. nil means time.Now. Tests move
+	// Clock is the app's time: upload intents, signed and presigned links
+	// and the sweep expire on it. nil means time.Now. Tests move
 	// it instead of sleeping; the app reads it at every use, so a move
 	// reaches a running server.
 	Clock func() time.Time
 }
 
-// Commands are what Run runs: serve (the default), sweep, backup and
-// restore.
-var Commands = []string{"serve", "sweep", "backup", "restore"}
+// Commands are what Run runs: serve (the default), sweep, restore and
+// verify.
+var Commands = []string{"serve", "sweep", "restore", "verify"}
 
 // Run runs command with args (only restore takes any) until ctx is
 // cancelled: it loads the configuration, logs it, opens the stores and
@@ -51,16 +52,35 @@ func Run(ctx context.Context, command string, args []string, o Options) error {
 	log := newLogger(setup.Config, o.Stderr)
 	log.Info("starting", "command", command, "config", setup)
 
-	if command == "restore" {
+	switch command {
+	case "restore":
 		// Restore runs before the app: it must not open, and so create or
 		// migrate, the database it is about to replace.
-		return restore(ctx, setup, args, o.Stdout, o.Stderr)
+		return restore(ctx, setup, args, o.Stdout, o.Stderr, log)
+	case "verify":
+		return verify(ctx, setup, o.Stdout, log)
+	}
+
+	// SQLite's replica in the bucket (replication.go): the lease, a
+	// restore onto an empty volume, then Litestream; before the database
+	// opens, and closed after it.
+	var repl replicaNode
+	if command == "serve" {
+		if repl, ctx, err = openReplication(ctx, &setup, log); err != nil {
+			return stoppedWaiting(ctx, err)
+		}
+		defer closeReplication(repl, log)
 	}
 	st, err := Open(ctx, setup, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if repl != nil {
+		if err := repl.Attach(st.Primary); err != nil {
+			return err
+		}
+	}
 	redis, err := cache.Open(ctx, setup.Cache, log)
 	if err != nil {
 		return err
@@ -70,10 +90,12 @@ func Run(ctx context.Context, command string, args []string, o Options) error {
 	switch command {
 	case "sweep":
 		return sweepOnce(ctx, setup, st, redis, o.Stdout, log)
-	case "backup":
-		return backupOnce(ctx, setup, st, redis, o.Stdout, o.Stderr, log)
 	case "serve":
-		return serve(ctx, setup, st, redis, log)
+		err := serve(ctx, setup, st, redis, repl, log)
+		if repl != nil {
+			err = errors.Join(err, repl.Err()) // the lease lost, or taken over: restart
+		}
+		return err
 	}
 	return config.UsageError(fmt.Sprintf("unknown command %q", command))
 }

@@ -32,8 +32,9 @@ func sweepOnce(ctx context.Context, setup Setup, st *Storage, redis *cache.Cache
 }
 
 // jobs runs the periodic work, each every its interval until ctx is
-// cancelled: the orphan sweep (SWEEP_INTERVAL) and SQLite backups
-// (BACKUP_INTERVAL). An interval of 0 turns a job off.
+// cancelled: the orphan sweep (SWEEP_INTERVAL). An interval of 0 turns a
+// job off. SQLite's replication and the verification of its backups run
+// in Litestream's goroutines and the Replicator's (replication.go).
 func jobs(ctx context.Context, setup Setup, st *Storage, svc *service.Service, redis *cache.Cache, log *slog.Logger) {
 	cfg := setup.Config
 	var wg sync.WaitGroup
@@ -73,10 +74,6 @@ func jobs(ctx context.Context, setup Setup, st *Storage, svc *service.Service, r
 		}
 		return err
 	}), false)
-	every(cfg.BackupInterval, "backup", lockedJob(BackupLock(cfg), func(ctx context.Context) error {
-		_, err := backUp(ctx, setup, st, nil, log)
-		return err
-	}), cfg.BackupInterval > 0 && backupDue(ctx, setup, st, log))
 	wg.Wait()
 }
 

@@ -1,13 +1,13 @@
 package app
 
 import (
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/config"
 	"github.com/example/flystorage/internal/region"
+	"github.com/example/flystorage/internal/replication"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/storage/backend"
 	"github.com/example/flystorage/internal/storage/engine"
@@ -23,6 +23,9 @@ type Setup struct {
 	Region region.Config
 	// Cache is Redis (REDIS_URL): cache, sessions, rate limits and locks.
 	Cache cache.Config
+	// Replication is SQLite's continuous replica in the bucket
+	// (internal/replication); it applies with SQLite and a bucket only.
+	Replication replication.Config
 	// Clock is the time links are signed on; nil means time.Now. Tests
 	// move it instead of waiting for a link to expire.
 	Clock func() time.Time
@@ -30,12 +33,12 @@ type Setup struct {
 
 // LogValue logs the whole configuration, every secret masked.
 func (s Setup) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("redis", s.Cache), slog.Any("", s.Config))
+	return slog.GroupValue(slog.String("database", s.Driver.Name), slog.Any("db", s.DB), slog.Any("region", s.Region), slog.Any("redis", s.Cache), slog.Any("replication", s.Replication), slog.Any("", s.Config))
 }
 
 // Load reads and checks the whole configuration through getenv: the
-// app-wide table, the database the registry selects, the regions and
-// Redis. Its errors are *config.Error values naming the variable at fault.
+// app-wide table, the database the registry selects, the regions, Redis
+// and SQLite's replication. Its errors are *config.Error values naming the variable at fault.
 func Load(getenv func(string) string) (Setup, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -53,26 +56,29 @@ func Load(getenv func(string) string) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
-	cfg.DatabaseLocal = driver.Local
-	if cfg.BackupInterval > 0 && !driver.Local {
-		return Setup{}, &config.Error{Var: "BACKUP_INTERVAL",
-			Msg: fmt.Sprintf("backs up SQLite only; the database is %s: use its provider's backups (Managed Postgres takes daily snapshots; docs/operations.md)", driver.Name)}
+	repl, err := replication.Load(getenv)
+	if err != nil {
+		return Setup{}, err
 	}
+	// With its replica in the bucket, SQLite is one database that every
+	// machine shares, writer and followers, and so are its files
+	// (internal/replication).
+	cfg.DatabaseLocal = driver.Local && !(cfg.S3 != nil && repl.Enabled)
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = backend.DefaultBlobDir(driver, src)
 	}
-	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg, Cache: redis}, nil
+	return Setup{Config: cfg, Driver: driver, DB: src, Region: reg, Cache: redis, Replication: repl}, nil
 }
 
 // Vars documents every variable the app reads: the app-wide table, Redis's,
-// the regions' and each driver's own, each name once, in that order.
+// the regions', the replication's and each driver's own, each name once, in that order.
 func Vars() []config.Var {
 	out := config.Vars()
 	seen := map[string]int{}
 	for i, v := range out {
 		seen[v.Name] = i
 	}
-	lists := [][]config.Var{cache.Vars, region.Vars}
+	lists := [][]config.Var{cache.Vars, region.Vars, replication.Vars}
 	for _, d := range backend.Drivers {
 		lists = append(lists, d.Vars)
 	}

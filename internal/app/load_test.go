@@ -602,31 +602,6 @@ func TestLoadTigrisOptions(t *testing.T) {
 	}
 }
 
-func TestLoadBackups(t *testing.T) {
-	cfg := load(t, map[string]string{"BUCKET_NAME": "b", "BACKUP_INTERVAL": "6h", "BACKUP_KEEP": "3"})
-	if cfg.BackupInterval != 6*time.Hour || cfg.BackupKeep != 3 {
-		t.Errorf("BackupInterval %v, BackupKeep %d", cfg.BackupInterval, cfg.BackupKeep)
-	}
-	if d := load(t, nil); d.BackupInterval != 0 || d.BackupKeep != 14 {
-		t.Errorf("defaults: BackupInterval %v, BackupKeep %d", d.BackupInterval, d.BackupKeep)
-	}
-	for name, vars := range map[string]map[string]string{
-		"no bucket":     {"BACKUP_INTERVAL": "1h"},
-		"postgres":      {"BACKUP_INTERVAL": "1h", "BUCKET_NAME": "b", "DATABASE_URL": "postgres://app@db.internal/app"},
-		"not duration":  {"BACKUP_INTERVAL": "daily", "BUCKET_NAME": "b"},
-		"negative keep": {"BACKUP_KEEP": "-1"},
-	} {
-		err := loadErr(vars)
-		v := "BACKUP_INTERVAL"
-		if name == "negative keep" {
-			v = "BACKUP_KEEP"
-		}
-		if err == nil || !strings.Contains(err.Error(), v) {
-			t.Errorf("%s: %v, want an error naming %s", name, err, v)
-		}
-	}
-}
-
 func TestLoadOperations(t *testing.T) {
 	fly := load(t, map[string]string{"FLY_APP_NAME": "app"})
 	if !fly.OnFly || fly.LogFormat != "json" || fly.ShutdownTimeout != config.DefaultShutdownTimeout {
@@ -649,18 +624,19 @@ func TestLoadOperations(t *testing.T) {
 
 func TestScopedPrefixes(t *testing.T) {
 	for _, tc := range []struct {
-		name           string
-		vars           map[string]string
-		files, backups string
+		name  string
+		vars  map[string]string
+		files string
 	}{
-		{"SQLite on Fly with a bucket", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b"}, "files/3d8d9/", "backups/3d8d9/"},
-		{"SQLite on Fly, local files", map[string]string{"FLY_MACHINE_ID": "3d8d9"}, "files/", "backups/"},
-		{"Postgres on Fly: one database for all", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b", "DATABASE_URL": "postgres://app@db.internal/app"}, "files/", "backups/"},
-		{"SQLite locally", map[string]string{"BUCKET_NAME": "b"}, "files/", "backups/"},
+		{"SQLite replicated on Fly: one database for all", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b"}, "files/"},
+		{"SQLite on Fly, a database per machine", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b", "SQLITE_REPLICATION": "off"}, "files/3d8d9/"},
+		{"SQLite on Fly, local files", map[string]string{"FLY_MACHINE_ID": "3d8d9"}, "files/"},
+		{"Postgres on Fly: one database for all", map[string]string{"FLY_MACHINE_ID": "3d8d9", "BUCKET_NAME": "b", "DATABASE_URL": "postgres://app@db.internal/app"}, "files/"},
+		{"SQLite locally", map[string]string{"BUCKET_NAME": "b"}, "files/"},
 	} {
 		cfg := load(t, tc.vars)
-		if cfg.FileKeyPrefix() != tc.files || cfg.BackupPrefix() != tc.backups {
-			t.Errorf("%s: FileKeyPrefix %q, BackupPrefix %q; want %q, %q", tc.name, cfg.FileKeyPrefix(), cfg.BackupPrefix(), tc.files, tc.backups)
+		if cfg.FileKeyPrefix() != tc.files {
+			t.Errorf("%s: FileKeyPrefix %q; want %q", tc.name, cfg.FileKeyPrefix(), tc.files)
 		}
 	}
 }

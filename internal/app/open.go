@@ -62,7 +62,7 @@ func Open(ctx context.Context, s Setup, log *slog.Logger) (*Storage, error) {
 
 // newRouter applies the multi-region rules (docs/regions.md). Off Fly, or
 // in the primary region, it changes nothing.
-func newRouter(setup Setup, st *Storage, log *slog.Logger) *region.Router {
+func newRouter(setup Setup, st *Storage, repl replicaNode, log *slog.Logger) *region.Router {
 	o := region.Options{
 		Config: setup.Region,
 		// A database file or files on this machine's volume have no replica
@@ -78,6 +78,11 @@ func newRouter(setup Setup, st *Storage, log *slog.Logger) *region.Router {
 	}
 	if r, ok := st.Replica.(storage.ReplayPositioner); ok && st.Replica != nil {
 		o.Replica = r
+	}
+	// A SQLite follower reads its copy and replays writes to the writer;
+	// the writer's tokens are Litestream TXIDs (replication.go).
+	if repl != nil {
+		sqliteRouting(&o, repl)
 	}
 	rt := region.NewRouter(o)
 	rt.LogStart()

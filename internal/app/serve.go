@@ -24,7 +24,7 @@ const drainDelay = time.Second
 
 // serve answers HTTP on cfg.Port, and runs the periodic jobs, until ctx is
 // cancelled; then it lets in-flight requests finish.
-func serve(ctx context.Context, setup Setup, st *Storage, redis *cache.Cache, log *slog.Logger) error {
+func serve(ctx context.Context, setup Setup, st *Storage, redis *cache.Cache, repl replicaNode, log *slog.Logger) error {
 	cfg := setup.Config
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)) // every interface: Fly's proxy uses IPv4, its private network IPv6
 	if err != nil {
@@ -32,7 +32,7 @@ func serve(ctx context.Context, setup Setup, st *Storage, redis *cache.Cache, lo
 	}
 	metrics := server.NewMetrics(st.DB)
 	svc := newService(setup, st.DB, metrics.InstrumentBlobs(st.Blobs), redis, log)
-	handler, err := newHandler(setup, st, svc, redis, metrics, log)
+	handler, err := newHandler(setup, st, svc, redis, repl, metrics, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -82,7 +82,7 @@ func serve(ctx context.Context, setup Setup, st *Storage, redis *cache.Cache, lo
 
 // newHandler builds the HTTP handler on the service, Redis and the
 // multi-region router, and registers the stores' metrics.
-func newHandler(setup Setup, st *Storage, svc *service.Service, redis *cache.Cache, metrics *server.Metrics, log *slog.Logger) (*server.Server, error) {
+func newHandler(setup Setup, st *Storage, svc *service.Service, redis *cache.Cache, repl replicaNode, metrics *server.Metrics, log *slog.Logger) (*server.Server, error) {
 	cfg := setup.Config
 	opts := server.Options{
 		Service:          svc,
@@ -107,7 +107,13 @@ func newHandler(setup Setup, st *Storage, svc *service.Service, redis *cache.Cac
 	case cfg.S3.Public:
 		opts.PublicURL = cfg.S3.PublicURL
 	}
-	opts.Region = newRouter(setup, st, log)
+	opts.Region = newRouter(setup, st, repl, log)
+	if repl != nil {
+		opts.Replication = repl
+		if err := repl.Register(metrics.Registerer()); err != nil {
+			return nil, err
+		}
+	}
 	if err := errors.Join(st.RegionMetrics.Register(metrics.Registerer()), redis.Register(metrics.Registerer())); err != nil {
 		return nil, err
 	}

@@ -23,7 +23,8 @@ type Config struct {
 	// start (docs/sqlite.md).
 	MigrateOnStart bool
 	// DatabaseLocal is set by app.Load when the database is a file on
-	// this machine's volume (SQLite): see FileKeyPrefix.
+	// this machine's volume (SQLite) that no other machine shares: see
+	// FileKeyPrefix.
 	DatabaseLocal bool
 
 	// BlobDir (BLOB_DIR) is where files go when S3 is nil. Empty until
@@ -66,12 +67,6 @@ type Config struct {
 	// MetricsPort (METRICS_PORT) serves /metrics on a port of its own; 0
 	// serves it on PORT.
 	MetricsPort int
-
-	// BackupInterval (BACKUP_INTERVAL) is how often the server backs the
-	// SQLite database up to the bucket; 0 turns it off. BackupKeep
-	// (BACKUP_KEEP) is how many backups to keep; 0 keeps all.
-	BackupInterval time.Duration
-	BackupKeep     int
 
 	forcePathStyle bool // S3_FORCE_PATH_STYLE
 
@@ -155,9 +150,6 @@ func (c *Config) check() error {
 			c.LogFormat = "json" // Fly's log shipping parses JSON lines
 		}
 	}
-	if c.BackupInterval > 0 && c.S3 == nil {
-		return &Error{Var: "BACKUP_INTERVAL", Msg: "needs a bucket to back up to: set BUCKET_NAME (fly storage create)"}
-	}
 	if s := c.S3; s != nil {
 		if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
 			return &Error{Var: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", Msg: "set both or neither"}
@@ -207,29 +199,21 @@ func publicURL(endpoint, bucket string, pathStyle bool) string {
 	return strings.TrimSuffix(u.String(), "/")
 }
 
-// scoped reports whether this machine's files and backups need a prefix
-// of their own in the bucket: with SQLite every machine has its own
+// scoped reports whether this machine's files need a prefix of their own
+// in the bucket: with SQLite unreplicated every machine has its own
 // database on its own volume, and a bucket they share must not mix their
-// files (each machine's sweep would delete the others') or backups.
+// files (each machine's sweep would delete the others').
 func (c Config) scoped() bool {
 	return c.DatabaseLocal && c.S3 != nil && c.MachineID != ""
 }
 
 // FileKeyPrefix is where this machine's files go: BUCKET_PREFIX, and with
-// SQLite on Fly with a bucket, the machine's id after it.
+// unreplicated SQLite on Fly with a bucket, the machine's id after it.
 func (c Config) FileKeyPrefix() string {
 	if c.scoped() {
 		return c.KeyPrefix + c.MachineID + "/"
 	}
 	return c.KeyPrefix
-}
-
-// BackupPrefix is where this machine's SQLite backups go in the bucket.
-func (c Config) BackupPrefix() string {
-	if c.scoped() {
-		return "backups/" + c.MachineID + "/"
-	}
-	return "backups/"
 }
 
 // LogValue logs every variable of the table as it took effect, secrets

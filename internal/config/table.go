@@ -153,7 +153,7 @@ var table = []entry{
 		}},
 	{Var: Var{Name: "FLY_APP_NAME", Group: "Server", Doc: "Set by Fly: writes then need API_TOKEN, and logs default to JSON."},
 		set: func(c *Config, v string) error { c.OnFly = true; return nil }},
-	{Var: Var{Name: "FLY_MACHINE_ID", Group: "Server", Doc: "Set by Fly: a SQLite machine keeps its files and backups in a shared bucket under it."},
+	{Var: Var{Name: "FLY_MACHINE_ID", Group: "Server", Doc: "Set by Fly: this machine's id, the owner of the SQLite replica's lease; the hostname when unset. An unreplicated SQLite machine keeps its files in a shared bucket under it."},
 		set: func(c *Config, v string) error { c.MachineID = v; return nil }},
 	{Var: Var{Name: "LOG_FORMAT", Group: "Server", Doc: "json or text. Unset: json on Fly, text elsewhere."},
 		set: func(c *Config, v string) error {
@@ -174,12 +174,6 @@ var table = []entry{
 		set: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = parseDurationValue(v); return }},
 	{Var: Var{Name: "METRICS_PORT", Group: "Server", Doc: "Serve /metrics (and /debug/pprof) on this port only, off the public one (fly.toml's [metrics]). Unset: /metrics on PORT."},
 		set: func(c *Config, v string) (err error) { c.MetricsPort, err = parseIntValue(v, 1, 65535); return }},
-
-	{Var: Var{Name: "BACKUP_INTERVAL", Group: "Backups", Default: "0",
-		Doc: "SQLite only: how often the server backs the database up to the bucket (and at start when one is due); 0 turns it off."},
-		set: func(c *Config, v string) (err error) { c.BackupInterval, err = parseDurationValue(v); return }},
-	{Var: Var{Name: "BACKUP_KEEP", Group: "Backups", Default: "14", Doc: "How many backups to keep; 0 keeps all."},
-		set: func(c *Config, v string) (err error) { c.BackupKeep, err = parseIntValue(v, 0, 1<<30); return }},
 }
 
 func parseBoolValue(v string) (bool, error) {

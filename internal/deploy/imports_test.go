@@ -19,7 +19,7 @@ var layers = [][]string{
 	// Drivers and infrastructure.
 	{"internal/storage/engine", "internal/storage/postgres", "internal/storage/mysql", "internal/storage/mongodb",
 		"internal/storage/sqlite", "internal/storage/s3", "internal/storage/localfs", "internal/storage/storagetest",
-		"internal/config", "internal/cache", "internal/region", "internal/backup", "migrations", "web"},
+		"internal/config", "internal/cache", "internal/region", "internal/replication", "migrations", "web"},
 	// The registry: which driver the environment selects.
 	{"internal/storage/backend"},
 	// The service, between HTTP and the stores.

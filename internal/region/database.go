@@ -3,6 +3,7 @@ package region
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,15 +11,18 @@ import (
 	"github.com/example/flystorage/internal/storage"
 )
 
-var _ storage.Database = (*Database)(nil)
+var (
+	_ storage.Database = (*Database)(nil)
+	_ storage.Counter  = (*Database)(nil)
+)
 
 // Database sends reads to a replica and everything else to the primary.
-// Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload and
-// GetSession; writes, ExpiredUploads and NamedKeys (the sweep deletes
-// what they find, and what they do not, so it reads the primary),
-// GetIdempotencyKey (a retry asks it beside the writes it makes), Ping
-// and migrations stay on the primary, so a write can never reach the
-// replica.
+// Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload,
+// GetSession and the counts (storage.Counter); writes, ExpiredUploads and
+// NamedKeys (the sweep deletes what they find, and what they do not, so
+// it reads the primary), GetIdempotencyKey (a retry asks it beside the
+// writes it makes), Ping and migrations stay on the primary, so a write
+// can never reach the replica.
 //
 // A read the replica fails (it is down, or cancelled a query replaying the
 // log) is run again on the primary, and the replica is left alone for
@@ -160,6 +164,38 @@ func (d *Database) GetSession(ctx context.Context, id string, now time.Time) (st
 	}
 	d.answered(ctx, db)
 	return s, err
+}
+
+// CountNotes implements storage.Counter, on the replica like the other
+// reads.
+func (d *Database) CountNotes(ctx context.Context) (int64, error) {
+	return d.count(ctx, storage.Counter.CountNotes)
+}
+
+// CountFiles implements storage.Counter, on the replica like the other
+// reads.
+func (d *Database) CountFiles(ctx context.Context) (int64, error) {
+	return d.count(ctx, storage.Counter.CountFiles)
+}
+
+// count runs one of storage.Counter's methods as the other reads run.
+func (d *Database) count(ctx context.Context, count func(storage.Counter, context.Context) (int64, error)) (int64, error) {
+	db := d.reader(ctx)
+	n, err := countOn(ctx, db, count)
+	if d.retry(ctx, db, err) {
+		return countOn(ctx, d.Database, count)
+	}
+	d.answered(ctx, db)
+	return n, err
+}
+
+// countOn runs count on db, which every backend lets it do.
+func countOn(ctx context.Context, db storage.Database, count func(storage.Counter, context.Context) (int64, error)) (int64, error) {
+	c, ok := db.(storage.Counter)
+	if !ok {
+		return 0, fmt.Errorf("%w: the %s database does not count (storage.Counter)", errors.ErrUnsupported, db.Backend())
+	}
+	return count(c, ctx)
 }
 
 // Describe is the primary's description with the replica's URL and TLS,

@@ -175,6 +175,12 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if _, _, err := db.ListFiles(ctx, storage.Page{Limit: 1}); err != nil {
 		t.Fatalf("ListFiles with the replica down: %v", err)
 	}
+	if n, err := db.CountNotes(ctx); err != nil || n != 1 {
+		t.Errorf("CountNotes with the replica down = %d, %v; want the primary's 1", n, err)
+	}
+	if n, err := db.CountFiles(ctx); err != nil || n != 0 {
+		t.Errorf("CountFiles with the replica down = %d, %v; want the primary's 0", n, err)
+	}
 	if n := strings.Count(logs.String(), "read replica"); n != 1 {
 		t.Errorf("logged %d warnings, want one per interval:\n%s", n, logs.String())
 	}
@@ -182,8 +188,8 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 		t.Errorf("Describe()[reads] = %q, want primary", db.Describe()["reads"])
 	}
 	storagetest.RunDescriber(t, db) // the primary's name, read through the wrapper
-	if got := fallbacks(t, m); got != 4 {
-		t.Errorf("fallbacks = %v, want 4", got)
+	if got := fallbacks(t, m); got != 6 {
+		t.Errorf("fallbacks = %v, want 6", got)
 	}
 	if fromReplica(db, ctx, nt.ID) {
 		t.Errorf("a read was marked as the replica's while reads fall back to the primary")
@@ -323,4 +329,23 @@ func fromReplica(db *region.Database, ctx context.Context, id string) bool {
 	ctx, served := storage.WatchReplicaReads(ctx)
 	db.GetNote(ctx, id)
 	return served()
+}
+
+// TestCountsReadTheReplica: counts are reads, so they go to the replica
+// (here an empty database, a replica that has replayed nothing), and to
+// the primary when the context asks for it.
+func TestCountsReadTheReplica(t *testing.T) {
+	ctx := context.Background()
+	primary, _ := testenv.LocalStores(t)
+	replica, _ := testenv.LocalStores(t)
+	db := region.NewDatabase(primary, replica, region.DatabaseOptions{})
+	if err := db.CreateNote(ctx, note("on the primary")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.CountNotes(ctx); err != nil || n != 0 {
+		t.Errorf("CountNotes through the wrapper = %d, %v; want the (empty) replica's 0", n, err)
+	}
+	if n, err := db.CountNotes(region.WithPrimaryReads(ctx)); err != nil || n != 1 {
+		t.Errorf("CountNotes WithPrimaryReads = %d, %v; want the primary's 1", n, err)
+	}
 }

@@ -53,6 +53,11 @@ type Options struct {
 	// them, so a machine outside the primary region sends every request
 	// there.
 	Local bool
+	// Holder, when set, says this machine follows a SQLite replica that
+	// another machine writes (internal/replication), and returns that
+	// machine's id (FLY_MACHINE_ID): writes are replayed to it with
+	// fly-replay: instance=<id>, in any region, and reads are served here.
+	Holder func() string
 	// Primary gives the token after each write; nil sets no token.
 	Primary storage.WritePositioner
 	// Replica is the read replica; nil when reads go to the primary, and
@@ -187,6 +192,10 @@ func (rt *Router) Wrap(next http.Handler) http.Handler {
 		}
 		replayed := r.Header.Get(ReplaySrcHeader) != ""
 		write := isWrite(r)
+		if rt.o.Holder != nil {
+			rt.follow(w, r, next, write, replayed)
+			return
+		}
 		if !c.Replica() {
 			rt.serve(w, r, next, write)
 			return
@@ -250,10 +259,54 @@ func (rt *Router) Wrap(next http.Handler) http.Handler {
 // is not known in advance, and reports false.
 func (rt *Router) Replays(r *http.Request) bool {
 	c := rt.o.Config
+	if rt.o.Holder != nil {
+		// A SQLite follower replays writes to the writer, in any region.
+		return isWrite(r) && replayable(r) && r.Header.Get(ReplaySrcHeader) == "" && rt.o.Holder() != ""
+	}
 	if !c.Replica() || rt.o.Exempt(r) || r.Header.Get(ReplaySrcHeader) != "" || !replayable(r) {
 		return false
 	}
 	return rt.o.Local || isWrite(r) && !rt.o.InPlace(r)
+}
+
+// follow serves a follower's reads here and replays its writes to the
+// machine that holds the replica's lease.
+func (rt *Router) follow(w http.ResponseWriter, r *http.Request, next http.Handler, write, replayed bool) {
+	holder := rt.o.Holder()
+	switch {
+	case !write && rt.o.Replica != nil && tokenFrom(r) != 0:
+		// A read after the client's own write: served here once the copy
+		// holds the write, else by the writer.
+		caughtUp, err := rt.wait(r.Context(), tokenFrom(r))
+		switch {
+		case err == nil && caughtUp:
+			rt.o.Metrics.wait(WaitCaughtUp)
+			next.ServeHTTP(w, r)
+		case replayed || holder == "" || !replayable(r):
+			rt.o.Metrics.wait(WaitTimeout)
+			writeError(w, http.StatusServiceUnavailable, "unavailable",
+				"this machine's copy of the database has not reached your last write yet, and the writer cannot be asked; try again shortly")
+		default:
+			rt.o.Metrics.wait(WaitTimeout)
+			rt.o.Metrics.replay(ReasonBehind)
+			w.Header().Set(ReplayHeader, "instance="+holder)
+			writeError(w, ReplayStatus, "replay", "this machine's copy has not reached your last write; the read is replayed to the writer "+holder)
+		}
+	case !write:
+		next.ServeHTTP(w, r)
+	case holder == "" && rt.o.Config.PrimaryRegion != "" && !replayed && replayable(r):
+		rt.replay(w, ReasonWrite) // no writer now: a machine there starts and takes the lease
+	case replayed || holder == "":
+		writeError(w, http.StatusServiceUnavailable, "unavailable",
+			"this machine follows the database's replica and no writer holds its lease yet; try again shortly")
+	case !replayable(r):
+		writeError(w, http.StatusMisdirectedRequest, "wrong_region",
+			fmt.Sprintf("this machine follows the database's replica and cannot take writes; a request body over 1 MB cannot be replayed to the writer: send it again with the header fly-force-instance-id: %s", holder))
+	default:
+		rt.o.Metrics.replay(ReasonWrite)
+		w.Header().Set(ReplayHeader, "instance="+holder)
+		writeError(w, ReplayStatus, "replay", "this machine follows the database's replica; the write is replayed to the writer "+holder)
+	}
 }
 
 // serve runs next, adding a token to a successful write's answer.

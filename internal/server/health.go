@@ -105,6 +105,9 @@ func (s *Server) describeStorage(w http.ResponseWriter, r *http.Request) error {
 		defer cancel()
 		out["region"] = s.region.Describe(ctx)
 	}
+	if s.repl != nil {
+		out["replication"] = s.repl.ReplicationStatus()
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

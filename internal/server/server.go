@@ -55,6 +55,9 @@ type Options struct {
 	Region *region.Router
 	// Cache is Redis, for /readyz and /api/storage; nil without it.
 	Cache *cache.Cache
+	// Replication, when set, reports SQLite's replica in the bucket under
+	// "replication" in /api/storage.
+	Replication storage.ReplicationReporter
 	// Sessions keep the page signed in (POST /api/session); SessionTTL is
 	// how long one lasts. nil: the page cannot sign in.
 	Sessions   cache.Sessions
@@ -79,11 +82,13 @@ type Server struct {
 	metrics    *Metrics
 	region     *region.Router
 	cache      *cache.Cache
+	repl       storage.ReplicationReporter
 	sessions   cache.Sessions
 	sessionTTL time.Duration
 	limiter    cache.Limiter
 	routed     http.Handler // mux, behind the region rules when there are any
 	draining   atomic.Bool
+	totals     totals // what /api/status counted last
 	log        *slog.Logger
 	mux        *http.ServeMux
 }
@@ -92,7 +97,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{svc: o.Service, now: o.Service.Now, db: o.Service.DB(), blobs: o.Service.Blobs(), maxUpload: o.MaxUploadBytes,
 		presignTTL: o.PresignTTL, publicURL: o.PublicURL, signingKey: o.SigningKey,
-		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, region: o.Region, cache: o.Cache,
+		apiToken: o.APIToken, onFly: o.OnFly, metrics: o.Metrics, region: o.Region, cache: o.Cache, repl: o.Replication,
 		sessions: o.Sessions, sessionTTL: o.SessionTTL, limiter: o.Limiter, log: o.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

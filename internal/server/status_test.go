@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/example/flystorage/internal/server"
 	"github.com/example/flystorage/internal/service"
@@ -69,5 +73,70 @@ func TestStatusCountsNotesAndFiles(t *testing.T) {
 	}
 	if got.Files.Public {
 		t.Error("/api/status says local files are public")
+	}
+}
+
+// TestStatusTotals: /api/status gives the number of notes and of files,
+// upload intents left out, counted at most once every few seconds of the
+// service's clock; a database that cannot count leaves the totals out,
+// answers 200, and is logged once.
+func TestStatusTotals(t *testing.T) {
+	db, blobs := testenv.LocalStores(t)
+	start := time.Now()
+	var moved atomic.Int64 // how far the test moved the clock, in nanoseconds
+	var logs bytes.Buffer
+	srv := httptest.NewServer(server.New(server.Options{
+		Service: service.New(service.Options{DB: db, Blobs: blobs, KeyPrefix: "files/", MaxUpload: 1 << 20,
+			Now: func() time.Time { return start.Add(time.Duration(moved.Load())) }}),
+		MaxUploadBytes: 1 << 20, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	}))
+	t.Cleanup(srv.Close)
+	totals := func(when string) map[string]any {
+		t.Helper()
+		a := get(t, srv.URL+"/api/status")
+		var got map[string]any
+		if err := json.Unmarshal([]byte(a.body), &got); a.status != 200 || err != nil {
+			t.Fatalf("%s: /api/status answered %d %s (%v)", when, a.status, a.body, err)
+		}
+		return got
+	}
+	expect := func(when string, notes, files float64) {
+		t.Helper()
+		got := totals(when)
+		if got["notes_total"] != notes || got["files_total"] != files {
+			t.Errorf("%s: notes_total %v, files_total %v; want %v and %v", when, got["notes_total"], got["files_total"], notes, files)
+		}
+	}
+
+	expect("empty", 0, 0)
+	for _, title := range []string{"one", "two"} {
+		if r := post(t, srv.URL+"/api/notes", "application/json", []byte(`{"title":"`+title+`"}`), ""); r.status != 201 {
+			t.Fatalf("creating a note: %d", r.status)
+		}
+	}
+	if r := post(t, srv.URL+"/api/files", "multipart/form-data; boundary=b",
+		[]byte("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--b--\r\n"), ""); r.status != 201 {
+		t.Fatalf("uploading a file: %d", r.status)
+	}
+	if r := post(t, srv.URL+"/api/files/uploads", "application/json", []byte(`{"name":"b.txt","content_type":"text/plain","size":5}`), ""); r.status != 201 {
+		t.Fatalf("starting a direct upload: %d", r.status)
+	}
+	expect("within seconds of the first count", 0, 0)
+	moved.Add(int64(10 * time.Second))
+	expect("10 seconds later", 2, 1)
+
+	db.Close()
+	for i := range 3 {
+		moved.Add(int64(10 * time.Second))
+		got := totals("with the database closed")
+		if _, ok := got["notes_total"]; ok {
+			t.Errorf("poll %d with the database closed gives notes_total %v", i, got["notes_total"])
+		}
+		if _, ok := got["files_total"]; ok {
+			t.Errorf("poll %d with the database closed gives files_total %v", i, got["files_total"])
+		}
+	}
+	if n := strings.Count(logs.String(), "counting notes and files failed"); n != 1 {
+		t.Errorf("logged the failure %d times over 3 polls, want once:\n%s", n, logs.String())
 	}
 }

@@ -62,3 +62,18 @@ type ReplayLagger interface {
 	// committed on the primary; 0 on a primary.
 	ReplayLag(ctx context.Context) (time.Duration, error)
 }
+
+// Counter is a Database that counts what it holds, for the page's "50 of
+// 253" (GET /api/status). A count is exact when it is taken, and is not
+// kept in step with writes: a caller that shows it often caches it for a
+// few seconds rather than counting on every request, and a count read from
+// a replica lags the primary as the replica's other reads do.
+// storagetest.RunDatabase requires it of every backend.
+type Counter interface {
+	// CountNotes returns how many notes there are, 0 when there are none.
+	CountNotes(ctx context.Context) (int64, error)
+	// CountFiles returns how many files there are: the files ListFiles
+	// lists, and not the upload intents, which become files only when
+	// completed.
+	CountFiles(ctx context.Context) (int64, error)
+}

@@ -35,8 +35,7 @@ type ReplicaSource interface {
 }
 
 // FileSource is a Source whose database is one file on this machine's
-// volume (SQLite). The composition root puts local files beside it, and
-// `app backup` and `app restore` copy it to and from the bucket.
+// volume (SQLite). The composition root puts local files beside it.
 type FileSource interface {
 	Source
 	// File is the database file's path, as configured (DATABASE_PATH).

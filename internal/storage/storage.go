@@ -462,3 +462,34 @@ func CursorOrStart(cursor string) string {
 	}
 	return cursor
 }
+
+// ReplicationStatus is where a SQLite database's continuous replica in the
+// bucket stands, as /api/storage shows it under "replication".
+type ReplicationStatus struct {
+	// Role is "primary" on the machine that holds the replica's lease and
+	// writes, "follower" elsewhere.
+	Role string `json:"role"`
+	// Holder is the machine id (FLY_MACHINE_ID) of the lease's holder;
+	// Machine is this machine's.
+	Holder  string `json:"holder"`
+	Machine string `json:"machine"`
+	// Durability is "local" or "replicated" (SQLITE_DURABILITY).
+	Durability string `json:"durability"`
+	// Replica is where the replica lives: s3://bucket/prefix.
+	Replica string `json:"replica"`
+	// LocalTXID is the newest transaction on this machine's volume, and
+	// ReplicatedTXID the newest in the bucket, as 16 hex digits.
+	LocalTXID      string `json:"local_txid"`
+	ReplicatedTXID string `json:"replicated_txid"`
+	// LagSeconds is how far the bucket is behind the volume: 0 when it
+	// holds every transaction, else the time since it last did.
+	LagSeconds float64 `json:"lag_seconds"`
+	// LastVerified is the commit time (RFC 3339) of the newest replicated
+	// state that a restore proved good; empty before the first.
+	LastVerified string `json:"last_verified"`
+}
+
+// ReplicationReporter reports a database's replication, for /api/storage.
+type ReplicationReporter interface {
+	ReplicationStatus() ReplicationStatus
+}

@@ -27,7 +27,9 @@ const MaxReplayBody = 1 << 20
 // machine answers with a Fly-Replay: region=X header, the proxy discards
 // the answer and sends the same request (method, path, headers, body) to
 // region X, adding Fly-Replay-Src, and returns that answer. It replays a
-// request at most once, and never one whose body is over 1 MB.
+// request at most once, and never one whose body is over 1 MB. A
+// Fly-Replay: instance=ID answer goes to the backend registered under
+// that machine id (backends may name machines as well as regions).
 //
 // Fly documents that larger requests cannot be replayed but not what its
 // proxy answers then; this one assumes an error and answers 502 with a
@@ -158,10 +160,11 @@ func (p *ReplayProxy) send(r *http.Request, region string, body io.Reader, repla
 }
 
 // replayRegion reads the first region of a Fly-Replay value such as
-// region=ord or region="ord,any";state=x.
+// region=ord or region="ord,any";state=x, or the machine of
+// instance=<id>.
 func replayRegion(v string) string {
 	for _, field := range strings.Split(v, ";") {
-		if k, val, ok := strings.Cut(strings.TrimSpace(field), "="); ok && k == "region" {
+		if k, val, ok := strings.Cut(strings.TrimSpace(field), "="); ok && (k == "region" || k == "instance") {
 			first, _, _ := strings.Cut(strings.Trim(val, `"`), ",")
 			return first
 		}

@@ -97,13 +97,15 @@ func figures(args []string) error {
 	up.rounds = f.Int("upload-rounds", 3, "uploads through the app, each followed by the ceiling's")
 	up.maxRSS = f.Int64("max-rss", 48<<20, "the app's peak RSS bound during the upload")
 	sqliteDB := f.String("bare-sqlite", "", "a scratch SQLite file for the bare modernc ceiling")
+	lsLocal := f.String("litestream-app", "", "base URL of the app on SQLite replicated to MinIO (SQLITE_DURABILITY=local); its ceiling is -sqlite-app")
+	lsReplicated := f.String("litestream-replicated-app", "", "the same with SQLITE_DURABILITY=replicated")
 	d := f.Duration("d", 5*time.Second, "duration of each figure")
 	c := f.Int("c", 16, "concurrent clients")
 	only := f.String("only", "", "run only the figures whose path contains this")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	for _, u := range []string{*sqliteApp, *pgApp, *up.app} {
+	for _, u := range []string{*sqliteApp, *pgApp, *up.app, *lsLocal, *lsReplicated} {
 		if u == "" {
 			continue
 		}
@@ -116,6 +118,7 @@ func figures(args []string) error {
 		if err := b.sqliteFigures(*sqliteApp, *sqliteDB); err != nil {
 			return err
 		}
+		b.litestreamFigures(*sqliteApp, *lsLocal, *lsReplicated)
 	}
 	if *pgApp != "" {
 		if err := b.postgresFigures(*pgApp, *pgURL, *pgBare); err != nil {
@@ -200,6 +203,24 @@ func (b bench) sqliteFigures(base, sqliteDB string) error {
 	measure(&result{path: "sqlite GET /api/notes?limit=20", ceiling: "GET /healthz", unit: "req/s", target: 0.35, extraOK: true},
 		list, hit(200, healthz(base)))
 	return nil
+}
+
+// litestreamFigures measures replication's cost on writes: the same app,
+// with and without its database replicated to the bucket (docs/sqlite.md).
+// sqliteApp is the app without a bucket; local and replicated, when set,
+// replicate with SQLITE_DURABILITY=local and =replicated.
+func (b bench) litestreamFigures(sqliteApp, local, replicated string) {
+	createOn := func(base string) func(time.Duration) (float64, error) {
+		return b.hit(201, func(rng *rand.Rand) (string, string, []byte) { return "POST", base + "/api/notes", noteBody(rng) })
+	}
+	if local != "" {
+		b.measure(&result{path: "litestream local POST /api/notes", ceiling: "sqlite POST, no bucket", unit: "req/s", target: 0.9, extraOK: true},
+			createOn(local), createOn(sqliteApp))
+	}
+	if replicated != "" {
+		b.measure(&result{path: "litestream replicated POST", ceiling: "sqlite POST, no bucket", unit: "req/s", target: 0.3, extraOK: true},
+			createOn(replicated), createOn(sqliteApp))
+	}
 }
 
 // postgresFigures measures the app on Postgres at base against bare pgx

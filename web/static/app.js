@@ -210,6 +210,8 @@ async function refresh() {
   showFiles(storage, status, checks.files);
   showCache(storage, status, checks.cache);
   showRegion(storage);
+  notes.setTotal(status && status.notes_total);
+  files.setTotal(status && status.files_total);
 
   history.push({ at: now, reads: rates.reads, writes: rates.writes, lag: replicationLag(storage) ?? lag });
   if (history.length > historyLength) history.shift();
@@ -473,7 +475,9 @@ class List {
     this.render = render;
     this.cursor = null;
     this.shown = 0;
+    this.total = null; // from /api/status; null until it gives one
     this.done = false;
+    this.loaded = false; // a page has come since the last reload
     $(`${name}-more`).addEventListener("click", () => this.more().catch(showError));
   }
 
@@ -482,6 +486,7 @@ class List {
     this.cursor = null;
     this.shown = 0;
     this.done = false;
+    this.loaded = false;
     $(this.name).replaceChildren();
     await this.more();
   }
@@ -497,6 +502,7 @@ class List {
       this.shown += items.length;
       this.cursor = page.next_cursor;
       this.done = !page.next_cursor;
+      this.loaded = true;
     } finally {
       more.disabled = false;
     }
@@ -513,11 +519,24 @@ class List {
     (next ? next.querySelector("button") : $(this.name === "notes" ? "note-title" : "file-input")).focus();
   }
 
+  // setTotal takes the total /api/status gives with each poll: counted
+  // every few seconds, so it may trail this page's own writes by as much.
+  setTotal(total) {
+    this.total = Number.isInteger(total) ? total : null;
+    this.showCount();
+  }
+
+  // showCount says "50 of 253" once a page has loaded. Without a total
+  // (the database cannot count, or no poll has answered yet) a list read
+  // to its end is its own total. A total counted before some of the items
+  // shown were written is raised to what is shown: never "50 of 3".
   showCount() {
+    if (!this.loaded) return; // "0 of 253" would be wrong while the first page loads
     const n = this.shown;
     $(`${this.name}-more`).hidden = this.done;
     $(`${this.name}-empty`).hidden = n > 0 || !this.done;
-    set(`${this.name}-count`, this.done ? `${n} of ${n}` : `${n} shown, more to load`);
+    const total = this.total ?? (this.done ? n : null);
+    set(`${this.name}-count`, total === null ? `${n} shown, more to load` : `${n} of ${Math.max(n, total)}`);
   }
 }
 

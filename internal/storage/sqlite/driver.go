@@ -41,6 +41,9 @@ var _ storage.FileSource = Source{}
 type Source struct {
 	// Path is the database file.
 	Path string
+	// Follower opens it read-only, as a copy another machine's writes
+	// reach through the bucket (OpenFollower).
+	Follower bool
 }
 
 // Open opens the file and applies pending migrations, always: Fly's
@@ -49,6 +52,9 @@ func (s Source) Open(ctx context.Context, o storage.OpenOptions) (storage.Databa
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if s.Follower {
+		return OpenFollower(ctx, s.Path)
 	}
 	db, err := open(ctx, s.Path, log)
 	if err != nil {

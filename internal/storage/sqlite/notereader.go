@@ -23,19 +23,28 @@ type noteReaders struct {
 	free   chan *noteReader
 	all    []*noteReader
 	closed chan struct{} // closed by close: take fails from then on
+	// fresh, when set, is the data source name a reader is opened on
+	// again before each use (a follower's; see OpenFollower).
+	fresh string
 }
 
 type noteReader struct {
 	conn      driver.Conn
 	get, list driver.StmtQueryContext
 	row       []driver.Value // the columns of the row being read
+	used      bool
 }
 
 // openNoteReaders opens n readers of the database at path.
 func openNoteReaders(ctx context.Context, path string, n int) (*noteReaders, error) {
+	return openNoteReadersDSN(ctx, dsn(path, "_query_only=1"), n)
+}
+
+// openNoteReadersDSN opens n readers on the data source name.
+func openNoteReadersDSN(ctx context.Context, dsn string, n int) (*noteReaders, error) {
 	p := &noteReaders{free: make(chan *noteReader, n), closed: make(chan struct{})}
 	for range n {
-		r, err := openNoteReader(ctx, path)
+		r, err := openNoteReader(ctx, dsn)
 		if err != nil {
 			p.close()
 			return nil, err
@@ -46,8 +55,8 @@ func openNoteReaders(ctx context.Context, path string, n int) (*noteReaders, err
 	return p, nil
 }
 
-func openNoteReader(ctx context.Context, path string) (*noteReader, error) {
-	conn, err := (&sqlite.Driver{}).Open(dsn(path, "_query_only=1"))
+func openNoteReader(ctx context.Context, dsn string) (*noteReader, error) {
+	conn, err := (&sqlite.Driver{}).Open(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +94,16 @@ func (p *noteReaders) take(ctx context.Context) (*noteReader, error) {
 	}
 	select {
 	case r := <-p.free:
+		if p.fresh != "" && r.used {
+			nr, err := openNoteReader(ctx, p.fresh)
+			if err != nil {
+				p.free <- r
+				return nil, translate(err)
+			}
+			r.closeAll()
+			r = nr
+		}
+		r.used = true
 		return r, nil
 	case <-ctx.Done():
 		return nil, translate(ctx.Err())
@@ -102,10 +121,14 @@ func (p *noteReaders) close() error {
 	close(p.closed)
 	var errs []error
 	for range p.all {
-		r := <-p.free
-		errs = append(errs, r.get.(driver.Stmt).Close(), r.list.(driver.Stmt).Close(), r.conn.Close())
+		errs = append(errs, (<-p.free).closeAll())
 	}
 	return errors.Join(errs...)
+}
+
+// closeAll closes the reader's statements and connection.
+func (r *noteReader) closeAll() error {
+	return errors.Join(r.get.(driver.Stmt).Close(), r.list.(driver.Stmt).Close(), r.conn.Close())
 }
 
 // query runs st with args and calls each for every row it returns, with

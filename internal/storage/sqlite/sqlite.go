@@ -70,6 +70,13 @@ type Store struct {
 
 	// newest caches the first page of notes (newest.go).
 	newest newest
+
+	// commitWait, when set, runs after each group commits (SetCommitWait).
+	commitWait func(context.Context) error
+
+	// follower: opened by OpenFollower, without a writer; the file
+	// changes under it, so nothing is cached.
+	follower bool
 }
 
 // Open opens (creating if needed) the database at path, its directory
@@ -209,24 +216,13 @@ func OpenDB(path string) (*sql.DB, error) {
 // synchronous=NORMAL (durable across app crashes, and safe with WAL), foreign
 // keys on, and a busy timeout instead of an immediate SQLITE_BUSY.
 func dsn(path, extra string) string {
-	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+	return "file:" + fileURL(path) +
 		"?_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1" +
 		fmt.Sprintf("&_busy_timeout=%d&", busyTimeout.Milliseconds()) + extra
 }
 
-// Snapshot writes a consistent copy of the database to dst, which must not
-// exist, with VACUUM INTO. It runs on a connection of its own inside a
-// read transaction, so the writer keeps writing meanwhile; the copy holds
-// every transaction committed before it began.
-func (s *Store) Snapshot(ctx context.Context, dst string) error {
-	db, err := sql.Open("sqlite", dsn(s.path, "_query_only=0"))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.ExecContext(ctx, "VACUUM INTO ?", dst)
-	return translate(err)
-}
+// fileURL is path as a file: URL's path.
+func fileURL(path string) string { return (&url.URL{Path: path}).EscapedPath() }
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
@@ -241,6 +237,9 @@ func (s *Store) Close() error {
 	}
 	close(s.closed)
 	<-s.stopped
+	if s.follower {
+		return s.closeFollower()
+	}
 	lockErr := s.lock.Close()
 	if errors.Is(lockErr, os.ErrClosed) {
 		lockErr = nil // closed before
@@ -260,6 +259,9 @@ func (s *Store) PoolStats() []storage.PoolStats {
 	}
 	idle := int64(len(s.notes.free))
 	notes := storage.PoolStats{Name: "sqlite_note_readers", Max: int64(len(s.notes.all)), InUse: int64(len(s.notes.all)) - idle, Idle: idle}
+	if s.follower {
+		return []storage.PoolStats{stats("sqlite_readers", s.readers), notes}
+	}
 	return []storage.PoolStats{stats("sqlite_writer", s.writer), stats("sqlite_readers", s.readers), notes}
 }
 
@@ -333,7 +335,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 		return nil, "", translate(err)
 	}
 	var gen uint64
-	if p.Cursor == "" {
+	if p.Cursor == "" && !s.follower {
 		var notes []storage.Note
 		var next string
 		var ok bool
@@ -356,7 +358,7 @@ func (s *Store) ListNotes(ctx context.Context, p storage.Page) ([]storage.Note, 
 		return nil, "", translate(err)
 	}
 	notes, next := engine.Cut(notes, p.Limit, func(n storage.Note) string { return n.ID })
-	if p.Cursor == "" {
+	if p.Cursor == "" && !s.follower {
 		s.newest.put(p.Limit, gen, notes, next)
 	}
 	return notes, next, nil

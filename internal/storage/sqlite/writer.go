@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/example/flystorage/internal/storage"
 )
 
 // maxBatch bounds how many writes one transaction commits together.
@@ -66,6 +69,9 @@ func (s *Store) submit(ctx context.Context, j *writeJob) error {
 	if err := ctx.Err(); err != nil {
 		return translate(err)
 	}
+	if s.follower {
+		return fmt.Errorf("%w: %w", storage.ErrReadOnly, errFollower)
+	}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
@@ -111,7 +117,43 @@ func (s *Store) writeLoop() {
 				break
 			}
 		}
-		s.commit(batch)
+		s.answer(s.commit(batch))
+	}
+}
+
+// SetCommitWait makes every group of writes wait for wait after it
+// commits, before its callers hear of it: SQLITE_DURABILITY=replicated
+// waits there until the group's transaction is in the bucket. One call
+// answers the whole group, so the writes of a group share its cost. A
+// write whose group's wait fails gets its error, matching
+// storage.ErrUnavailable: it is committed on the volume, but not known to
+// be anywhere else. Call it before the first write.
+func (s *Store) SetCommitWait(wait func(context.Context) error) { s.commitWait = wait }
+
+// answer tells the callers of a committed group their outcome, once the
+// commit wait (if any) has passed.
+func (s *Store) answer(done []*writeJob) {
+	if len(done) == 0 {
+		return
+	}
+	if s.commitWait != nil {
+		var committed bool
+		for _, j := range done {
+			committed = committed || j.err == nil
+		}
+		if committed {
+			if err := s.commitWait(context.Background()); err != nil {
+				err = fmt.Errorf("%w: the write is committed on the volume but not replicated: %w", storage.ErrUnavailable, err)
+				for _, j := range done {
+					if j.err == nil {
+						j.err = err
+					}
+				}
+			}
+		}
+	}
+	for _, j := range done {
+		close(j.done)
 	}
 }
 
@@ -145,7 +187,9 @@ func (s *Store) gather(batch *[]*writeJob) bool {
 // The transaction is the writer connection's own BEGIN and COMMIT, run as
 // prepared statements: database/sql's Tx would wrap each statement of
 // every write in a Stmt of its own.
-func (s *Store) commit(batch []*writeJob) {
+//
+// commit returns the writes it ran, for answer to tell their callers.
+func (s *Store) commit(batch []*writeJob) []*writeJob {
 	live := batch[:0:0]
 	for _, j := range batch {
 		if j.state.CompareAndSwap(jobPending, jobRunning) {
@@ -157,10 +201,10 @@ func (s *Store) commit(batch []*writeJob) {
 	ctx := context.Background()
 	switch len(live) {
 	case 0:
-		return
+		return nil
 	case 1:
 		s.alone(ctx, live[0])
-		return
+		return live
 	}
 	failed := make([]bool, len(live))
 	err := func() error {
@@ -196,19 +240,17 @@ func (s *Store) commit(batch []*writeJob) {
 		return nil
 	}()
 	for i, j := range live {
-		switch {
-		case err == nil, failed[i]:
-			close(j.done)
-		default:
+		if err != nil && !failed[i] {
 			j.err = nil
 			s.alone(ctx, j)
 		}
 	}
+	return live
 }
 
-// alone runs one write in a transaction of its own and answers its caller.
+// alone runs one write in a transaction of its own; answer tells its
+// caller.
 func (s *Store) alone(ctx context.Context, j *writeJob) {
-	defer close(j.done)
 	if err := exec(ctx, s.begin); err != nil {
 		j.err = translate(err)
 		return

@@ -64,7 +64,7 @@ func testGroupErrorsAreEach(t *testing.T, insertJob func(*Store, storage.Note) *
 	ok1, dup, bad, ok2 := note("one"), taken, note(""), note("two")
 	dup.Title = "again"
 	jobs := []*writeJob{insertJob(s, ok1), insertJob(s, dup), insertJob(s, bad), insertJob(s, ok2)}
-	s.commit(jobs)
+	s.answer(s.commit(jobs))
 	for i, want := range []error{nil, storage.ErrConflict, storage.ErrInvalid, nil} {
 		<-jobs[i].done
 		if got := jobs[i].err; (want == nil) != (got == nil) || (want != nil && !errors.Is(got, want)) {
@@ -113,7 +113,7 @@ func testBreakingWrite(t *testing.T, oneStatement bool, sql string) {
 		return boom
 	}}
 	jobs := []*writeJob{insertJob(s, before), breaker, insertJob(s, after)}
-	s.commit(jobs)
+	s.answer(s.commit(jobs))
 	for _, j := range jobs {
 		<-j.done
 	}
@@ -137,7 +137,7 @@ func TestAbandonedWriteNeverRuns(t *testing.T) {
 	ran := false
 	j := &writeJob{done: make(chan struct{}), fn: func(context.Context, querier) error { ran = true; return nil }}
 	j.state.Store(jobAbandoned)
-	s.commit([]*writeJob{j, insertJob(s, note("kept"))})
+	s.answer(s.commit([]*writeJob{j, insertJob(s, note("kept"))}))
 	<-j.done
 	if ran {
 		t.Error("an abandoned write ran")
@@ -220,5 +220,49 @@ func TestNotesAfterClose(t *testing.T) {
 	}
 	if err := s.CreateNote(ctx, note("late")); !errors.Is(err, errClosed) {
 		t.Errorf("CreateNote after Close: %v, want the store is closed", err)
+	}
+}
+
+// TestCommitWait: a committed group's writes are answered after one call
+// of the commit wait (SQLITE_DURABILITY=replicated's SyncAndWait), whose
+// error reaches each of them as storage.ErrUnavailable; a group in which
+// every write failed does not wait.
+func TestCommitWait(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	calls := 0
+	var fail error
+	s.SetCommitWait(func(context.Context) error { calls++; return fail })
+
+	group := []*writeJob{insertJob(s, note("a")), insertJob(s, note("b")), insertJob(s, note("c"))}
+	s.answer(s.commit(group))
+	for i, j := range group {
+		if <-j.done; j.err != nil {
+			t.Errorf("write %d: %v", i, j.err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("the commit wait ran %d times for one group, want 1", calls)
+	}
+
+	fail = errors.New("the bucket is down")
+	d := note("d")
+	group = []*writeJob{insertJob(s, d), insertJob(s, d)} // the second conflicts
+	s.answer(s.commit(group))
+	if <-group[0].done; !errors.Is(group[0].err, storage.ErrUnavailable) || !strings.Contains(group[0].err.Error(), "the bucket is down") {
+		t.Errorf("a write whose wait failed: %v, want storage.ErrUnavailable with the cause", group[0].err)
+	}
+	if <-group[1].done; !errors.Is(group[1].err, storage.ErrConflict) {
+		t.Errorf("the conflicting write: %v, want its own error", group[1].err)
+	}
+	if got, err := s.GetNote(ctx, d.ID); err != nil || got.Title != d.Title {
+		t.Errorf("the write whose wait failed is not on the volume: %+v, %v", got, err)
+	}
+
+	calls = 0
+	group = []*writeJob{insertJob(s, d)}
+	s.answer(s.commit(group))
+	if <-group[0].done; !errors.Is(group[0].err, storage.ErrConflict) || calls != 0 {
+		t.Errorf("a group with no committed write: %v, %d waits; want its conflict and no wait", group[0].err, calls)
 	}
 }

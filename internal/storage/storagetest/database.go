@@ -501,6 +501,51 @@ func testPurgeExpired(t *testing.T, db storage.Database) {
 	}
 }
 
+// testCount: storage.Counter counts the notes, and the files but not the
+// upload intents, as they come and go. Every backend counts: the page's
+// totals (GET /api/status) come from it.
+func testCount(t *testing.T, db storage.Database) {
+	c, ok := db.(storage.Counter)
+	if !ok {
+		t.Fatalf("the %s database does not implement storage.Counter, which every backend must", db.Backend())
+	}
+	ctx := t.Context()
+	expect := func(when string, notes, files int64) {
+		t.Helper()
+		if n, err := c.CountNotes(ctx); err != nil || n != notes {
+			t.Errorf("%s: CountNotes = %d, %v; want %d", when, n, err, notes)
+		}
+		if n, err := c.CountFiles(ctx); err != nil || n != files {
+			t.Errorf("%s: CountFiles = %d, %v; want %d", when, n, err, files)
+		}
+	}
+	expect("empty", 0, 0)
+	first := newNote("first", "")
+	for _, n := range []storage.Note{first, newNote("second", ""), newNote("third", "")} {
+		mustCreate(t, db, n)
+	}
+	f := newFile("report.pdf")
+	mustCreateFile(t, db, f)
+	now := storage.Now()
+	pending, done := bigUpload(now), bigUpload(now)
+	mustCreateUpload(t, db, pending)
+	mustCreateUpload(t, db, done)
+	expect("3 notes, a file and 2 upload intents", 3, 1)
+	completed := storage.File{ID: done.ID, Name: done.Name, ContentType: done.ContentType, Size: done.Size,
+		SHA256: strings.Repeat("cd", 32), Key: done.Key, CreatedAt: now}
+	if err := db.CompleteUpload(ctx, completed, now); err != nil {
+		t.Fatalf("CompleteUpload: %v", err)
+	}
+	expect("an intent completed", 3, 2)
+	if err := db.DeleteNote(ctx, first.ID); err != nil {
+		t.Fatalf("DeleteNote: %v", err)
+	}
+	if _, err := db.DeleteFile(ctx, f.ID); err != nil {
+		t.Fatalf("DeleteFile: %v", err)
+	}
+	expect("a note and a file deleted", 2, 1)
+}
+
 func testDatabasePing(t *testing.T, db storage.Database) {
 	if err := db.Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)

@@ -68,6 +68,7 @@ var databaseTests = []struct {
 	{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
 	{"GetIdempotencyKey", testGetIdempotencyKey},
 	{"PurgeExpired", testPurgeExpired},
+	{"Count", testCount},
 	{"Ping", testDatabasePing},
 	{"Describer", func(t *testing.T, db storage.Database) { RunDescriber(t, db) }},
 }
