@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -226,10 +228,11 @@ func TestTrailingSpaceIDMariaDB(t *testing.T) {
 
 // TestRevokedSessionStaysRevoked is issue 21's row 10: signing out while
 // Redis does not answer clears the cookie, and the session does not come
-// back with Redis, on any machine.
+// back with Redis, on any machine, even after the machine that signed it
+// out restarted before Redis answered.
 func TestRevokedSessionStaysRevoked(t *testing.T) {
 	redisSrv := testenv.StartRedis(t)
-	apps, _ := machines(t, 2, redisSrv.URL(), map[string]string{"REDIS_TIMEOUT": "300ms"})
+	apps, env := machines(t, 2, redisSrv.URL(), map[string]string{"REDIS_TIMEOUT": "300ms"})
 	a, b := &testApp{url: apps[0].url}, &testApp{url: apps[1].url}
 	cookie := sessionCookie(t, a, redisTestToken)
 	redisSrv.Pause(t)
@@ -241,13 +244,31 @@ func TestRevokedSessionStaysRevoked(t *testing.T) {
 	if r.status != 204 || !cleared {
 		t.Errorf("signing out with Redis paused: %d, cookie cleared %v; want 204 and the cookie cleared", r.status, cleared)
 	}
+	apps[0].stop() // a restart before Redis answers: a's memory of the deletion is gone
 	redisSrv.Resume(t)
-	waitFor(t, 15*time.Second, "the session's deletion reaching Redis", func() bool {
-		s := b.do(t, "GET", "/api/session", "", nil, "Cookie", cookie)
-		return s.status == 200 && s.json(t)["signed_in"] == false
+	// A paused Redis runs what it was sent once it resumes, so a's delete
+	// lands after all: wait for it, then put the session's key back before
+	// each machine asks, as if the delete had never reached Redis (a's
+	// restart came first, or a failover lost it).
+	secret, _, _ := strings.Cut(strings.TrimPrefix(cookie, "flystorage_session="), ".")
+	sum := sha256.Sum256([]byte(secret))
+	key := "flystorage:session:" + hex.EncodeToString(sum[:])
+	raw := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", redisSrv.Port)})
+	defer raw.Close()
+	waitFor(t, 10*time.Second, "a's delete sent to the paused Redis landing", func() bool {
+		return raw.Exists(t.Context(), key).Val() == 0
 	})
-	expectError(t, "a write on A with the revoked cookie", a.do(t, "POST", "/api/notes", "application/json",
-		strings.NewReader(`{"title":"t"}`), "Cookie", cookie, "Sec-Fetch-Site", "same-origin"), 401, "unauthorized")
+	restarted := &testApp{url: startApp(t, maps.Clone(env)).url}
+	for name, m := range map[string]*testApp{"b": b, "a, restarted": restarted} {
+		if err := raw.Set(t.Context(), key, "1", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if s := m.do(t, "GET", "/api/session", "", nil, "Cookie", cookie).json(t); s["signed_in"] != false {
+			t.Errorf("%s: GET /api/session with the revoked cookie says %v, want signed_in false", name, s)
+		}
+		expectError(t, name+": a write with the revoked cookie", m.do(t, "POST", "/api/notes", "application/json",
+			strings.NewReader(`{"title":"t"}`), "Cookie", cookie, "Sec-Fetch-Site", "same-origin"), 401, "unauthorized")
+	}
 }
 
 // TestFlyClientIPOnlyFromTheProxy is issue 21's row 9: on Fly, a client
@@ -334,8 +355,20 @@ func TestRegionDefects(t *testing.T) {
 		}
 	})
 
-	// Last: it spends the one client's rate limit.
 	t.Run("row 5: a replayed write counts once", func(t *testing.T) {
+		// The client's window starts afresh, whatever the subtests before
+		// spent of it: its count goes from this test's Redis.
+		raw := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", redisSrv.Port)})
+		defer raw.Close()
+		keys, err := raw.Keys(t.Context(), "flystorage:rate:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 {
+			if err := raw.Del(t.Context(), keys...).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		accepted := 0
 		for i := range 12 {
 			r := inSyd("POST", "/api/notes", fmt.Sprintf(`{"title":"limited %d"}`, i))
@@ -343,8 +376,8 @@ func TestRegionDefects(t *testing.T) {
 				accepted++
 			}
 		}
-		if accepted != 10-3 { // the three writes at ord above spent 3 of the 10
-			t.Errorf("12 writes entering at syd with RATE_LIMIT=10/m: %d accepted, want %d", accepted, 10-3)
+		if accepted != 10 {
+			t.Errorf("12 writes entering at syd with RATE_LIMIT=10/m: %d accepted, want 10", accepted)
 		}
 	})
 }
@@ -451,8 +484,8 @@ func TestSQLiteFullDiskGroups(t *testing.T) {
 	})
 	const writers, each = 8, 40
 	type outcome struct {
-		title  string
-		status int
+		title string
+		r     response
 	}
 	results := make(chan outcome, writers*each)
 	var wg sync.WaitGroup
@@ -465,7 +498,7 @@ func TestSQLiteFullDiskGroups(t *testing.T) {
 					t.Errorf("%s: %v", title, err)
 					return
 				}
-				results <- outcome{title, r.status}
+				results <- outcome{title, r}
 				if r.status != 201 && r.status != 507 {
 					t.Errorf("%s: %d %s, want 201 or 507", title, r.status, r.body)
 				}
@@ -477,10 +510,16 @@ func TestSQLiteFullDiskGroups(t *testing.T) {
 	acked := map[string]bool{}
 	full := 0
 	for o := range results {
-		if o.status == 201 {
+		if o.r.status == 201 {
 			acked[o.title] = true
-		} else {
-			full++
+			continue
+		}
+		full++
+		if o.r.status == 507 {
+			e, _ := o.r.json(t)["error"].(map[string]any)
+			if msg, _ := e["message"].(string); e["code"] != "insufficient_storage" || !strings.Contains(msg, "is full") {
+				t.Errorf("%s: 507 %s, want the code insufficient_storage and a message that the disk is full", o.title, o.r.body)
+			}
 		}
 	}
 	if full == 0 {

@@ -215,7 +215,9 @@ func (c *Cache) Flush(ctx context.Context) error {
 
 // Read is cache-aside for a JSON-encodable T: the cached value of kind and
 // id, or load's, which it then caches. load's error is returned as is and
-// nothing is cached.
+// nothing is cached. Nor is a value a lagging replica answered (see
+// storage.WatchReplicaReads): it may be older than what the primary's
+// readers expect.
 func Read[T any](ctx context.Context, c *Cache, kind Kind, id string, load func(context.Context) (T, error)) (T, error) {
 	if !c.caching() {
 		return load(ctx) // no Redis, or CACHE_TTL=0: nothing to encode
@@ -229,31 +231,15 @@ func Read[T any](ctx context.Context, c *Cache, kind Kind, id string, load func(
 		// An entry this version cannot read (an older shape): drop it.
 		c.Invalidate(ctx, kind, id)
 	}
-	v, err := load(ctx)
-	if err != nil {
+	loadCtx, fromReplica := storage.WatchReplicaReads(ctx)
+	v, err := load(loadCtx)
+	if err != nil || fromReplica() {
 		return v, err
 	}
 	if b, err := json.Marshal(v); err == nil {
 		c.Fill(ctx, kind, id, t, b)
 	}
 	return v, nil
-}
-
-// Peek is Read without the fill: a hit is returned, and a miss is loaded
-// and left uncached. It is for a reader whose load may be older than what
-// the cache's other readers expect, such as a read from a lagging replica
-// (storage.ReplicaReader), which must never replace what the primary's
-// readers would fill.
-func Peek[T any](ctx context.Context, c *Cache, kind Kind, id string, load func(context.Context) (T, error)) (T, error) {
-	if c.caching() {
-		if b, _, ok := c.Get(ctx, kind, id); ok {
-			var v T
-			if err := json.Unmarshal(b, &v); err == nil {
-				return v, nil
-			}
-		}
-	}
-	return load(ctx)
 }
 
 // retryLoop retries failed invalidations until Close.

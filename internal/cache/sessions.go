@@ -54,9 +54,10 @@ func sessionID(secret string) string {
 }
 
 // Sessions returns the session store: Redis when c has it, else db.
+// Redis sessions still use db, to record a deletion Redis did not take.
 func (c *Cache) Sessions(db storage.Database) Sessions {
 	if c.Enabled() {
-		return &RedisSessions{c: c}
+		return &RedisSessions{c: c, db: db, now: storage.Now}
 	}
 	return &DBSessions{DB: db, Now: storage.Now}
 }
@@ -64,11 +65,25 @@ func (c *Cache) Sessions(db storage.Database) Sessions {
 // RedisSessions keeps sessions as keys that Redis expires. With Redis
 // down nobody can sign in or be recognised by cookie (Get returns an
 // error); requests with the API token still work.
-type RedisSessions struct{ c *Cache }
+//
+// A session deleted while Redis does not answer is recorded in the
+// database as revoked (see Delete), and Get looks for that record before
+// it accepts a session Redis holds: one indexed read per request with a
+// session cookie, which is what makes the deletion stand on every
+// machine, across restarts, whatever Redis still holds.
+type RedisSessions struct {
+	c   *Cache
+	db  storage.Database
+	now func() time.Time
+}
 
 var _ Sessions = (*RedisSessions)(nil)
 
 func (s *RedisSessions) key(id string) string { return s.c.key("session", id) }
+
+// revokedID is the database session id that records the revocation of the
+// Redis session id: never a session's own id, which is hex.
+func revokedID(id string) string { return "revoked:" + id }
 
 // Create implements Sessions.
 func (s *RedisSessions) Create(ctx context.Context, ttl time.Duration) (string, error) {
@@ -108,14 +123,27 @@ func (s *RedisSessions) Get(ctx context.Context, secret string) (bool, error) {
 	if err != nil {
 		return false, s.unavailable(ctx, "reading a session", err)
 	}
-	return n == 1, nil
+	if n == 0 {
+		return false, nil
+	}
+	_, err = s.db.GetSession(ctx, revokedID(id), s.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("reading whether a session was revoked: %w", err)
+	}
+	return false, nil // deleted while Redis was away
 }
 
 // Delete implements Sessions. When Redis does not answer, the session is
-// still ended: this machine refuses it at once and deletes it in Redis
-// once Redis answers again, retrying every second (like a failed
-// invalidation). Until then another machine may still accept it; a
-// restart of this one before the retry lands forgets the deletion.
+// still ended: Delete records it in the database as revoked until it
+// would have expired (SESSION_TTL), where every machine's Get finds it,
+// before and after a restart. This machine also refuses it at once and
+// deletes it in Redis once Redis answers again, retrying every second
+// (like a failed invalidation). If the database fails too, Delete returns
+// its error: only this machine's memory holds the deletion then, and the
+// session may come back.
 func (s *RedisSessions) Delete(ctx context.Context, secret string) error {
 	id := sessionID(secret)
 	if id == "" {
@@ -128,9 +156,18 @@ func (s *RedisSessions) Delete(ctx context.Context, secret string) error {
 		defer cancel()
 		err = s.c.client.Del(bctx, key).Err()
 	}
-	if err != nil {
-		s.c.failed(ctx, "session", err)
-		s.c.revoked.add(key)
+	if err == nil {
+		return nil
+	}
+	s.c.failed(ctx, "session", err)
+	s.c.revoked.add(key)
+	now := s.now()
+	tomb := storage.Session{ID: revokedID(id), CreatedAt: now, ExpiresAt: now.Add(s.c.cfg.SessionTTL)}
+	// The client may hang up now; its session must end all the same.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.db.CreateSession(dctx, tomb); err != nil && !errors.Is(err, storage.ErrConflict) {
+		return fmt.Errorf("recording a session's deletion while redis does not answer: %w", err)
 	}
 	return nil
 }
@@ -140,7 +177,13 @@ func (s *RedisSessions) unavailable(ctx context.Context, doing string, err error
 	return fmt.Errorf("%w: %s in redis: %w", storage.ErrUnavailable, doing, err)
 }
 
-// revokedSet is the keys of sessions deleted while Redis did not answer.
+// maxRevoked is how many sessions deleted while Redis did not answer a
+// machine remembers, to refuse them itself and delete them in Redis later.
+const maxRevoked = 10_000
+
+// revokedSet is the keys of sessions deleted while Redis did not answer,
+// at most maxRevoked of them: past it, the database's records alone keep
+// those sessions ended, and Redis expires their keys.
 type revokedSet struct {
 	mu   sync.Mutex
 	keys map[string]bool
@@ -152,7 +195,9 @@ func (s *revokedSet) add(key string) {
 	if s.keys == nil {
 		s.keys = map[string]bool{}
 	}
-	s.keys[key] = true
+	if len(s.keys) < maxRevoked {
+		s.keys[key] = true
+	}
 }
 
 func (s *revokedSet) has(key string) bool {

@@ -18,7 +18,8 @@ import (
 func TestRedisSessions(t *testing.T) {
 	url := testenv.RedisURL(t)
 	prefix := testPrefix(t, url)
-	a, b := open(t, url, prefix, nil).Sessions(nil), open(t, url, prefix, nil).Sessions(nil)
+	db, _ := testenv.LocalStores(t)
+	a, b := open(t, url, prefix, nil).Sessions(db), open(t, url, prefix, nil).Sessions(db)
 	if _, ok := a.(*RedisSessions); !ok {
 		t.Fatalf("Sessions() with Redis is a %T", a)
 	}
@@ -50,7 +51,8 @@ func TestRedisSessions(t *testing.T) {
 func TestRedisSessionsDown(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	c := open(t, srv.URL(), testPrefix(t, srv.URL()), map[string]string{"REDIS_TIMEOUT": "100ms"})
-	s := c.Sessions(nil)
+	db, _ := testenv.LocalStores(t)
+	s := c.Sessions(db)
 	secret, err := s.Create(t.Context(), time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -12,22 +12,24 @@ import (
 )
 
 var (
-	_ storage.Database      = (*Database)(nil)
-	_ storage.ReplicaReader = (*Database)(nil)
-	_ storage.Counter       = (*Database)(nil)
+	_ storage.Database = (*Database)(nil)
+	_ storage.Counter  = (*Database)(nil)
 )
 
 // Database sends reads to a replica and everything else to the primary.
 // Reads are GetNote, ListNotes, GetFile, ListFiles, GetUpload,
 // GetSession and the counts (storage.Counter); writes, ExpiredUploads and
 // NamedKeys (the sweep deletes what they find, and what they do not, so
-// it reads the primary), Ping and migrations stay on the primary, so a
-// write can never reach the replica.
+// it reads the primary), GetIdempotencyKey (a retry asks it beside the
+// writes it makes), Ping and migrations stay on the primary, so a write
+// can never reach the replica.
 //
 // A read the replica fails (it is down, or cancelled a query replaying the
 // log) is run again on the primary, and the replica is left alone for
 // RetryAfter; each such fallback is counted, and logged once per
-// RetryAfter. A context marked WithPrimaryReads reads the primary.
+// RetryAfter. A context marked WithPrimaryReads reads the primary. A read
+// the replica answered is marked for storage.WatchReplicaReads, so that a
+// cache never keeps it for the primary's readers.
 type Database struct {
 	storage.Database // the primary
 	replica          storage.Database
@@ -76,16 +78,11 @@ func (d *Database) reader(ctx context.Context) storage.Database {
 	return d.replica
 }
 
-// FromReplica implements storage.ReplicaReader: a read with ctx goes to
-// the replica unless ctx asks for the primary or the replica is resting
-// after a failure.
-func (d *Database) FromReplica(ctx context.Context) bool {
-	if PrimaryReads(ctx) {
-		return false
+// answered marks a read the replica answered, for storage.WatchReplicaReads.
+func (d *Database) answered(ctx context.Context, db storage.Database) {
+	if db == d.replica {
+		storage.ServedByReplica(ctx)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return !d.o.Now().Before(d.downUntil)
 }
 
 // retry reports whether a read the replica answered with err should run
@@ -115,6 +112,7 @@ func (d *Database) GetNote(ctx context.Context, id string) (storage.Note, error)
 	if d.retry(ctx, db, err) {
 		return d.Database.GetNote(ctx, id)
 	}
+	d.answered(ctx, db)
 	return n, err
 }
 
@@ -124,6 +122,7 @@ func (d *Database) ListNotes(ctx context.Context, p storage.Page) ([]storage.Not
 	if d.retry(ctx, db, err) {
 		return d.Database.ListNotes(ctx, p)
 	}
+	d.answered(ctx, db)
 	return ns, next, err
 }
 
@@ -133,6 +132,7 @@ func (d *Database) GetFile(ctx context.Context, id string) (storage.File, error)
 	if d.retry(ctx, db, err) {
 		return d.Database.GetFile(ctx, id)
 	}
+	d.answered(ctx, db)
 	return f, err
 }
 
@@ -142,6 +142,7 @@ func (d *Database) ListFiles(ctx context.Context, p storage.Page) ([]storage.Fil
 	if d.retry(ctx, db, err) {
 		return d.Database.ListFiles(ctx, p)
 	}
+	d.answered(ctx, db)
 	return fs, next, err
 }
 
@@ -151,6 +152,7 @@ func (d *Database) GetUpload(ctx context.Context, id string) (storage.Upload, er
 	if d.retry(ctx, db, err) {
 		return d.Database.GetUpload(ctx, id)
 	}
+	d.answered(ctx, db)
 	return u, err
 }
 
@@ -160,6 +162,7 @@ func (d *Database) GetSession(ctx context.Context, id string, now time.Time) (st
 	if d.retry(ctx, db, err) {
 		return d.Database.GetSession(ctx, id, now)
 	}
+	d.answered(ctx, db)
 	return s, err
 }
 
@@ -182,6 +185,7 @@ func (d *Database) count(ctx context.Context, count func(storage.Counter, contex
 	if d.retry(ctx, db, err) {
 		return countOn(ctx, d.Database, count)
 	}
+	d.answered(ctx, db)
 	return n, err
 }
 

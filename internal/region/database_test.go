@@ -152,9 +152,10 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	pair.WaitReplayed(t)
-	// storage.ReplicaReader: reads come from the replica unless marked.
-	if !db.FromReplica(ctx) || db.FromReplica(region.WithPrimaryReads(ctx)) {
-		t.Errorf("FromReplica = %v, and %v marked WithPrimaryReads; want true and false", db.FromReplica(ctx), db.FromReplica(region.WithPrimaryReads(ctx)))
+	// storage.WatchReplicaReads: reads come from the replica unless marked.
+	if !fromReplica(db, ctx, nt.ID) || fromReplica(db, region.WithPrimaryReads(ctx), nt.ID) {
+		t.Errorf("a read's answer from the replica = %v, and %v marked WithPrimaryReads; want true and false",
+			fromReplica(db, ctx, nt.ID), fromReplica(db, region.WithPrimaryReads(ctx), nt.ID))
 	}
 
 	pair.Replica.Stop(t)
@@ -188,11 +189,11 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 		t.Errorf("Describe()[reads] = %q, want primary", db.Describe()["reads"])
 	}
 	storagetest.RunDescriber(t, db) // the primary's name, read through the wrapper
-	if db.FromReplica(ctx) {
-		t.Errorf("FromReplica = true while reads fall back to the primary")
-	}
 	if got := fallbacks(t, m); got != 6 {
 		t.Errorf("fallbacks = %v, want 6", got)
+	}
+	if fromReplica(db, ctx, nt.ID) {
+		t.Errorf("a read was marked as the replica's while reads fall back to the primary")
 	}
 	if _, err := db.GetNote(ctx, storage.NewID()); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a missing note through the fallback: %v, want ErrNotFound", err)
@@ -205,8 +206,8 @@ func TestReplicaDownFallsBackToPrimary(t *testing.T) {
 	if _, err := db.GetNote(ctx, nt.ID); err != nil {
 		t.Fatalf("read with the replica back: %v", err)
 	}
-	if r := db.Describe()["reads"]; r != "replica" || !db.FromReplica(ctx) {
-		t.Errorf("Describe()[reads] = %q and FromReplica %v, want replica and true", r, db.FromReplica(ctx))
+	if r := db.Describe()["reads"]; r != "replica" || !fromReplica(db, ctx, nt.ID) {
+		t.Errorf("Describe()[reads] = %q and a read from the replica %v, want replica and true", r, fromReplica(db, ctx, nt.ID))
 	}
 	replica.Close() // its backends publish their statistics as they exit
 	pair.WaitReplicaScans(t, "notes", before+1)
@@ -321,6 +322,14 @@ func execSQL(t *testing.T, url, sql string) {
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// fromReplica reads note id through db and reports whether db marked the
+// read as the replica's (storage.WatchReplicaReads).
+func fromReplica(db *region.Database, ctx context.Context, id string) bool {
+	ctx, served := storage.WatchReplicaReads(ctx)
+	db.GetNote(ctx, id)
+	return served()
 }
 
 // TestCountsReadTheReplica: counts are reads, so they go to the replica

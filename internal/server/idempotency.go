@@ -64,9 +64,9 @@ func printable(s string) bool {
 // notGone lets a retry create what its key claimed, which a lookup
 // answered with err: only when it is missing and was never deleted
 // (service.Gone). A retry never brings back what was deleted since. When
-// Gone says no, found looks once more, since a retry racing the first
-// request may find the thing made meanwhile; it answers and returns true
-// if so.
+// Gone says it was not deleted, found looks once more, since a retry
+// racing the first request may find the thing made meanwhile; it answers
+// and returns true if so.
 func (s *Server) notGone(r *http.Request, err error, what, id string, found func() bool) error {
 	if !isNotFound(err) {
 		return dbError(err, what, id)
@@ -77,7 +77,7 @@ func (s *Server) notGone(r *http.Request, err error, what, id string, found func
 		return fromStore(err, "the database")
 	case gone && !found():
 		return errorf(http.StatusConflict, "conflict",
-			"the %s this Idempotency-Key created (%s) is not there: it was deleted, or its creation failed more than once; send a new key to create another", what, id)
+			"the %s this Idempotency-Key created (%s) was deleted since; send a new key to create another", what, id)
 	}
 	return nil
 }

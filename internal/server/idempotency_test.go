@@ -178,3 +178,54 @@ func TestRetryAfterA503ThatCommitted(t *testing.T) {
 		t.Errorf("notes stored: %v, %v; want exactly the retried one", all, err)
 	}
 }
+
+// failingCreates is a database whose first failures CreateNote calls fail
+// before writing anything, as with the database down.
+type failingCreates struct {
+	storage.Database
+	mu       sync.Mutex
+	failures int
+}
+
+func (d *failingCreates) CreateNote(ctx context.Context, n storage.Note) error {
+	d.mu.Lock()
+	fail := d.failures > 0
+	d.failures--
+	d.mu.Unlock()
+	if fail {
+		return storage.ErrUnavailable
+	}
+	return d.Database.CreateNote(ctx, n)
+}
+
+// TestRetryAfterFailures: any number of attempts that failed to create the
+// note leave the key usable, so the next retry creates it; once deleted,
+// a retry answers 409 and creates nothing.
+func TestRetryAfterFailures(t *testing.T) {
+	db, blobs := testenv.LocalStores(t)
+	svc := service.New(service.Options{DB: &failingCreates{Database: db, failures: 3}, Blobs: blobs, KeyPrefix: "files/", MaxUpload: 1 << 20})
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, MaxUploadBytes: 1 << 20}))
+	defer srv.Close()
+	body := []byte(`{"title":"after failures"}`)
+	for i := range 3 {
+		if r := post(t, srv.URL+"/api/notes", "application/json", body, "failing-key"); r.status != 503 {
+			t.Fatalf("attempt %d with the database failing = %+v, want 503", i+1, r)
+		}
+	}
+	made := post(t, srv.URL+"/api/notes", "application/json", body, "failing-key")
+	if made.status != 201 || made.id == "" {
+		t.Fatalf("the retry after three failures = %+v, want 201 creating the note", made)
+	}
+	req, _ := http.NewRequest("DELETE", srv.URL+"/api/notes/"+made.id, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 204 {
+		t.Fatalf("DELETE = %v, %v", res, err)
+	}
+	res.Body.Close()
+	if r := post(t, srv.URL+"/api/notes", "application/json", body, "failing-key"); r.status != 409 {
+		t.Errorf("a retry after the delete = %+v, want 409", r)
+	}
+	if all, _, err := db.ListNotes(context.Background(), storage.Page{Limit: 10}); err != nil || len(all) != 0 {
+		t.Errorf("notes after the delete and a retry: %v, %v; want none", all, err)
+	}
+}

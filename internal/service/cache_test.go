@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/example/flystorage/internal/cache"
 	"github.com/example/flystorage/internal/service"
@@ -35,10 +36,18 @@ func TestUpdateNoteInvalidatesTheCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 2 { // the first read fills the cache, the second hits it
-			if got, err := s.GetNote(ctx, n.ID); err != nil || got.Title != "before" {
-				t.Fatalf("GetNote = %+v, %v", got, err)
-			}
+		if got, err := s.GetNote(ctx, n.ID); err != nil || got.Title != "before" { // fills the cache
+			t.Fatalf("GetNote = %+v, %v", got, err)
+		}
+		// Changed in the database behind the service's back, the note
+		// still reads as cached: the second read is a hit.
+		behind := n
+		behind.Title, behind.UpdatedAt = "behind the cache", n.UpdatedAt.Add(time.Second)
+		if _, err := s.DB().UpdateNote(ctx, behind); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetNote(ctx, n.ID); err != nil || got.Title != "before" {
+			t.Fatalf("the second GetNote = %q, %v; want before, from the cache", got.Title, err)
 		}
 		n.Title = "after"
 		if _, err := s.UpdateNote(ctx, n); err != nil {

@@ -101,9 +101,6 @@ func (s *Service) GetFile(ctx context.Context, id string) (storage.File, error) 
 	ctx, cancel := op(ctx)
 	defer cancel()
 	load := func(ctx context.Context) (storage.File, error) { return s.db.GetFile(ctx, id) }
-	if s.fromReplica(ctx) {
-		return cache.Peek(ctx, s.cache, cache.File, id, load)
-	}
 	return cache.Read(ctx, s.cache, cache.File, id, load)
 }
 

@@ -25,14 +25,12 @@ func (s *Service) CreateNote(ctx context.Context, n storage.Note) (storage.Note,
 }
 
 // GetNote returns an error matching storage.ErrNotFound if no note has
-// that id. With Redis, it reads through the cache.
+// that id. With Redis, it reads through the cache, which never keeps what
+// a lagging replica answered (cache.Read).
 func (s *Service) GetNote(ctx context.Context, id string) (storage.Note, error) {
 	ctx, cancel := op(ctx)
 	defer cancel()
 	load := func(ctx context.Context) (storage.Note, error) { return s.db.GetNote(ctx, id) }
-	if s.fromReplica(ctx) {
-		return cache.Peek(ctx, s.cache, cache.Note, id, load)
-	}
 	return cache.Read(ctx, s.cache, cache.Note, id, load)
 }
 

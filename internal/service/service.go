@@ -125,15 +125,6 @@ func (s *Service) Claim(ctx context.Context, key, fingerprint string) (id string
 	return got.ResourceID, got.ResourceID != k.ResourceID, nil
 }
 
-// fromReplica reports whether a read with ctx goes to a lagging replica
-// (storage.ReplicaReader): its answer is not cached, so that the shared
-// cache only ever holds what the primary returned, and a writer in the
-// primary region never reads an older version from it.
-func (s *Service) fromReplica(ctx context.Context) bool {
-	rr, ok := s.db.(storage.ReplicaReader)
-	return ok && rr.FromReplica(ctx)
-}
-
 // Deleted ids. An idempotent retry whose note or file is missing must tell
 // "the first request never created it" (create it now) from "it was
 // deleted since" (create nothing). Deleting a note or file records a
@@ -161,20 +152,21 @@ func (s *Service) markDeleted(ctx context.Context, id string) {
 }
 
 // Gone reports whether id, claimed by an Idempotency-Key and now missing,
-// may not be created by a retry: it was deleted, or an earlier retry
-// found it missing too (and may have created it since). Only the first
-// retry that finds a never-created id missing gets false. Asking records
-// the question, with a claim of the id's tombstone key, since a claim is
-// the one read the database offers on keys.
+// was deleted since, so that a retry must not create it again. It only
+// reads: a retry whose earlier attempts all failed to create id may
+// create it still, however many there were. Two retries that race to
+// create it are told apart by the id itself (ErrConflict on the second).
 func (s *Service) Gone(ctx context.Context, id string) (bool, error) {
 	ctx, cancel := op(ctx)
 	defer cancel()
-	probe := storage.IdempotencyKey{Key: tombstone(id), Fingerprint: tombstoneFingerprint, ResourceID: storage.NewID(), CreatedAt: s.now()}
-	got, err := s.db.ClaimIdempotencyKey(ctx, probe)
-	if err != nil {
+	_, err := s.db.GetIdempotencyKey(ctx, tombstone(id))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
 		return false, err
 	}
-	return got.ResourceID != probe.ResourceID, nil
+	return true, nil
 }
 
 // ErrKeyReused means an Idempotency-Key came back with a different request.

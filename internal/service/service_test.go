@@ -482,3 +482,31 @@ func TestIdempotencyKeysInRedis(t *testing.T) {
 		t.Errorf("the key with another request = %v, want ErrKeyReused from Redis's copy", err)
 	}
 }
+
+// TestGoneIsARead: asking whether a claimed id is gone records nothing,
+// so any number of retries whose creation failed may still create it,
+// while an id deleted since stays gone, on every backend.
+func TestGoneIsARead(t *testing.T) {
+	run(t, func(t *testing.T, open stores) {
+		ctx := t.Context()
+		s, _ := newService(t, open)
+		never := storage.NewID() // claimed by a key, never created
+		for i := range 3 {
+			if gone, err := s.Gone(ctx, never); err != nil || gone {
+				t.Errorf("Gone(never created), retry %d = %v, %v; want false", i+1, gone, err)
+			}
+		}
+		n, err := s.CreateNote(ctx, storage.Note{Title: "deleted"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteNote(ctx, n.ID); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			if gone, err := s.Gone(ctx, n.ID); err != nil || !gone {
+				t.Errorf("Gone(deleted), retry %d = %v, %v; want true", i+1, gone, err)
+			}
+		}
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -258,6 +259,10 @@ type Database interface {
 	// different one: the key was reused for another request). Two
 	// concurrent claims of one key both return the same record.
 	ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey) (IdempotencyKey, error)
+	// GetIdempotencyKey returns the record of key, or an error matching
+	// ErrNotFound if none stands (never claimed, or purged). It records
+	// nothing.
+	GetIdempotencyKey(ctx context.Context, key string) (IdempotencyKey, error)
 
 	// PurgeExpired removes sessions that expired at or before now and
 	// idempotency keys created before keysBefore, and returns how many rows
@@ -352,12 +357,29 @@ type Presigner interface {
 	Copy(ctx context.Context, src, dst string) error
 }
 
-// ReplicaReader is a Database that may answer reads from a replica that
-// lags the primary. FromReplica reports whether a read made with ctx
-// would: such a read may return an older version than the primary holds,
-// so it must never fill a cache that readers of the primary share.
-type ReplicaReader interface {
-	FromReplica(ctx context.Context) bool
+// A Database that may answer reads from a replica lagging the primary
+// (internal/region's) says which reads the replica answered through their
+// context: such a read may return an older version than the primary
+// holds, so it must never fill a cache that readers of the primary share.
+// The store that answered decides, not a look beforehand, since a replica
+// may come back between the two.
+
+type replicaWatchKey struct{}
+
+// WatchReplicaReads returns a context to make reads with, and a function
+// that reports whether a replica answered any read made with it.
+func WatchReplicaReads(ctx context.Context) (context.Context, func() bool) {
+	var served atomic.Bool
+	return context.WithValue(ctx, replicaWatchKey{}, &served), served.Load
+}
+
+// ServedByReplica is called by a Database when a lagging replica answered
+// a read made with ctx; with a context that no WatchReplicaReads made, it
+// does nothing.
+func ServedByReplica(ctx context.Context) {
+	if served, ok := ctx.Value(replicaWatchKey{}).(*atomic.Bool); ok {
+		served.Store(true)
+	}
 }
 
 // PoolReporter is a Database that reports on its connection pools, for

@@ -476,6 +476,10 @@ type keyDoc struct {
 	CreatedUS   int64  `bson:"created_at_us"`
 }
 
+func (d keyDoc) record() storage.IdempotencyKey {
+	return storage.IdempotencyKey{Key: d.Key, Fingerprint: d.Fingerprint, ResourceID: d.ResourceID, CreatedAt: fromMicros(d.CreatedUS)}
+}
+
 // ClaimIdempotencyKey inserts the record with the key as its _id. Of
 // concurrent claims, the unique _id lets one insert; the others get a
 // duplicate key error, raised against the committed document, and read
@@ -507,8 +511,16 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 		if err != nil {
 			return storage.IdempotencyKey{}, translate(err)
 		}
-		return storage.IdempotencyKey{Key: d.Key, Fingerprint: d.Fingerprint, ResourceID: d.ResourceID, CreatedAt: fromMicros(d.CreatedUS)}, nil
+		return d.record(), nil
 	}
+}
+
+func (s *Store) GetIdempotencyKey(ctx context.Context, key string) (storage.IdempotencyKey, error) {
+	var d keyDoc
+	if err := s.keys.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d); err != nil {
+		return storage.IdempotencyKey{}, translate(err)
+	}
+	return d.record(), nil
 }
 
 func (s *Store) PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error) {

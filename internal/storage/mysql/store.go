@@ -251,8 +251,12 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 	if err != nil {
 		return storage.IdempotencyKey{}, translate(err)
 	}
+	return s.GetIdempotencyKey(ctx, k.Key)
+}
+
+func (s *Store) GetIdempotencyKey(ctx context.Context, key string) (storage.IdempotencyKey, error) {
 	var got storage.IdempotencyKey
-	err = s.db.QueryRowContext(ctx, "SELECT `key`, fingerprint, resource_id, created_at FROM idempotency_keys WHERE `key` = ?", []byte(k.Key)).
+	err := s.db.QueryRowContext(ctx, "SELECT `key`, fingerprint, resource_id, created_at FROM idempotency_keys WHERE `key` = ?", []byte(key)).
 		Scan(&got.Key, &got.Fingerprint, &got.ResourceID, &got.CreatedAt)
 	got.CreatedAt = got.CreatedAt.UTC()
 	return got, translate(err)

@@ -494,8 +494,12 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 		k.Key, k.Fingerprint, k.ResourceID, k.CreatedAt); err != nil {
 		return storage.IdempotencyKey{}, translate(err)
 	}
+	return s.GetIdempotencyKey(ctx, k.Key)
+}
+
+func (s *Store) GetIdempotencyKey(ctx context.Context, key string) (storage.IdempotencyKey, error) {
 	var got storage.IdempotencyKey
-	err := s.pool.QueryRow(ctx, `SELECT key, fingerprint, resource_id, created_at FROM idempotency_keys WHERE key = $1`, k.Key).
+	err := s.pool.QueryRow(ctx, `SELECT key, fingerprint, resource_id, created_at FROM idempotency_keys WHERE key = $1`, key).
 		Scan(&got.Key, &got.Fingerprint, &got.ResourceID, &got.CreatedAt)
 	got.CreatedAt = got.CreatedAt.UTC()
 	return got, translate(err)

@@ -619,6 +619,18 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 	return got, err
 }
 
+func (s *Store) GetIdempotencyKey(ctx context.Context, key string) (storage.IdempotencyKey, error) {
+	var got storage.IdempotencyKey
+	var created string
+	err := s.readers.QueryRowContext(ctx, `SELECT key, fingerprint, resource_id, created_at FROM idempotency_keys WHERE key = ?`, key).
+		Scan(&got.Key, &got.Fingerprint, &got.ResourceID, &created)
+	if err != nil {
+		return got, translate(err)
+	}
+	got.CreatedAt, err = parseTime(created)
+	return got, err
+}
+
 func (s *Store) PurgeExpired(ctx context.Context, now, keysBefore time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(ctx context.Context, tx querier) error {

@@ -424,6 +424,23 @@ func testIdempotencyKeys(t *testing.T, db storage.Database) {
 	}
 }
 
+// testGetIdempotencyKey: a key never claimed is not found, and looking
+// records nothing, so a later claim is the first; a claimed key's record
+// comes back as claimed.
+func testGetIdempotencyKey(t *testing.T, db storage.Database) {
+	ctx := t.Context()
+	k := storage.IdempotencyKey{Key: "get-" + storage.NewID(), Fingerprint: strings.Repeat("0f", 32), ResourceID: storage.NewID(), CreatedAt: storage.Now()}
+	if got, err := db.GetIdempotencyKey(ctx, k.Key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetIdempotencyKey(never claimed) = %+v, %v; want ErrNotFound", got, err)
+	}
+	if got, err := db.ClaimIdempotencyKey(ctx, k); err != nil || got != k {
+		t.Fatalf("ClaimIdempotencyKey after a look = %+v, %v; want the claim itself, %+v", got, err, k)
+	}
+	if got, err := db.GetIdempotencyKey(ctx, k.Key); err != nil || got != k {
+		t.Errorf("GetIdempotencyKey(claimed) = %+v, %v; want %+v", got, err, k)
+	}
+}
+
 // testConcurrentIdempotencyClaims: concurrent claims of one key agree on
 // one record.
 func testConcurrentIdempotencyClaims(t *testing.T, db storage.Database) {

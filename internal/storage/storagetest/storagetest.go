@@ -67,6 +67,7 @@ var databaseTests = []struct {
 	{"DeleteSession", testDeleteSession},
 	{"IdempotencyKeys", testIdempotencyKeys},
 	{"ConcurrentIdempotencyClaims", testConcurrentIdempotencyClaims},
+	{"GetIdempotencyKey", testGetIdempotencyKey},
 	{"PurgeExpired", testPurgeExpired},
 	{"Count", testCount},
 	{"Ping", testDatabasePing},
