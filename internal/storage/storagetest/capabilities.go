@@ -107,26 +107,25 @@ func testPoolStats(t *testing.T, db storage.Database) {
 	}
 }
 
-// RunReplicaReader checks the storage.ReplicaReader contract on db with
-// ctx, which must read the primary: FromReplica says so, and such a read
-// returns the write just committed, never an older version.
+// RunReplicaReader checks the replica-read contract (storage.ServedByReplica)
+// on db with ctx, which must read the primary: a read made with it
+// returns the write just committed, never an older version, and is not
+// reported as served by a replica.
 func RunReplicaReader(t *testing.T, ctx context.Context, db storage.Database) {
 	t.Helper()
-	r, ok := storage.Capability[storage.ReplicaReader](db)
-	if !ok {
-		t.Fatalf("%T is not a storage.ReplicaReader", db)
-	}
-	if r.FromReplica(ctx) {
-		t.Fatal("FromReplica(ctx) = true; RunReplicaReader needs a context that reads the primary")
-	}
 	n := newNote("before", "")
 	mustCreate(t, db, n)
 	n.Title = "after"
 	if _, err := db.UpdateNote(ctx, n); err != nil {
 		t.Fatalf("UpdateNote: %v", err)
 	}
-	if got, err := db.GetNote(ctx, n.ID); err != nil || got.Title != "after" {
-		t.Errorf("a read FromReplica says is not from the replica = %q, %v; want the write just committed", got.Title, err)
+	watched, fromReplica := storage.WatchReplicaReads(ctx)
+	got, err := db.GetNote(watched, n.ID)
+	if err != nil || got.Title != "after" {
+		t.Errorf("a read of the primary = %q, %v; want the write just committed", got.Title, err)
+	}
+	if fromReplica() {
+		t.Error("a read of the primary was reported as served by the replica")
 	}
 }
 
