@@ -203,13 +203,19 @@ func restore(ctx context.Context, setup Setup, args []string, stdout, stderr io.
 		return nil
 	}
 
-	path := o.Path
+	return restoreInPlace(ctx, setup, client, o.Path, *force, *ifMissing, stdout, stderr)
+}
+
+// restoreInPlace restores the replica's newest state onto path
+// (DATABASE_PATH) while no app holds it: with force over what is there,
+// with ifMissing only when nothing is.
+func restoreInPlace(ctx context.Context, setup Setup, client *replication.Client, path string, force, ifMissing bool, stdout, stderr io.Writer) error {
 	_, statErr := os.Stat(path)
 	switch {
-	case statErr == nil && *ifMissing:
+	case statErr == nil && ifMissing:
 		fmt.Fprintf(stdout, "%s exists; nothing restored\n", path)
 		return nil
-	case statErr == nil && !*force:
+	case statErr == nil && !force:
 		return fmt.Errorf("%s exists: pass --force to replace it, or --if-missing to keep it", path)
 	case statErr != nil && !errors.Is(statErr, os.ErrNotExist):
 		return statErr
@@ -224,7 +230,7 @@ func restore(ctx context.Context, setup Setup, args []string, stdout, stderr io.
 	os.Remove(tmp)
 	os.Remove(tmp + "-txid")
 	st, err := client.Restore(ctx, replication.RestoreOptions{Output: tmp})
-	if errors.Is(err, replication.ErrNoReplica) && *ifMissing {
+	if errors.Is(err, replication.ErrNoReplica) && ifMissing {
 		fmt.Fprintf(stdout, "no replica at %s; starting with an empty database\n", client.URL())
 		return nil
 	}
