@@ -15,7 +15,10 @@
 #   BENCH_CONCURRENCY=16   concurrent clients
 #   BENCH_UPLOAD_BYTES     upload size (1 GiB)
 #   BENCH_NOTES=1000000 BENCH_OBJECTS=100000   the scale checks; 0 skips one
-#   BENCH_PATHS="sqlite pg s3 litestream"   which apps' figures to run
+#   BENCH_PATHS="sqlite pg s3 litestream"   which apps' figures to run;
+#                          "restore" (not among the defaults: it takes a few
+#                          minutes) restores a BENCH_RESTORE_BYTES (1 GiB)
+#                          replica against a bare download of its LTX files
 #   BENCH_PROFILE=DIR      also save CPU and allocation profiles of the
 #                          SQLite app under its POST load into DIR
 set -euo pipefail
@@ -127,5 +130,15 @@ args=()
 [[ "$paths" == *" litestream "* ]] && args+=(-sqlite-app "$sqlite_url" -litestream-app "$ls_url" -litestream-replicated-app "$lsr_url")
 [[ "$paths" == *" s3 "* ]] && args+=(-s3-app "$s3_url" -s3-app-pid "$s3_pid" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -upload-size "$upload_bytes" -upload-dir "$work")
 "$work/bench" figures -d "$duration" -c "$clients" "${args[@]}" || status=1
+if [[ "$paths" == *" restore "* ]]; then
+  echo "making a database of ${BENCH_RESTORE_BYTES:-1073741824} bytes and replicating it..." >&2
+  mkdir -p "$work/big" "$work/restore"
+  "$work/bench" bigdb -path "$work/big/app.db" -bytes "${BENCH_RESTORE_BYTES:-1073741824}"
+  start big DATABASE_PATH="$work/big/app.db" "${s3env[@]}" SQLITE_REPLICA_PREFIX=bench/restore SQLITE_DURABILITY=replicated
+  # A replicated write returns once every transaction before it is in the bucket.
+  curl -fsS -m 600 -X POST -H 'Content-Type: application/json' -d '{"title":"last","body":"in the bucket"}' "$big_url/api/notes" >/dev/null
+  kill "$big_pid"; wait "$big_pid" 2>/dev/null || true
+  "$work/bench" restore -app "$work/app" -dir "$work/restore" -s3-endpoint "$TEST_S3_ENDPOINT" -bucket "$bucket" -prefix bench/restore || status=1
+fi
 "$work/bench" scale -dir "$work/scale" -notes "${BENCH_NOTES:-1000000}" -objects "${BENCH_OBJECTS:-100000}" || status=1
 exit "$status"

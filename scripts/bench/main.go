@@ -8,6 +8,7 @@
 //	bench figures -sqlite-app URL -pg-app URL -pg URL -s3-app URL -s3-app-pid PID ...
 //	bench scale -dir DIR
 //	bench bare-pg-http -pg URL   (the bare net/http + pgx server)
+//	bench bigdb -path P; bench restore -app BIN -dir DIR ...   (the restore figure)
 package main
 
 import (
@@ -40,6 +41,10 @@ func main() {
 		err = serveBarePostgres(os.Args[2:])
 	case "rmbucket":
 		err = rmbucket(os.Args[2:])
+	case "bigdb":
+		err = bigDB(os.Args[2:])
+	case "restore":
+		err = restoreFigure(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q: use figures or scale", os.Args[1])
 	}
