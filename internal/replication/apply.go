@@ -43,50 +43,55 @@ func (f *Follower) follow(ctx context.Context, txid ltx.TXID) {
 }
 
 // applyNew applies the transactions after txid, one LTX file at a time,
-// and returns the copy's transaction. It reads level 0 and, where
-// compaction removed level 0 files, the level that covers the gap, as
-// Litestream's follow mode does.
+// and returns the copy's transaction. Like Litestream's follow mode it
+// reads level 0, and the higher levels only when level 0 has nothing
+// that follows txid (compaction removed the files in between): one LIST
+// a round while transactions arrive.
 func (f *Follower) applyNew(ctx context.Context, txid ltx.TXID) (ltx.TXID, error) {
-	for {
-		info, err := f.nextLTX(ctx, txid)
-		if err != nil || info == nil {
+	for level := 0; level < litestream.SnapshotLevel; level++ {
+		infos, err := f.following(ctx, level, txid)
+		if err != nil {
 			return txid, err
 		}
-		if err := f.applyLTX(ctx, info); err != nil {
-			return txid, fmt.Errorf("applying %s (level %d): %w", ltx.FormatFilename(info.MinTXID, info.MaxTXID), info.Level, err)
+		for _, info := range infos {
+			if err := f.applyLTX(ctx, info); err != nil {
+				return txid, fmt.Errorf("applying %s (level %d): %w", ltx.FormatFilename(info.MinTXID, info.MaxTXID), info.Level, err)
+			}
+			txid = info.MaxTXID
 		}
-		txid = info.MaxTXID
+		if len(infos) > 0 {
+			return txid, nil
+		}
 	}
+	return txid, nil
 }
 
-// nextLTX returns the LTX file that takes the copy on from txid, from
-// the lowest level that has one; nil when there is none yet.
-func (f *Follower) nextLTX(ctx context.Context, txid ltx.TXID) (*ltx.FileInfo, error) {
-	for level := 0; level < litestream.SnapshotLevel; level++ {
-		seek := ltx.TXID(0)
-		if level == 0 {
-			seek = txid + 1
+// following returns the level's LTX files that take the copy on from
+// txid without a gap, oldest first.
+func (f *Follower) following(ctx context.Context, level int, txid ltx.TXID) ([]*ltx.FileInfo, error) {
+	seek := ltx.TXID(0)
+	if level == 0 {
+		seek = txid + 1
+	}
+	itr, err := f.ls.LTXFiles(ctx, level, seek, false)
+	if err != nil {
+		return nil, fmt.Errorf("listing level %d: %w", level, err)
+	}
+	var infos []*ltx.FileInfo
+	for itr.Next() {
+		info := itr.Item()
+		if info.MinTXID > txid+1 {
+			break
 		}
-		itr, err := f.ls.LTXFiles(ctx, level, seek, false)
-		if err != nil {
-			return nil, fmt.Errorf("listing level %d: %w", level, err)
-		}
-		var found *ltx.FileInfo
-		for found == nil && itr.Next() {
-			if info := itr.Item(); info.MinTXID <= txid+1 && info.MaxTXID > txid {
-				found = info
-			} else if info.MinTXID > txid+1 {
-				break
-			}
-		}
-		if err := errors.Join(itr.Err(), itr.Close()); err != nil {
-			return nil, fmt.Errorf("listing level %d: %w", level, err)
-		}
-		if found != nil {
-			return found, nil
+		if info.MaxTXID > txid {
+			infos = append(infos, info)
+			txid = info.MaxTXID
 		}
 	}
-	return nil, nil
+	if err := errors.Join(itr.Err(), itr.Close()); err != nil {
+		return nil, fmt.Errorf("listing level %d: %w", level, err)
+	}
+	return infos, nil
 }
 
 // applyLTX writes one LTX file's pages into the copy, holding reads for
