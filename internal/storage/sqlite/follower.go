@@ -13,12 +13,12 @@ import (
 )
 
 // OpenFollower opens the database at path read-only, for a machine that
-// does not hold the replica's lease: Litestream's follow mode keeps the
-// file current from the bucket (internal/replication) while the store
-// reads it. It runs no migrations and has no writer: every write fails
+// does not hold the replica's lease: the replication's follow loop keeps
+// the file current from the bucket (internal/replication) while the
+// store reads it. It runs no migrations and has no writer: every write fails
 // with an error matching storage.ErrReadOnly, which the region router
 // turns into a replay to the writer. The file must be in rollback-journal
-// mode (Litestream's follow mode writes pages into the file itself), so
+// mode (the follow loop writes pages into the file itself), so
 // its connections never ask for WAL. Every read holds reads for reading
 // from its query until its rows are closed, so the replication, holding
 // it for writing while it applies a transaction, is never seen half way
@@ -33,10 +33,7 @@ func OpenFollower(ctx context.Context, path string, reads *sync.RWMutex) (*Store
 	}
 	ro := "file:" + fileURL(path) + fmt.Sprintf("?mode=ro&_foreign_keys=1&_busy_timeout=%d&_query_only=1", busyTimeout.Milliseconds())
 	readers := sql.OpenDB(followerConnector{dsn: ro, reads: reads})
-	if err == nil {
-		err = readers.PingContext(ctx)
-	}
-	if err != nil {
+	if err := readers.PingContext(ctx); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("opening the follower copy %s: %w", path, err)
 	}
