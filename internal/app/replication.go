@@ -113,7 +113,7 @@ func follow(ctx context.Context, setup *Setup, o replication.Options, holder str
 	if err != nil {
 		return nil, err
 	}
-	setup.DB = sqlite.Source{Path: o.Path, Follower: true}
+	setup.DB = sqlite.Source{Path: o.Path, Follower: true, Reads: f.Reads()}
 	setup.Config.SweepInterval = 0
 	return f, nil
 }

@@ -36,7 +36,7 @@ func (e *HeldError) Error() string {
 var ErrPromoted = errors.New("this machine took the replica's lease: restarting as the writer")
 
 // Follower keeps a copy of the replica current on this machine's volume
-// with Litestream's follow mode, for the app to read while another
+// with Litestream's follow loop (driven here, apply.go), for the app to read while another
 // machine writes. In the primary region it takes the lease when the
 // writer stops renewing it.
 type Follower struct {
@@ -48,6 +48,10 @@ type Follower struct {
 	promoted   chan struct{}
 	promote    sync.Once
 
+	// reads is held for writing while a transaction is applied to the
+	// copy, and for reading by every read of it (Reads, apply.go).
+	reads sync.RWMutex
+
 	cancel context.CancelFunc
 	jobs   sync.WaitGroup
 }
@@ -56,9 +60,9 @@ type Follower struct {
 // was written there, and replacing an older follower copy), switches the
 // copy to rollback-journal mode before any reader opens it (a reader that
 // opened it in WAL mode would go on seeing the state it opened), and
-// keeps it current from the bucket every SQLITE_SYNC_INTERVAL. Open the
-// copy with sqlite.OpenFollower. With canPromote, it takes the lease once
-// the writer's expires, and Promoted is closed.
+// keeps it current from the bucket every SQLITE_SYNC_INTERVAL (apply.go).
+// Open the copy with sqlite.OpenFollower, passing Reads. With canPromote,
+// it takes the lease once the writer's expires, and Promoted is closed.
 func Follow(ctx context.Context, o Options, holder string, canPromote bool) (*Follower, error) {
 	c, err := NewClient(ctx, o)
 	if err != nil {
@@ -69,15 +73,13 @@ func Follow(ctx context.Context, o Options, holder string, canPromote bool) (*Fo
 	if err := f.restore(ctx); err != nil {
 		return nil, err
 	}
+	txid, err := litestream.ReadTXIDFile(o.Path)
+	if err != nil {
+		return nil, err
+	}
 	fctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
-	f.jobs.Go(func() {
-		opt := litestream.NewRestoreOptions()
-		opt.OutputPath, opt.Follow, opt.FollowInterval = o.Path, true, o.Config.SyncInterval
-		if err := c.replica.Restore(fctx, opt); err != nil && fctx.Err() == nil {
-			c.log.Error("following the replica stopped", "replica", c.URL(), "err", err)
-		}
-	})
+	f.jobs.Go(func() { f.follow(fctx, txid) })
 	f.jobs.Go(func() { f.watch(fctx) })
 	c.log.Info("following the replica: reads are served here, writes replayed to the writer",
 		"replica", c.URL(), "holder", holder, "path", o.Path, "can_take_over", canPromote)
@@ -176,6 +178,10 @@ func (f *Follower) watch(ctx context.Context) {
 		}
 	}
 }
+
+// Reads is the lock every read of the copy holds for reading, so that
+// it never sees a transaction half applied.
+func (f *Follower) Reads() *sync.RWMutex { return &f.reads }
 
 // Holder returns the machine id of the replica's writer; "" while no
 // lease is in force.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/pressly/goose/v3"
 
@@ -44,6 +45,9 @@ type Source struct {
 	// Follower opens it read-only, as a copy another machine's writes
 	// reach through the bucket (OpenFollower).
 	Follower bool
+	// Reads, on a follower, is held for writing while a transaction is
+	// applied to the copy; every read holds it for reading.
+	Reads *sync.RWMutex
 }
 
 // Open opens the file and applies pending migrations, always: Fly's
@@ -54,7 +58,7 @@ func (s Source) Open(ctx context.Context, o storage.OpenOptions) (storage.Databa
 		log = slog.New(slog.DiscardHandler)
 	}
 	if s.Follower {
-		return OpenFollower(ctx, s.Path)
+		return OpenFollower(ctx, s.Path, s.Reads)
 	}
 	db, err := open(ctx, s.Path, log)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"modernc.org/sqlite"
 
@@ -26,6 +27,9 @@ type noteReaders struct {
 	// fresh, when set, is the data source name a reader is opened on
 	// again before each use (a follower's; see OpenFollower).
 	fresh string
+	// reads, on a follower, is held for reading from take to put
+	// (OpenFollower).
+	reads *sync.RWMutex
 }
 
 type noteReader struct {
@@ -94,10 +98,13 @@ func (p *noteReaders) take(ctx context.Context) (*noteReader, error) {
 	}
 	select {
 	case r := <-p.free:
+		if p.reads != nil {
+			p.reads.RLock()
+		}
 		if p.fresh != "" && r.used {
 			nr, err := openNoteReader(ctx, p.fresh)
 			if err != nil {
-				p.free <- r
+				p.put(r)
 				return nil, translate(err)
 			}
 			r.closeAll()
@@ -113,7 +120,12 @@ func (p *noteReaders) take(ctx context.Context) (*noteReader, error) {
 }
 
 // put gives back a reader take gave; free has room for every reader.
-func (p *noteReaders) put(r *noteReader) { p.free <- r }
+func (p *noteReaders) put(r *noteReader) {
+	if p.reads != nil {
+		p.reads.RUnlock()
+	}
+	p.free <- r
+}
 
 // close stops take, waits for the readers in use to be put back, and
 // closes every reader with its statements.
