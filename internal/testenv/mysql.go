@@ -119,18 +119,21 @@ func NewMariaDB(t testing.TB, opts MariaDBOptions) *MariaDB {
 	return m
 }
 
-// serveTLS writes a self-signed certificate and its key, which only the
-// server may read, and returns mariadbd's flags that serve them and refuse
-// connections without TLS.
+// serveTLS writes a certificate from a test CA and its key, which only the
+// server may read, and the CA's certificate for clients (CertFile), and
+// returns mariadbd's flags that serve them and refuse connections without
+// TLS.
 func (m *MariaDB) serveTLS(t testing.TB) []string {
 	t.Helper()
-	certPEM, keyPEM := localhostCert(t)
+	ca := NewTestCA(t)
+	certPEM, keyPEM := ca.ServerCert(t)
 	m.write(t, "server.crt", certPEM)
 	m.write(t, "server.key", keyPEM)
+	m.write(t, "ca.crt", ca.PEM)
 	key := filepath.Join(m.dir, "server.key")
 	m.own(t, key)
 	os.Chmod(key, 0o600)
-	return []string{"--ssl-cert=" + m.CertFile(), "--ssl-key=" + key, "--require-secure-transport=ON"}
+	return []string{"--ssl-cert=" + filepath.Join(m.dir, "server.crt"), "--ssl-key=" + key, "--require-secure-transport=ON"}
 }
 
 // start starts server, killed when the test ends, and waits until it
@@ -240,8 +243,9 @@ func (m *MariaDB) URL(sslmode string) string {
 	return fmt.Sprintf("mysql://root@127.0.0.1:%d/flystorage?sslmode=%s", m.port, sslmode)
 }
 
-// CertFile is the server's self-signed certificate, to use as sslrootcert.
-func (m *MariaDB) CertFile() string { return filepath.Join(m.dir, "server.crt") }
+// CertFile is the test CA's certificate, which signed the server's: the
+// sslrootcert clients verify the server with.
+func (m *MariaDB) CertFile() string { return filepath.Join(m.dir, "ca.crt") }
 
 // lookPath finds a program on PATH or in /usr/sbin, where Debian puts
 // server binaries.
