@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/example/flystorage/internal/replication"
 	"github.com/example/flystorage/internal/storage"
 	"github.com/example/flystorage/internal/testenv"
 )
@@ -249,6 +250,59 @@ func TestReplicationSIGTERM(t *testing.T) {
 	}
 	if strings.Contains(q.logs.String(), "waiting for the replica's lease") {
 		t.Errorf("machine-b waited for a lease machine-a released:\n%s", q.logs)
+	}
+}
+
+// TestReplicationSIGTERMBucketDown: a writer told to stop while its
+// bucket is down gives its last sync FinalSyncTimeout, well inside
+// fly.sqlite.toml's kill_timeout, and exits saying what did not reach the
+// replica, rather than retrying until Fly kills it. It keeps the lease, so
+// that when it starts again it ships the writes that did not: none is
+// lost.
+func TestReplicationSIGTERMBucketDown(t *testing.T) {
+	m := testenv.NewMinIO(t)
+	env := replicaEnv(t, m.S3, "machine-a")
+	env["SQLITE_SYNC_INTERVAL"] = "1h" // what the notes wrote is still to ship
+	delete(env, "SQLITE_LEASE_TTL")    // the default: the lease outlives the shutdown
+	p := startCrashProc(t, env)
+	// Litestream has started (its first snapshot is in the bucket); then
+	// it reads the notes off the WAL, but does not ship them.
+	if !testenv.Eventually(30*time.Second, func() bool { return storageStatus(t, p.base).ReplicatedTXID > "0000000000000000" }) {
+		t.Fatalf("Litestream never shipped its first snapshot: %+v", storageStatus(t, p.base))
+	}
+	notes := writeNotes(t, p.base, "unshipped", 3)
+	if !testenv.Eventually(30*time.Second, func() bool {
+		st := storageStatus(t, p.base)
+		return st.LocalTXID > st.ReplicatedTXID
+	}) {
+		t.Fatalf("Litestream never read the writes: %+v", storageStatus(t, p.base))
+	}
+	m.Stop()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// No request is in flight, so the drain takes nothing of
+	// SHUTDOWN_TIMEOUT: the app is due out after the final sync's budget.
+	due := replication.FinalSyncTimeout + 10*time.Second
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+	case <-time.After(due):
+		t.Fatalf("the app did not exit within %s of SIGTERM with its bucket down; logs:\n%s", due, p.logs)
+	}
+	logs := p.logs.String()
+	if !strings.Contains(logs, "the last sync to s3://"+m.Bucket) || !strings.Contains(logs, "the lease is kept") {
+		t.Errorf("no error naming the replica the last sync failed to reach, and the kept lease:\n%s", logs)
+	}
+	if strings.Contains(logs, "released the replica's lease") {
+		t.Errorf("released the lease with writes unshipped:\n%s", logs)
+	}
+
+	m.Start(t)
+	q := startCrashProc(t, env)
+	waitInBucket(t, env, notes)
+	if strings.Contains(q.logs.String(), "waiting for the replica's lease") {
+		t.Errorf("machine-a waited for its own lease:\n%s", q.logs)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/example/flystorage/internal/config"
+	"github.com/example/flystorage/internal/replication"
 )
 
 // flyConfig is the part of fly.toml that flystorage uses. A key it does not
@@ -183,6 +184,14 @@ func TestFlyConfigs(t *testing.T) {
 			}
 			if kt <= shutdown {
 				t.Errorf("kill_timeout = %s, but the app may take %s to drain requests: Fly would kill it mid-request", kt, shutdown)
+			}
+			// A SQLite machine on a volume replicates (its bucket comes
+			// from `fly storage create`'s secrets), and then ships what
+			// the bucket lacks. fly.toml's database is a secret.
+			if setup := loadConfig(t, name, c.Env); c.Env["DATABASE_PATH"] != "" && setup.Replication.Enabled {
+				if need := shutdown + replication.FinalSyncTimeout; kt <= need {
+					t.Errorf("kill_timeout = %s, but the app may take %s to drain requests and %s for its last sync to the bucket: Fly would kill it before the replica holds every write", kt, shutdown, replication.FinalSyncTimeout)
+				}
 			}
 
 			checkVarsRead(t, name+" [env]", c.Env, read)

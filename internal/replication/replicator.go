@@ -260,33 +260,50 @@ func (r *Replicator) positions() (local, replicated ltx.TXID, lag time.Duration)
 	return local, replicated, lag
 }
 
-// Close stops replicating for good: it waits until the bucket holds every
-// transaction (SyncAndWait), stops Litestream, and releases the lease so
-// another machine can take over at once. Close the database first.
+// FinalSyncTimeout bounds Close: the last sync to the bucket and the
+// lease's release, after the server has drained its requests. Fly kills
+// a machine kill_timeout after SIGTERM, so fly.sqlite.toml's
+// kill_timeout leaves room for SHUTDOWN_TIMEOUT and this (internal/deploy
+// checks it).
+const FinalSyncTimeout = 10 * time.Second
+
+// Close stops replicating for good: it ships what the bucket lacks
+// (SyncAndWait), stops Litestream, and releases the lease so another
+// machine can take over at once. Close the database first. It takes at
+// most FinalSyncTimeout.
+//
+// When the last sync fails (the bucket is down), the lease is kept until
+// it expires: the transactions that did not ship are only on this
+// volume, and this machine ships them if it starts again before then.
 // A machine that lost its lease ships nothing more.
 func (r *Replicator) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(ctx, FinalSyncTimeout)
+		defer cancel()
 		close(r.closing)
 		r.jobs.Wait()
 		var errs []error
 		lost := r.lease.err() != nil
+		shipped := false
 		if !lost {
 			if err := r.db.SyncAndWait(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("the last sync to %s: %w", r.URL(), err))
+				local, _, _ := r.positions()
+				errs = append(errs, fmt.Errorf("the last sync to %s: %w; transactions up to %s may be only on this volume: the lease is kept until it expires (SQLITE_LEASE_TTL), so that this machine ships them if it starts again first", r.URL(), err, local))
 			} else {
+				shipped = true
 				local, _, _ := r.positions()
 				r.log.Info("the replica holds every transaction", "replica", r.URL(), "txid", local)
 			}
 		}
-		if lost {
-			// Its last sync would only meet the fence, again and again.
-			r.db.ShutdownSyncTimeout = 0
-		}
-		if err := r.store.Close(ctx); err != nil && !lost {
+		// Litestream's own last sync, in Close, would retry what
+		// SyncAndWait just did or failed to do, and a machine that lost
+		// its lease would only meet the fence: one attempt, within ctx.
+		r.db.ShutdownSyncTimeout = 0
+		if err := r.store.Close(ctx); err != nil && shipped {
 			errs = append(errs, fmt.Errorf("stopping Litestream: %w", err))
 		}
 		r.lease.stop()
-		if !lost {
+		if shipped {
 			if err := r.lease.release(ctx); err != nil {
 				errs = append(errs, err)
 			} else {
