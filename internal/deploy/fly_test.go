@@ -51,6 +51,11 @@ type flyConfig struct {
 		Port int    `toml:"port"`
 		Path string `toml:"path"`
 	} `toml:"metrics"`
+	Restart []struct {
+		Policy    string   `toml:"policy"`
+		Retries   int      `toml:"retries"`
+		Processes []string `toml:"processes"`
+	} `toml:"restart"`
 	VM []struct {
 		Size   string `toml:"size"`
 		Memory string `toml:"memory"`
@@ -279,6 +284,17 @@ func TestFlySQLite(t *testing.T) {
 	}
 	if m.SnapshotRetention < 1 || m.SnapshotRetention > 60 {
 		t.Errorf("snapshot_retention = %d, want 1 to 60 days", m.SnapshotRetention)
+	}
+
+	// Failover restarts the process: the machine must come back after an
+	// error exit (internal/replication, ErrPromoted and a lost lease).
+	if len(c.Restart) != 1 {
+		t.Errorf("%d [[restart]] sections, want one: failover relies on Fly restarting a machine whose process fails", len(c.Restart))
+	}
+	for _, r := range c.Restart {
+		if (r.Policy != "on-failure" && r.Policy != "always") || r.Retries < 1 || len(r.Processes) > 0 {
+			t.Errorf("[[restart]] = %+v: want policy on-failure (or always) with retries, for every process: a machine that takes over the lease exits to restart as the writer", r)
+		}
 	}
 
 	// The entrypoint hands the volume to the app user at the mount.
