@@ -22,58 +22,10 @@ import (
 // own compaction and retention, and MinIO make the bucket.
 func TestFollowerCatchesUpFromLevel1(t *testing.T) {
 	ctx := context.Background()
-	bucket := testenv.S3Bucket(t)
-	dir := t.TempDir()
-	opts := func(path string) Options {
-		return Options{
-			Config: Config{Enabled: true, Prefix: DefaultPrefix, Durability: Local,
-				SyncInterval: time.Hour, // the follow loop never runs: the test drives applyNew
-				LeaseTTL:     30 * time.Second},
-			S3: config.S3{Bucket: bucket.Bucket, Endpoint: bucket.Endpoint, Region: bucket.Region,
-				AccessKeyID: bucket.AccessKeyID, SecretAccessKey: bucket.SecretAccessKey, PathStyle: true, Timeout: 10 * time.Second},
-			Path:    path,
-			Machine: "test",
-		}
-	}
+	w := newTestWriter(t)
+	w.insert(3)
 
-	// The writer: one LTX file per transaction, shipped at once.
-	c, err := NewClient(ctx, opts(filepath.Join(dir, "writer.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ldb := litestream.NewDB(filepath.Join(dir, "writer.db"))
-	ldb.MonitorInterval = 0
-	ldb.Replica = litestream.NewReplicaWithClient(ldb, c.ls)
-	if err := ldb.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ldb.Close(context.Background()) })
-	writer, err := sql.Open("sqlite", "file:"+ldb.Path()+"?_pragma=journal_mode(wal)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writer.Close()
-	rows := 0
-	write := func(stmt string) {
-		t.Helper()
-		if _, err := writer.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-		if err := ldb.SyncAndWait(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	insert := func(n int) {
-		t.Helper()
-		for range n {
-			rows++
-			write(fmt.Sprintf("INSERT INTO t (v) VALUES ('row %d')", rows))
-		}
-	}
-	write("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-	insert(3)
-
-	f, err := Follow(ctx, opts(filepath.Join(dir, "copy.db")), "test", false)
+	f, err := Follow(ctx, w.options(filepath.Join(t.TempDir(), "copy.db")), "test", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +36,8 @@ func TestFollowerCatchesUpFromLevel1(t *testing.T) {
 	}
 
 	// The next transactions reach level 1, and leave level 0.
-	insert(4)
-	compactor := litestream.NewCompactor(c.ls, nil)
+	w.insert(4)
+	compactor := litestream.NewCompactor(w.ls, nil)
 	l1, err := compactor.Compact(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -93,10 +45,10 @@ func TestFollowerCatchesUpFromLevel1(t *testing.T) {
 	if err := compactor.EnforceL0Retention(ctx, time.Nanosecond); err != nil {
 		t.Fatal(err)
 	}
-	if l0 := levelFiles(t, c, 0); len(l0) != 1 || l0[0].MaxTXID != l1.MaxTXID {
+	if l0 := levelFiles(t, w.Client, 0); len(l0) != 1 || l0[0].MaxTXID != l1.MaxTXID {
 		t.Fatalf("level 0 after retention = %v, want only the newest file, up to %s", l0, l1.MaxTXID)
 	}
-	insert(2) // then at level 0 again
+	w.insert(2) // then at level 0 again
 
 	got, err := f.applyNew(ctx, txid)
 	if err != nil {
@@ -108,7 +60,7 @@ func TestFollowerCatchesUpFromLevel1(t *testing.T) {
 	if got, err = f.applyNew(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	want, err := ldb.Pos()
+	want, err := w.db.Pos()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +75,8 @@ func TestFollowerCatchesUpFromLevel1(t *testing.T) {
 	defer copyDB.Close()
 	var n int
 	var check string
-	if err := copyDB.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != rows {
-		t.Errorf("the copy holds %d rows (%v), want %d", n, err, rows)
+	if err := copyDB.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != w.rows {
+		t.Errorf("the copy holds %d rows (%v), want %d", n, err, w.rows)
 	}
 	if err := copyDB.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Errorf("integrity_check on the copy = %q, %v", check, err)
@@ -147,4 +99,72 @@ func levelFiles(t *testing.T, c *Client, level int) []*ltx.FileInfo {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// testWriter is a SQLite database replicated to a bucket of MinIO by
+// Litestream, one LTX file per transaction, shipped at once.
+type testWriter struct {
+	*Client
+	t      *testing.T
+	bucket testenv.S3
+	db     *litestream.DB
+	sql    *sql.DB
+	rows   int
+}
+
+func newTestWriter(t *testing.T) *testWriter {
+	t.Helper()
+	w := &testWriter{t: t, bucket: testenv.S3Bucket(t)}
+	path := filepath.Join(t.TempDir(), "writer.db")
+	var err error
+	if w.Client, err = NewClient(context.Background(), w.options(path)); err != nil {
+		t.Fatal(err)
+	}
+	w.db = litestream.NewDB(path)
+	w.db.MonitorInterval = 0
+	w.db.Replica = litestream.NewReplicaWithClient(w.db, w.ls)
+	if err := w.db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.db.Close(context.Background()) })
+	if w.sql, err = sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=busy_timeout(5000)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.sql.Close() })
+	w.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+	return w
+}
+
+// options are the replication's options for a database at path on the
+// writer's bucket. The follow loop never runs on its own: a test drives
+// applyNew.
+func (w *testWriter) options(path string) Options {
+	b := w.bucket
+	return Options{
+		Config: Config{Enabled: true, Prefix: DefaultPrefix, Durability: Local, SyncInterval: time.Hour, LeaseTTL: 30 * time.Second},
+		S3: config.S3{Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region,
+			AccessKeyID: b.AccessKeyID, SecretAccessKey: b.SecretAccessKey, PathStyle: true, Timeout: 10 * time.Second},
+		Path:    path,
+		Machine: "test",
+	}
+}
+
+// exec runs one statement, a transaction of its own, and ships it.
+func (w *testWriter) exec(stmt string) {
+	w.t.Helper()
+	if _, err := w.sql.Exec(stmt); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.db.SyncAndWait(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// insert adds n rows, a transaction each.
+func (w *testWriter) insert(n int) {
+	w.t.Helper()
+	for range n {
+		w.rows++
+		w.exec(fmt.Sprintf("INSERT INTO t (v) VALUES ('row %d')", w.rows))
+	}
 }
