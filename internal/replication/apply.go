@@ -96,8 +96,8 @@ func (f *Follower) following(ctx context.Context, level int, txid ltx.TXID) ([]*
 
 // applyLTX writes one LTX file's pages into the copy, holding reads for
 // writing, and records its TXID beside it. The file is downloaded first,
-// so reads wait for the writes alone. Page 1 says rollback-journal mode
-// (the writer's says WAL), and its change counter is new after every
+// so reads wait for the writes alone. Page 1 then says rollback-journal
+// mode (the writer's says WAL), and its change counter is new after every
 // file, so a SQLite connection that kept pages from before drops them.
 func (f *Follower) applyLTX(ctx context.Context, info *ltx.FileInfo) error {
 	rc, err := f.ls.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
@@ -130,6 +130,9 @@ func (f *Follower) applyLTX(ctx context.Context, info *ltx.FileInfo) error {
 
 	f.reads.Lock()
 	err = writePages(out, dec, hdr.PageSize, hdr.Commit)
+	if err == nil {
+		err = markCopy(out)
+	}
 	f.reads.Unlock()
 	if err != nil {
 		return err
@@ -141,8 +144,8 @@ func (f *Follower) applyLTX(ctx context.Context, info *ltx.FileInfo) error {
 	return litestream.WriteTXIDFile(f.opts.Path, info.MaxTXID)
 }
 
-// writePages writes the decoder's pages into out, gives page 1 a new
-// change counter and rollback-journal mode, and cuts out to commit pages.
+// writePages writes the decoder's pages into out, each at its place,
+// and cuts out to commit pages.
 func writePages(out *os.File, dec *ltx.Decoder, pageSize, commit uint32) error {
 	data := make([]byte, pageSize)
 	for {
@@ -152,20 +155,24 @@ func writePages(out *os.File, dec *ltx.Decoder, pageSize, commit uint32) error {
 		} else if err != nil {
 			return err
 		}
-		if ph.Pgno == 1 {
-			data[18], data[19] = 1, 1
-		}
 		if _, err := out.WriteAt(data, int64(ph.Pgno-1)*int64(pageSize)); err != nil {
 			return err
 		}
-	}
-	var counter [4]byte
-	rand.Read(counter[:])
-	if _, err := out.WriteAt(counter[:], 24); err != nil {
-		return err
 	}
 	if commit > 0 {
 		return out.Truncate(int64(commit) * int64(pageSize))
 	}
 	return nil
+}
+
+// markCopy gives the copy's page 1 rollback-journal mode and a new
+// change counter.
+func markCopy(out *os.File) error {
+	if _, err := out.WriteAt([]byte{1, 1}, 18); err != nil {
+		return err
+	}
+	var counter [4]byte
+	rand.Read(counter[:])
+	_, err := out.WriteAt(counter[:], 24)
+	return err
 }

@@ -46,11 +46,10 @@ type Options struct {
 // Client reaches the replica in the bucket: it restores and verifies it,
 // and needs no lease to do so.
 type Client struct {
-	opts    Options
-	ls      *lss3.ReplicaClient
-	replica *litestream.Replica // without a database: restores only
-	bucket  *s3.Bucket          // for the lease
-	log     *slog.Logger
+	opts   Options
+	ls     *lss3.ReplicaClient
+	bucket *s3.Bucket // for the lease
+	log    *slog.Logger
 }
 
 // NewClient builds the client. It does not contact the bucket.
@@ -71,7 +70,7 @@ func NewClient(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening bucket %s: %w", o.S3.Bucket, err)
 	}
-	return &Client{opts: o, ls: ls, replica: litestream.NewReplicaWithClient(nil, ls), bucket: bucket, log: o.Logger}, nil
+	return &Client{opts: o, ls: ls, bucket: bucket, log: o.Logger}, nil
 }
 
 // initMu keeps two initClient calls from hiding AWS_CA_BUNDLE from each
@@ -181,8 +180,10 @@ type RestoreOptions struct {
 // Restore writes the replica's database to o.Output, which must not
 // exist, and returns the state it restored. It fails with an error
 // matching ErrNoReplica when the bucket holds nothing to restore. The
-// file is written beside Output and renamed into place, and Litestream
-// checks it (PRAGMA quick_check) before it returns.
+// file is written beside Output and renamed into place (restore.go); the
+// checksums of every LTX file and of the database it makes are checked,
+// so the file holds exactly the pages the writer had. (Verify also runs
+// PRAGMA integrity_check on what it restores.)
 func (c *Client) Restore(ctx context.Context, o RestoreOptions) (State, error) {
 	infos, err := litestream.CalcRestorePlan(ctx, c.ls, o.TXID, o.Timestamp, c.log)
 	switch {
@@ -193,11 +194,7 @@ func (c *Client) Restore(ctx context.Context, o RestoreOptions) (State, error) {
 	}
 	last := infos[len(infos)-1]
 	state := State{TXID: last.MaxTXID, At: last.CreatedAt}
-	opt := litestream.NewRestoreOptions()
-	opt.OutputPath = o.Output
-	opt.TXID = state.TXID // what was planned, though more arrive meanwhile
-	opt.IntegrityCheck = litestream.IntegrityCheckQuick
-	if err := c.replica.Restore(ctx, opt); err != nil {
+	if err := c.restoreTo(ctx, o.Output, infos); err != nil {
 		return State{}, fmt.Errorf("restoring %s at TXID %s to %s: %w", c.URL(), state.TXID, o.Output, err)
 	}
 	// The TXID the file holds, for the writer that opens it next
