@@ -68,19 +68,7 @@ func TestFollowerCatchesUpFromLevel1(t *testing.T) {
 		t.Fatalf("the second round took the copy to %s, want the writer's %s", got, want.TXID)
 	}
 
-	copyDB, err := sql.Open("sqlite", "file:"+f.opts.Path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer copyDB.Close()
-	var n int
-	var check string
-	if err := copyDB.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != w.rows {
-		t.Errorf("the copy holds %d rows (%v), want %d", n, err, w.rows)
-	}
-	if err := copyDB.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Errorf("integrity_check on the copy = %q, %v", check, err)
-	}
+	checkDatabase(t, f.opts.Path, w.rows)
 }
 
 // levelFiles lists a level of the replica.
@@ -166,5 +154,24 @@ func (w *testWriter) insert(n int) {
 	for range n {
 		w.rows++
 		w.exec(fmt.Sprintf("INSERT INTO t (v) VALUES ('row %d')", w.rows))
+	}
+}
+
+// checkDatabase checks that the database at path holds rows rows of the
+// writer's table and passes integrity_check.
+func checkDatabase(t *testing.T, path string, rows int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	var check string
+	if err := db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != rows {
+		t.Errorf("%s holds %d rows (%v), want %d", path, n, err, rows)
+	}
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check on %s = %q, %v", path, check, err)
 	}
 }
