@@ -221,8 +221,9 @@ func (p *page) screenshots(t *testing.T, name string) {
 	}
 }
 
-// confirmsDelete clicks the Delete button labelled label, keeps the item
-// when the dialog asks, then deletes it; waitGone waits for it to leave.
+// confirmsDelete clicks the Delete button labelled label, checks the
+// dialog that asks (axe-core too), keeps the item, then deletes it; gone
+// waits for it to leave.
 func (p *page) confirmsDelete(t *testing.T, label, question string, gone chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	del := chromedp.CSS(fmt.Sprintf(`button[aria-label=%q]`, label))
@@ -235,6 +236,7 @@ func (p *page) confirmsDelete(t *testing.T, label, question string, gone chromed
 	if err != nil || focused != "confirm-keep" {
 		t.Errorf("the dialog has focus on #%s (%v), want #confirm-keep", focused, err)
 	}
+	p.accessible(t) // with the dialog open
 	p.run(t, "keeping it",
 		chromedp.Click(chromedp.CSS("#confirm-keep")),
 		chromedp.WaitNotVisible(chromedp.CSS("#confirm")),
