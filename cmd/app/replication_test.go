@@ -63,17 +63,14 @@ func storageStatus(t *testing.T, base string) storage.ReplicationStatus {
 // transaction on the volume, and returns the status then.
 func waitReplicated(t *testing.T, base string) storage.ReplicationStatus {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := storageStatus(t, base)
-		if st.LocalTXID == st.ReplicatedTXID && st.LocalTXID != "0000000000000000" {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replica did not catch up within 30s: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st storage.ReplicationStatus
+	if !testenv.Eventually(30*time.Second, func() bool {
+		st = storageStatus(t, base)
+		return st.LocalTXID == st.ReplicatedTXID && st.LocalTXID != "0000000000000000"
+	}) {
+		t.Fatalf("the replica did not catch up within 30s: %+v", st)
 	}
+	return st
 }
 
 // waitInBucket waits (at most 30s) until the replica in the bucket holds
@@ -81,22 +78,20 @@ func waitReplicated(t *testing.T, base string) storage.ReplicationStatus {
 // new file, again and again, and looks for them there.
 func waitInBucket(t *testing.T, env map[string]string, notes []ackedWrite) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	dir := t.TempDir()
-	for i := 0; ; i++ {
-		out := filepath.Join(dir, fmt.Sprintf("probe-%d.db", i))
-		err := runApp(context.Background(), []string{"restore", "--output", out}, func(k string) string { return env[k] }, io.Discard, io.Discard)
-		missing := len(notes)
+	probes, missing := 0, len(notes)
+	var err error
+	if !testenv.Eventually(30*time.Second, func() bool {
+		probes++
+		out := filepath.Join(dir, fmt.Sprintf("probe-%d.db", probes))
+		err = runApp(context.Background(), []string{"restore", "--output", out}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		missing = len(notes)
 		if err == nil {
 			missing = countMissing(t, out, notes)
 		}
-		if missing == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the bucket lacks %d of %d notes after 30s (last restore: %v)", missing, len(notes), err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return missing == 0
+	}) {
+		t.Fatalf("the bucket lacks %d of %d notes after 30s (last restore: %v)", missing, len(notes), err)
 	}
 }
 
@@ -453,12 +448,8 @@ func (p *crashProc) listening(t *testing.T, d time.Duration) {
 // waitLog waits (at most d) for the app to log s.
 func (p *crashProc) waitLog(t *testing.T, s string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !strings.Contains(p.logs.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the log within %s:\n%s", s, d, p.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Eventually(d, func() bool { return strings.Contains(p.logs.String(), s) }) {
+		t.Fatalf("no %q in the log within %s:\n%s", s, d, p.logs)
 	}
 }
 
@@ -529,13 +520,10 @@ func TestReplicationLease(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(8 * time.Second) // within the lease's TTL
-	for checkAckedQuiet(b.base, notes) > 0 {
-		if time.Now().After(deadline) {
-			t.Logf("the follower's file lacks %d notes", countMissing(t, envB["DATABASE_PATH"], notes))
-			t.Fatalf("the follower did not catch up with the frozen writer's notes in 8s: %+v; logs:\n%s", storageStatus(t, b.base), b.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// Within the lease's TTL.
+	if !testenv.Eventually(8*time.Second, func() bool { return checkAckedQuiet(b.base, notes) == 0 }) {
+		t.Logf("the follower's file lacks %d notes", countMissing(t, envB["DATABASE_PATH"], notes))
+		t.Fatalf("the follower did not catch up with the frozen writer's notes in 8s: %+v; logs:\n%s", storageStatus(t, b.base), b.logs)
 	}
 	a.cmd.Process.Signal(syscall.SIGCONT)
 
@@ -665,13 +653,9 @@ func TestReplicationVerifyJob(t *testing.T) {
 	env["BACKUP_VERIFY_INTERVAL"] = "100ms"
 	a := startApp(t, env)
 	writeNotes(t, a.url, "checked", 3)
-	deadline := time.Now().Add(30 * time.Second)
 	var st storage.ReplicationStatus
-	for st = storageStatus(t, a.url); st.LastVerified == ""; st = storageStatus(t, a.url) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no verified backup within 30s; logs:\n%s", a.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Eventually(30*time.Second, func() bool { st = storageStatus(t, a.url); return st.LastVerified != "" }) {
+		t.Fatalf("no verified backup within 30s; logs:\n%s", a.logs)
 	}
 	at, err := time.Parse(time.RFC3339, st.LastVerified)
 	if err != nil || time.Since(at) > time.Minute {
@@ -817,16 +801,15 @@ func TestReplicationReadYourWrites(t *testing.T) {
 	var last struct{ ID, Title string }
 	json.Unmarshal(body, &last)
 	token := res.Header.Get("Consistency-Token")
-	deadline := time.Now().Add(30 * time.Second)
-	for before := servedHere(); servedHere() == before; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the follower never served a read with the token %s: %+v", token, storageStatus(t, b.base))
-		}
+	before := servedHere()
+	if !testenv.Eventually(30*time.Second, func() bool {
 		res, body = send("GET", "/api/notes/"+last.ID, "", token)
 		if res.StatusCode != 200 || !strings.Contains(string(body), `"last"`) {
 			t.Fatalf("read with the token: %d %s", res.StatusCode, body)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return servedHere() != before
+	}) {
+		t.Fatalf("the follower never served a read with the token %s: %+v", token, storageStatus(t, b.base))
 	}
 }
 
