@@ -46,7 +46,18 @@ type crashProc struct {
 	exited chan error
 }
 
+// startCrashProc starts the app in a child process and waits (at most
+// 30s) for it to listen.
 func startCrashProc(t *testing.T, env map[string]string) *crashProc {
+	t.Helper()
+	p := startWaitingProc(t, env)
+	p.listening(t, 30*time.Second)
+	return p
+}
+
+// startWaitingProc starts the app in a child process without waiting for
+// it to listen: a machine waiting for the lease does not.
+func startWaitingProc(t *testing.T, env map[string]string) *crashProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = []string{"FLYSTORAGE_RUN_APP=1", "PORT=0"}
@@ -60,6 +71,12 @@ func startCrashProc(t *testing.T, env map[string]string) *crashProc {
 	}
 	go func() { p.exited <- cmd.Wait() }()
 	t.Cleanup(p.kill)
+	return p
+}
+
+// listening waits (at most d) for the app to listen.
+func (p *crashProc) listening(t *testing.T, d time.Duration) {
+	t.Helper()
 	select {
 	case addr := <-p.logs.listening:
 		_, port, _ := net.SplitHostPort(addr)
@@ -67,10 +84,9 @@ func startCrashProc(t *testing.T, env map[string]string) *crashProc {
 	case err := <-p.exited:
 		p.exited <- err
 		t.Fatalf("the app exited before listening: %v; logs:\n%s", err, p.logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the app did not listen within 30s; logs:\n%s", p.logs)
+	case <-time.After(d):
+		t.Fatalf("the app did not listen within %s; logs:\n%s", d, p.logs)
 	}
-	return p
 }
 
 // kill sends SIGKILL and waits (at most 10s) for the process to go.

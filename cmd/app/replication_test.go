@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -408,40 +407,6 @@ func TestReplicationVerify(t *testing.T) {
 	err = runApp(ctx, []string{"verify"}, getenv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "holds no LTX files") {
 		t.Errorf("app verify on an emptied replica = %v, want a failure naming it", err)
-	}
-}
-
-// startWaitingProc starts the app in a child process without waiting for
-// it to listen: a machine waiting for the lease does not.
-func startWaitingProc(t *testing.T, env map[string]string) *crashProc {
-	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = []string{"FLYSTORAGE_RUN_APP=1", "PORT=0"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &crashProc{cmd: cmd, logs: newLogSink(), exited: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(p.kill)
-	return p
-}
-
-// listening waits (at most d) for the app to listen.
-func (p *crashProc) listening(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case addr := <-p.logs.listening:
-		_, port, _ := net.SplitHostPort(addr)
-		p.base = "http://127.0.0.1:" + port
-	case err := <-p.exited:
-		p.exited <- err
-		t.Fatalf("the app exited before listening: %v; logs:\n%s", err, p.logs)
-	case <-time.After(d):
-		t.Fatalf("the app did not listen within %s; logs:\n%s", d, p.logs)
 	}
 }
 
