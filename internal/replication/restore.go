@@ -93,10 +93,7 @@ func (c *Client) applyPlan(ctx context.Context, out *os.File, plan []*ltx.FileIn
 // as the whole database, any other file page by page. The decoder checks
 // the file's checksum as it reaches the end.
 func (c *Client) applyFile(ctx context.Context, out *os.File, info *ltx.FileInfo, snapshot bool) error {
-	rc, err := c.ls.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-	if err != nil {
-		return err
-	}
+	rc := &resumingReader{ctx: ctx, c: c, info: info}
 	defer rc.Close()
 	dec := ltx.NewDecoder(bufio.NewReaderSize(rc, 1<<20))
 	if snapshot {
@@ -111,6 +108,60 @@ func (c *Client) applyFile(ctx context.Context, out *os.File, info *ltx.FileInfo
 		return err
 	}
 	return dec.Close()
+}
+
+// resumingReader reads an LTX file from the bucket; when the connection
+// breaks before the end of the file, it asks for the rest from where it
+// stopped (a range GET), as Litestream's restore does (its reader is
+// internal to its module). It gives up after resumeAttempts breaks in a
+// row with no byte read between them.
+type resumingReader struct {
+	ctx    context.Context
+	c      *Client
+	info   *ltx.FileInfo
+	body   io.ReadCloser
+	offset int64
+	breaks int
+}
+
+const resumeAttempts = 5
+
+func (r *resumingReader) Read(p []byte) (int, error) {
+	for {
+		if r.body == nil {
+			body, err := r.c.ls.OpenLTXFile(r.ctx, r.info.Level, r.info.MinTXID, r.info.MaxTXID, r.offset, 0)
+			if err != nil {
+				return 0, err
+			}
+			r.body = body
+		}
+		n, err := r.body.Read(p)
+		r.offset += int64(n)
+		if n > 0 {
+			r.breaks = 0
+		}
+		complete := r.info.Size == 0 || r.offset >= r.info.Size
+		if err == nil || (err == io.EOF && complete) || r.ctx.Err() != nil {
+			return n, err
+		}
+		// The connection broke (an error, or EOF short of the size).
+		r.body.Close()
+		r.body = nil
+		if r.breaks++; r.breaks > resumeAttempts {
+			return n, fmt.Errorf("the download broke %d times at byte %d of %d: %w", r.breaks, r.offset, r.info.Size, err)
+		}
+		r.c.log.Info("the download of an LTX file broke: resuming", "file", ltx.FormatFilename(r.info.MinTXID, r.info.MaxTXID), "offset", r.offset, "err", err)
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (r *resumingReader) Close() error {
+	if r.body == nil {
+		return nil
+	}
+	return r.body.Close()
 }
 
 // syncDir makes a rename in dir durable.

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,4 +138,71 @@ func TestBackgroundWriter(t *testing.T) {
 	if err := w.Close(); err == nil {
 		t.Error("writing to a read-only file: Close = nil, want the write's error")
 	}
+}
+
+// TestRestoreResumesACutDownload: when the connection to the bucket
+// breaks in the middle of a file (a proxy here cuts every connection
+// after 256 KiB), the restore asks for the rest of the file from where it
+// stopped, and the database is whole.
+func TestRestoreResumesACutDownload(t *testing.T) {
+	ctx := context.Background()
+	w := newTestWriter(t)
+	blob := make([]byte, 1<<20)
+	rand.Read(blob)
+	w.exec(fmt.Sprintf("INSERT INTO t (v) VALUES ('big'), (x'%x')", blob)) // ~1 MiB that LZ4 cannot shrink
+	w.rows += 2
+
+	cut := cuttingProxy(t, strings.TrimPrefix(w.bucket.Endpoint, "http://"), 256<<10)
+	o := w.options(filepath.Join(t.TempDir(), "unused.db"))
+	o.S3.Endpoint = "http://" + cut.addr
+	c, err := NewClient(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "restored.db")
+	if _, err := c.Restore(ctx, RestoreOptions{Output: out}); err != nil {
+		t.Fatalf("restore through connections cut every 256 KiB: %v", err)
+	}
+	if cut.cuts.Load() == 0 {
+		t.Fatal("the proxy cut no connection: the test tested nothing")
+	}
+	checkDatabase(t, out, w.rows)
+}
+
+// cutProxy forwards TCP connections to a server and closes each one
+// after it has carried limit bytes back to the client.
+type cutProxy struct {
+	addr string
+	cuts atomic.Int64
+}
+
+func cuttingProxy(t *testing.T, server string, limit int64) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &cutProxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer client.Close()
+				upstream, err := net.Dial("tcp", server)
+				if err != nil {
+					return
+				}
+				defer upstream.Close()
+				go io.Copy(upstream, client)
+				if n, _ := io.CopyN(client, upstream, limit); n == limit {
+					p.cuts.Add(1)
+				}
+			}()
+		}
+	}()
+	return p
 }
