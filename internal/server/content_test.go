@@ -31,21 +31,7 @@ func TestDownloadAnswers(t *testing.T) {
 	srv := httptest.NewServer(server.New(server.Options{Service: svc, MaxUploadBytes: 1 << 20, SigningKey: []byte(strings.Repeat("k", 32))}))
 	defer srv.Close()
 
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	part, _ := mw.CreateFormFile("file", "digits.txt")
-	part.Write([]byte("0123456789"))
-	mw.Close()
-	res, err := http.Post(srv.URL+"/api/files", mw.FormDataContentType(), &form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct{ ID, SHA256 string }
-	json.NewDecoder(res.Body).Decode(&file)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("upload: %s", res.Status)
-	}
+	file := uploadDigits(t, srv.URL)
 	url, etag := srv.URL+"/api/files/"+file.ID+"/content", `"`+file.SHA256+`"`
 
 	for _, tc := range []struct {
@@ -147,18 +133,7 @@ func TestHeadOfContentReadsNoObject(t *testing.T) {
 	svc := service.New(service.Options{DB: db, Blobs: blobs, MaxUpload: 1 << 20, KeyPrefix: "files/"})
 	srv := httptest.NewServer(server.New(server.Options{Service: svc, MaxUploadBytes: 1 << 20}))
 	defer srv.Close()
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	part, _ := mw.CreateFormFile("file", "digits.txt")
-	part.Write([]byte("0123456789"))
-	mw.Close()
-	res, err := http.Post(srv.URL+"/api/files", mw.FormDataContentType(), &form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct{ ID, SHA256 string }
-	json.NewDecoder(res.Body).Decode(&file)
-	res.Body.Close()
+	file := uploadDigits(t, srv.URL)
 	url := srv.URL + "/api/files/" + file.ID + "/content"
 	before := blobs.gets.Load()
 
@@ -188,4 +163,31 @@ func TestHeadOfContentReadsNoObject(t *testing.T) {
 	if res := get(t, url); res.status != 200 || blobs.gets.Load()-before != 1 {
 		t.Errorf("GET after the HEADs: %d, %d opens; want 200 and 1", res.status, blobs.gets.Load()-before)
 	}
+}
+
+// uploadedFile is the part of a POST /api/files answer the tests use.
+type uploadedFile struct{ ID, SHA256 string }
+
+// uploadDigits uploads digits.txt, holding "0123456789", to the server at
+// base.
+func uploadDigits(t *testing.T, base string) uploadedFile {
+	t.Helper()
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	part, _ := mw.CreateFormFile("file", "digits.txt")
+	part.Write([]byte("0123456789"))
+	mw.Close()
+	res, err := http.Post(base+"/api/files", mw.FormDataContentType(), &form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %s", res.Status)
+	}
+	var file uploadedFile
+	if err := json.NewDecoder(res.Body).Decode(&file); err != nil {
+		t.Fatalf("upload's answer: %v", err)
+	}
+	return file
 }
